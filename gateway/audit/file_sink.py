@@ -1,0 +1,245 @@
+"""The file sink: the request log in a local file, ``append`` returning once the line is on disk.
+
+Group commit (see :mod:`gateway.audit.group_commit`): one writer task seals whatever is queued, then
+one ``write`` and one ``fdatasync`` per batch run on a dedicated thread so the event loop keeps
+serving while the disk works. Batches grow by themselves under load; after a batch of more than one
+record the writer also lingers up to ``fsync_interval_ms`` to gather more (a lone client never waits).
+
+A failed write (disk full, read-only, path gone, permission, another process holding the log) makes
+every ``append`` of the batch raise :class:`~gateway.errors.AuditUnavailable`; the chain is rewound
+and any partial bytes cut off, and the next batch opens the file afresh. A file found ending in a
+torn line (a crash mid-write) is rotated away on open, so the chain continues in a new file.
+
+This is the request log's own writer, not structlog: no logging configuration can drop a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gateway.audit.chain import ChainState, checkpoint_record
+from gateway.audit.files import read_ends, rotated_files, rotated_name
+from gateway.audit.group_commit import GroupCommitSink, SinkError, describe
+from gateway.audit.keyfile import key_path_for, load_or_create_key
+from gateway.audit.literals import LiteralHasher
+from gateway.audit.record import parse_time, utc_now
+from gateway.errors import ConfigError
+
+log = structlog.get_logger("gateway.audit")
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+
+class AuditLog(GroupCommitSink):
+    """The request log in a local file (see the module docstring). One writer per file."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        instance: str,
+        fsync_interval_ms: float = 2.0,
+        hash_literals: bool = True,
+        key: bytes | None = None,
+        key_path: Path | None = None,
+        rotate_bytes: int = 64 * 1024 * 1024,
+        rotate_daily: bool = True,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60.0,
+        retention_days: float | None = None,
+        max_batch: int = 1024,
+    ) -> None:
+        super().__init__(
+            instance=instance,
+            fsync_interval_ms=fsync_interval_ms,
+            hash_literals=hash_literals,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+            max_batch=max_batch,
+        )
+        self.path = Path(path)
+        self.key_path = key_path or key_path_for(self.path)
+        self._key = key
+        self.rotate_bytes = rotate_bytes
+        self.rotate_daily = rotate_daily
+        self.retention_days = retention_days
+        self._executor: ThreadPoolExecutor | None = None
+        self._fd: int | None = None
+        self._size = 0
+        self._file_first_seq: int | None = None
+        self._file_day = ""
+
+    async def start(self) -> None:
+        """Load (or create) the key, open the log and start the writer. A log that cannot be opened
+        yet is not fatal (requests are refused until it can); a key that cannot be read is."""
+        try:
+            key = self._key if self._key is not None else load_or_create_key(self.key_path)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the request-log key {self.key_path}: {describe(exc)}") from exc
+        self.hasher = LiteralHasher(key, enabled=self.hash_literals)
+        self._chain = ChainState(key, self.instance)
+        self._pending.append(checkpoint_record("start", time=utc_now(), pid=os.getpid()))
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._ensure_open)
+        except (OSError, SinkError) as exc:
+            self._note_failure(describe(exc))
+        self._start_writer()
+
+    async def close(self) -> None:
+        """Write a closing checkpoint, flush what is queued, stop the writer and close the file."""
+        await self._stop_writer()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._drop_fd()
+
+    async def _flush(self, records: list[dict[str, Any]]) -> list[Exception | None]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._write_batch, records)
+
+    # -- blocking work, always on the writer thread ---------------------------------------------
+
+    def _write_batch(self, records: list[dict[str, Any]]) -> list[Exception | None]:
+        """Seal and write ``records`` durably; on an OSError rewind the chain and raise it."""
+        assert self._chain is not None
+        self._ensure_open()
+        self._maybe_rotate()
+        assert self._fd is not None
+        mark, offset = self._chain.mark(), self._size
+        lines, errors = self._seal_batch(records)
+        data = "".join(lines).encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fdatasync(self._fd)
+        except OSError:
+            self._chain.rewind(mark)
+            self._drop_fd(truncate_to=offset)
+            raise
+        if self._file_first_seq is None:
+            self._file_first_seq = mark[0] + 1
+        self._size += len(data)
+        self._flushed(len(records))
+        return errors
+
+    def _ensure_open(self) -> None:
+        assert self._chain is not None
+        if self._fd is not None:
+            try:
+                on_disk = os.stat(self.path)
+            except OSError:
+                on_disk = None
+            held = os.fstat(self._fd)
+            if on_disk is not None and (on_disk.st_ino, on_disk.st_dev) == (held.st_ino, held.st_dev):
+                return
+            self._drop_fd()
+            self._pending.append(checkpoint_record("reopen", time=utc_now(), note="log file moved or removed"))
+        ends = read_ends(self.path)
+        if ends.torn:
+            first = ends.first["seq"] if ends.first else self._chain.seq + 1
+            moved = rotated_name(self.path, int(first))
+            os.rename(self.path, moved)
+            log.warning("audit_torn_line", path=str(moved), message="the log ended in a torn line (crash); rotated")
+            self._pending.append(checkpoint_record("rotate", time=utc_now(), previous_file=moved.name, torn=True))
+            self._fsync_dir()
+            ends = read_ends(self.path)
+        if ends.last is not None:
+            if ends.last.get("instance") != self.instance:
+                raise SinkError(f"{self.path} is written by instance {ends.last.get('instance')!r}")
+            self._chain.seq, self._chain.prev = int(ends.last["seq"]), str(ends.last["hash"])
+        elif self._chain.seq == 0:
+            self._resume_from_rotated()
+        created = not self.path.exists()
+        fd = os.open(self.path, _OPEN_FLAGS, 0o640)
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise SinkError(f"another gateway process is writing {self.path}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd, self._size = fd, st.st_size
+        self._file_first_seq = int(ends.first["seq"]) if ends.first else None
+        self._file_day = str((ends.first or {}).get("time", utc_now()))[:10]
+        if created:
+            self._fsync_dir()
+            self._apply_retention()
+
+    def _resume_from_rotated(self) -> None:
+        assert self._chain is not None
+        best: dict[str, Any] | None = None
+        for path in rotated_files(self.path):
+            last = read_ends(path).last
+            if last and last.get("instance") == self.instance and (best is None or last["seq"] > best["seq"]):
+                best = last
+        if best is not None:
+            self._chain.seq, self._chain.prev = int(best["seq"]), str(best["hash"])
+
+    def _maybe_rotate(self) -> None:
+        if self._size == 0:
+            return
+        if self._size < self.rotate_bytes and not (self.rotate_daily and self._file_day != utc_now()[:10]):
+            return
+        assert self._chain is not None
+        first = self._file_first_seq if self._file_first_seq is not None else self._chain.seq
+        moved = rotated_name(self.path, first)
+        os.rename(self.path, moved)
+        self._drop_fd()
+        self._pending.append(checkpoint_record("rotate", time=utc_now(), previous_file=moved.name))
+        self._ensure_open()
+
+    def _apply_retention(self) -> None:
+        """Delete rotated files of this instance whose last record is older than the retention."""
+        if not self.retention_days:
+            return
+        cutoff = time.time() - self.retention_days * 86400
+        removed: list[str] = []
+        through = 0
+        for path in rotated_files(self.path):
+            ends = read_ends(path)
+            if not ends.last or ends.last.get("instance") != self.instance:
+                continue
+            if parse_time(str(ends.last["time"])).timestamp() < cutoff:
+                path.unlink()
+                removed.append(path.name)
+                through = max(through, int(ends.last["seq"]))
+        if removed:
+            log.info("audit_retention", removed=sorted(removed), removed_through_seq=through)
+            self._pending.append(
+                checkpoint_record("retention", time=utc_now(), removed=sorted(removed), removed_through_seq=through)
+            )
+
+    def _drop_fd(self, truncate_to: int | None = None) -> None:
+        if self._fd is None:
+            return
+        if truncate_to is not None:
+            try:
+                os.ftruncate(self._fd, truncate_to)
+            except OSError:
+                pass  # a torn tail left behind is set aside when the file is next opened
+        os.close(self._fd)
+        self._fd = None
+
+    def _fsync_dir(self) -> None:
+        try:
+            fd = os.open(self.path.parent, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,283 @@
+"""The request-log record, schema version 1 (documented in ``docs/request-log.md``).
+
+A record is a flat JSON object. Five record types carry requests and events; the chain adds
+``seq``, ``prev`` and ``hash`` when the sink writes them (see :mod:`gateway.audit.chain`):
+
+* ``request``: written and made durable *before* any result is released; exactly one per request,
+  allowed, redacted or denied, on either front door.
+* ``outcome``: written after the answer (rows, distinct persons, duration, backend SQLSTATE); joined
+  to its ``request`` by ``request_id``.
+* ``login_failed``, ``purpose_change``: events without a statement.
+* ``checkpoint``: written by the sink itself (start, rotation, periodic, retention, close).
+
+Pure: builds dicts; hashing of literals is done here so that callers cannot forget it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from gateway import __version__
+from gateway.audit.literals import LiteralHasher
+from gateway.policy.types import JUSTIFICATION_FIELDS, Access, PurposeClaim
+
+SCHEMA_VERSION = 1
+RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint")
+
+
+def utc_now() -> str:
+    """The current time as ``2026-07-01T12:00:00.123456Z`` (UTC, microseconds)."""
+    return format_time(datetime.now(timezone.utc))
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Inverse of :func:`format_time` (also accepts any ISO 8601 form with an offset)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """Every field of a ``request`` record, before the chain seals it. ``as_dict()`` gives the JSON."""
+
+    request_id: str
+    requester: str | None
+    agency: str | None
+    front_door: str  # "pg" | "http"
+    client_addr: str | None
+    tls: bool
+    purpose: str | None
+    justification: Mapping[str, str | None]
+    statement_kind: str | None
+    sql_received: str | None
+    sql_sent: str | None
+    params: Sequence[Any]
+    accesses: Sequence[Mapping[str, Any]]
+    decision: str  # "allow" | "redact" | "deny"
+    reason: str
+    rule: str
+    redacted: Sequence[str]
+    masked: Sequence[str]
+    statutory_request: bool
+    statutory_exclusion: str | None
+    policy_digest: str
+    instance: str = ""
+    error_code: str | None = None
+    sqlstate: str | None = None
+    gateway_version: str = __version__
+    time: str = field(default_factory=utc_now)
+    type: str = "request"
+    schema: int = SCHEMA_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """A record as a plain dict (dataclass or mapping), with sequences as lists."""
+    if is_dataclass(record) and not isinstance(record, type):
+        data = asdict(record)
+    elif isinstance(record, Mapping):
+        data = dict(record)
+    else:
+        raise TypeError(f"an audit record must be a mapping or a dataclass, not {type(record).__name__}")
+    for key, value in data.items():
+        if isinstance(value, tuple):
+            data[key] = list(value)
+        elif isinstance(value, Mapping) and not isinstance(value, dict):
+            data[key] = dict(value)
+    data.setdefault("schema", SCHEMA_VERSION)
+    data.setdefault("time", utc_now())
+    if data.get("type") not in RECORD_TYPES:
+        raise ValueError(f"unknown audit record type {data.get('type')!r}")
+    return data
+
+
+def accesses_for_log(accesses: Iterable[Access]) -> list[dict[str, Any]]:
+    """Group accesses by base column: ``{"column", "tags", "usage"}`` (sorted, stable)."""
+    grouped: dict[str, tuple[set[str], set[str]]] = {}
+    for acc in accesses:
+        tags, usages = grouped.setdefault(str(acc.column), (set(), set()))
+        tags.update(acc.tags)
+        usages.add(acc.usage)
+    return [
+        {"column": col, "tags": sorted(tags), "usage": sorted(usages)}
+        for col, (tags, usages) in sorted(grouped.items())
+    ]
+
+
+def _justification(claim: PurposeClaim | Mapping[str, Any] | None) -> tuple[str | None, dict[str, str | None]]:
+    if claim is None:
+        return None, {name: None for name in JUSTIFICATION_FIELDS}
+    data = claim.as_dict() if isinstance(claim, PurposeClaim) else dict(claim)
+    return data.get("purpose"), {name: data.get(name) for name in JUSTIFICATION_FIELDS}
+
+
+def build_request_record(
+    *,
+    hasher: LiteralHasher,
+    request_id: str,
+    requester: str | None,
+    agency: str | None,
+    front_door: str,
+    client_addr: str | None = None,
+    tls: bool = False,
+    claim: PurposeClaim | Mapping[str, Any] | None = None,
+    statement_kind: str | None = None,
+    sql_received: str | None = None,
+    sql_sent: str | None = None,
+    params: Sequence[Any] | None = None,
+    accesses: Iterable[Access] | Sequence[Mapping[str, Any]] = (),
+    decision: str = "deny",
+    reason: str = "",
+    rule: str = "",
+    redacted: Sequence[str] = (),
+    masked: Iterable[Any] = (),
+    statutory_request: bool = False,
+    statutory_exclusion: str | None = None,
+    policy_digest: str = "",
+    error_code: str | None = None,
+    sqlstate: str | None = None,
+    instance: str = "",
+    time: str | None = None,
+) -> dict[str, Any]:
+    """The ``request`` record as a dict, literals and parameters hashed by ``hasher``.
+
+    ``accesses`` may be :class:`Access` values (grouped by column here) or already-grouped dicts.
+    ``masked`` holds the base columns the rewrite replaced by NULL (ColumnRef or ``schema.rel.col``).
+    """
+    purpose, justification = _justification(claim)
+    acc_list = list(accesses)
+    logged_accesses = (
+        accesses_for_log(acc_list)  # type: ignore[arg-type]
+        if acc_list and isinstance(acc_list[0], Access)
+        else [dict(a) for a in acc_list]  # type: ignore[arg-type]
+    )
+    record = RequestRecord(
+        request_id=request_id,
+        requester=requester,
+        agency=agency,
+        front_door=front_door,
+        client_addr=client_addr,
+        tls=tls,
+        purpose=purpose,
+        justification=justification,
+        statement_kind=statement_kind,
+        sql_received=hasher.hash_sql(sql_received),
+        sql_sent=hasher.hash_sql(sql_sent),
+        params=hasher.hash_params(params),
+        accesses=logged_accesses,
+        decision=decision,
+        reason=reason,
+        rule=rule,
+        redacted=list(redacted),
+        masked=sorted(str(m) for m in masked),
+        statutory_request=statutory_request,
+        statutory_exclusion=None if statutory_request else statutory_exclusion,
+        policy_digest=policy_digest,
+        instance=instance,
+        error_code=error_code,
+        sqlstate=sqlstate,
+        time=time or utc_now(),
+    )
+    return record.as_dict()
+
+
+def build_outcome_record(
+    *,
+    request_id: str,
+    rows_returned: int,
+    persons_returned: int | None,
+    duration_ms: float,
+    backend_sqlstate: str | None = None,
+    status: str = "ok",
+    instance: str = "",
+    time: str | None = None,
+) -> dict[str, Any]:
+    """The ``outcome`` record written after the answer (``status``: ok, error, cancelled)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "type": "outcome",
+        "time": time or utc_now(),
+        "instance": instance,
+        "request_id": request_id,
+        "status": status,
+        "rows_returned": rows_returned,
+        "persons_returned": persons_returned,
+        "duration_ms": round(duration_ms, 3),
+        "backend_sqlstate": backend_sqlstate,
+    }
+
+
+def build_login_failed_record(
+    *,
+    user: str | None,
+    front_door: str,
+    client_addr: str | None,
+    tls: bool,
+    reason: str,
+    request_id: str = "",
+    instance: str = "",
+    time: str | None = None,
+) -> dict[str, Any]:
+    """A failed authentication (``user`` is the name claimed; no secret is ever logged)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "type": "login_failed",
+        "time": time or utc_now(),
+        "instance": instance,
+        "request_id": request_id,
+        "requester": user,
+        "front_door": front_door,
+        "client_addr": client_addr,
+        "tls": tls,
+        "reason": reason,
+        "gateway_version": __version__,
+    }
+
+
+def build_purpose_change_record(
+    *,
+    requester: str,
+    agency: str | None,
+    front_door: str,
+    client_addr: str | None,
+    tls: bool,
+    previous_purpose: str | None,
+    claim: PurposeClaim | Mapping[str, Any] | None,
+    accepted: bool,
+    reason: str = "",
+    rule: str = "",
+    request_id: str = "",
+    instance: str = "",
+    time: str | None = None,
+) -> dict[str, Any]:
+    """A session's purpose changed (``SET gateway.purpose``): accepted, or refused with the reason."""
+    purpose, justification = _justification(claim)
+    return {
+        "schema": SCHEMA_VERSION,
+        "type": "purpose_change",
+        "time": time or utc_now(),
+        "instance": instance,
+        "request_id": request_id,
+        "requester": requester,
+        "agency": agency,
+        "front_door": front_door,
+        "client_addr": client_addr,
+        "tls": tls,
+        "previous_purpose": previous_purpose,
+        "purpose": purpose,
+        "justification": justification,
+        "decision": "allow" if accepted else "deny",
+        "reason": reason,
+        "rule": rule,
+        "gateway_version": __version__,
+    }

@@ -1,0 +1,290 @@
+"""One raw protocol connection to the backend PostgreSQL, as a client.
+
+Startup, authentication (trust, cleartext, md5, SCRAM-SHA-256) and TLS are done with the sans-IO codec;
+afterwards the pg front door *attaches* a sink and the connection's bytes go straight to it (the relay
+hot path), or the pool runs small internal queries (reset, health check) in *collect* mode.
+
+    conn = await BackendConnection.connect(target, {"search_path": "pg_catalog", ...})
+    conn.attach(sink)        # sink(data: bytes) gets every byte the backend sends
+    conn.write(encode(Query("select 1")))
+    conn.detach()
+    await conn.simple("DISCARD ALL")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from scramp import ScramClient, ScramException
+
+from gateway.backend.target import BackendTarget
+from gateway.errors import BackendUnavailable
+from gateway.wire import (
+    AuthenticationCleartextPassword, AuthenticationMD5Password, AuthenticationOk, AuthenticationSASL,
+    AuthenticationSASLContinue, AuthenticationSASLFinal, BackendKeyData, BackendParser, CancelRequest,
+    ErrorResponse, NoticeResponse, ParameterStatus, PasswordMessage, Query, ReadyForQuery, RemoteProtocolError,
+    SASLInitialResponse, SASLResponse, SSLRequest, StartupMessage, Terminate, encode,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _BackendProtocol(asyncio.Protocol):
+    """Feeds a parser (collect mode) or hands bytes to a sink (relay mode)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = BackendParser()
+        self.raw = bytearray()
+        self.raw_mode = False
+        self.sink: Callable[[bytes], None] | None = None
+        self.on_lost: Callable[[Exception | None], None] | None = None
+        self.closed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink(data)
+            return
+        if self.raw_mode:
+            self.raw += data
+        else:
+            self.parser.feed(data)
+        self._wake()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._wake()
+        if self.on_lost is not None:
+            self.on_lost(exc)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        if self.closed:
+            raise BackendUnavailable("gateway: the backend closed the connection")
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+class BackendConnection:
+    """A logged-in backend session. ``server_params`` and ``key`` come from the startup."""
+
+    def __init__(self, target: BackendTarget, protocol: _BackendProtocol, transport: asyncio.Transport) -> None:
+        self.target = target
+        self._proto = protocol
+        self.transport = transport
+        self.server_params: dict[str, str] = {}
+        self.key: BackendKeyData | None = None
+        self.status = "I"
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self.broken = False
+
+    # ---- connect -------------------------------------------------------------------------
+    @classmethod
+    async def connect(cls, target: BackendTarget, startup: Mapping[str, str]) -> BackendConnection:
+        """Open, (TLS,) authenticate and wait for ReadyForQuery; raises BackendUnavailable."""
+        try:
+            return await asyncio.wait_for(cls._connect(target, startup), target.connect_timeout)
+        except BackendUnavailable:
+            raise
+        except (OSError, asyncio.TimeoutError, RemoteProtocolError, ScramException) as exc:
+            raise BackendUnavailable(
+                f"gateway: cannot connect to the backend database ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    @classmethod
+    async def _connect(cls, target: BackendTarget, startup: Mapping[str, str]) -> BackendConnection:
+        loop = asyncio.get_running_loop()
+        if target.is_unix_socket:
+            transport, proto = await loop.create_unix_connection(_BackendProtocol, target.socket_path)
+        else:
+            transport, proto = await loop.create_connection(_BackendProtocol, target.host, target.port)
+        conn = cls(target, proto, transport)
+        try:
+            await conn._maybe_tls()
+            params = {"user": target.user, "database": target.database, **startup}
+            conn.write(encode(StartupMessage(tuple(params.items()))))
+            await conn._authenticate()
+            await conn._until_ready()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def _maybe_tls(self) -> None:
+        ctx = self.target.ssl_context()
+        if ctx is None:
+            return
+        proto = self._proto
+        proto.raw_mode = True
+        self.write(encode(SSLRequest()))
+        while not proto.raw:
+            await proto.wait()
+        answer, proto.raw_mode = bytes(proto.raw), False
+        proto.raw.clear()
+        if answer == b"S":
+            loop = asyncio.get_running_loop()
+            hostname = self.target.host if self.target.sslmode == "verify-full" else None
+            self.transport = await loop.start_tls(self.transport, proto, ctx, server_hostname=hostname)  # type: ignore[assignment]
+            proto.transport = self.transport
+        elif answer == b"N":
+            if self.target.sslmode in ("require", "verify-ca", "verify-full"):
+                raise BackendUnavailable("gateway: the backend does not accept TLS but sslmode requires it")
+        else:
+            raise BackendUnavailable("gateway: unexpected answer from the backend to SSLRequest")
+
+    async def _authenticate(self) -> None:
+        target = self.target
+        scram: ScramClient | None = None
+        while True:
+            msg = await self.next_message()
+            if isinstance(msg, AuthenticationOk):
+                return
+            if isinstance(msg, ErrorResponse):
+                raise BackendUnavailable(f"gateway: the backend refused the gateway's login: {msg.message}")
+            password = target.password or ""
+            if isinstance(msg, AuthenticationCleartextPassword):
+                self.write(encode(PasswordMessage(password.encode() + b"\0")))
+            elif isinstance(msg, AuthenticationMD5Password):
+                inner = hashlib.md5((password + target.user).encode()).hexdigest()  # noqa: S324 - protocol
+                outer = "md5" + hashlib.md5(inner.encode() + msg.salt).hexdigest()  # noqa: S324
+                self.write(encode(PasswordMessage(outer.encode() + b"\0")))
+            elif isinstance(msg, AuthenticationSASL):
+                if "SCRAM-SHA-256" not in msg.mechanisms:
+                    raise BackendUnavailable(f"gateway: unsupported backend SASL mechanisms {msg.mechanisms}")
+                scram = ScramClient(["SCRAM-SHA-256"], target.user, password)
+                first = scram.get_client_first().encode()
+                self.write(encode(SASLInitialResponse("SCRAM-SHA-256", first)))
+            elif isinstance(msg, AuthenticationSASLContinue) and scram is not None:
+                scram.set_server_first(msg.data.decode())
+                self.write(encode(SASLResponse(scram.get_client_final().encode())))
+            elif isinstance(msg, AuthenticationSASLFinal) and scram is not None:
+                scram.set_server_final(msg.data.decode())
+            else:
+                raise BackendUnavailable(f"gateway: unsupported backend authentication request {msg!r}")
+
+    async def _until_ready(self) -> None:
+        while True:
+            msg = await self.next_message()
+            if isinstance(msg, ParameterStatus):
+                self.server_params[msg.name] = msg.value
+            elif isinstance(msg, BackendKeyData):
+                self.key = msg
+            elif isinstance(msg, ReadyForQuery):
+                self.status = msg.status
+                return
+            elif isinstance(msg, ErrorResponse):
+                raise BackendUnavailable(f"gateway: the backend refused the session: {msg.message}")
+
+    # ---- collect mode --------------------------------------------------------------------
+    async def next_message(self) -> object:
+        proto = self._proto
+        while True:
+            msg = proto.parser.next_event()
+            if msg is not None:
+                return msg
+            await proto.wait()
+
+    async def simple(self, sql: str, timeout: float = 10.0) -> list[object]:
+        """Run one simple Query (collect mode) and return the messages up to ReadyForQuery.
+
+        Raises BackendUnavailable when the connection fails, ``ValueError`` on an SQL error.
+        """
+        self.write(encode(Query(sql)))
+        out: list[object] = []
+        error: ErrorResponse | None = None
+
+        async def collect() -> None:
+            nonlocal error
+            while True:
+                msg = await self.next_message()
+                if isinstance(msg, ReadyForQuery):
+                    self.status = msg.status
+                    return
+                if isinstance(msg, ErrorResponse):
+                    error = msg
+                elif isinstance(msg, ParameterStatus):
+                    self.server_params[msg.name] = msg.value
+                elif not isinstance(msg, NoticeResponse):
+                    out.append(msg)
+
+        try:
+            await asyncio.wait_for(collect(), timeout)
+        except (asyncio.TimeoutError, RemoteProtocolError) as exc:
+            self.broken = True
+            raise BackendUnavailable(f"gateway: the backend did not answer ({type(exc).__name__})") from exc
+        if error is not None:
+            raise ValueError(error.message)
+        return out
+
+    # ---- relay mode ----------------------------------------------------------------------
+    def attach(self, sink: Callable[[bytes], None], on_lost: Callable[[Exception | None], None]) -> None:
+        """Send every byte from now on to ``sink``; ``on_lost`` is called if the backend goes away."""
+        proto = self._proto
+        if proto.parser.buffered:
+            raise BackendUnavailable("gateway: backend connection has unread data")
+        proto.sink = sink
+        proto.on_lost = on_lost
+
+    def detach(self) -> None:
+        self._proto.sink = None
+        self._proto.on_lost = None
+        self.last_used = time.monotonic()
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.transport.resume_reading()
+
+    @property
+    def alive(self) -> bool:
+        return not (self.broken or self._proto.closed or self.transport.is_closing())
+
+    async def cancel(self) -> None:
+        """Ask the backend to cancel this session's running query (a new connection, as libpq does)."""
+        if self.key is None:
+            return
+        target = self.target
+        try:
+            if target.is_unix_socket:
+                _, writer = await asyncio.open_unix_connection(target.socket_path)
+            else:
+                _, writer = await asyncio.open_connection(target.host, target.port)
+            writer.write(encode(CancelRequest(self.key.process_id, self.key.secret_key)))
+            await writer.drain()
+            writer.close()
+        except OSError as exc:
+            log.warning("cancel request to the backend failed: %s", exc)
+
+    def close(self) -> None:
+        """Send Terminate (best effort) and close."""
+        if not self.transport.is_closing():
+            try:
+                self.transport.write(encode(Terminate()))
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+            self.transport.close()
+        self.broken = True

@@ -1,0 +1,136 @@
+"""Settings: defaults, then a YAML file (``--config``), then ``GATEWAY_*`` environment variables.
+
+Every field can be set in the file under its own name, or by ``GATEWAY_<FIELD>`` (upper case) in
+the environment, which wins. Empty environment values are ignored. Relative paths in the file are
+taken from the file's folder; relative paths from the environment or the defaults, from the current
+folder. Errors name the file line or the variable and raise :class:`~gateway.errors.ConfigError`.
+
+>>> load_settings(None, env={"GATEWAY_PG_LISTEN": "0.0.0.0:7000"}).pg_listen
+'0.0.0.0:7000'
+>>> split_listen("127.0.0.1:6432")
+('127.0.0.1', 6432)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.errors import ConfigError
+from gateway.policy.yaml_lines import read_yaml
+
+ENV_PREFIX = "GATEWAY_"
+#: Fields holding file paths: resolved against the config file's folder when set there.
+PATH_FIELDS = ("policy", "requesters", "audit_path", "tls_cert", "tls_key")
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) -> ``(host, port)``; raises ValueError."""
+    host, sep, port_text = value.strip().rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"expected host:port, got {value!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range 0-65535")
+    return host.strip("[]"), port
+
+
+class Settings(BaseModel):
+    """Everything ``gateway serve`` needs. Immutable; build it with :func:`load_settings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    backend_dsn: str | None = None  # the one PostgreSQL role the gateway uses for everyone
+    pg_listen: str = "127.0.0.1:6432"
+    http_listen: str = "127.0.0.1:8080"
+    policy: str = "policies/colorado-dmv.yaml"
+    requesters: str = "policies/requesters.example.yaml"
+    audit_path: str = "./gateway-audit/requests.jsonl"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    require_tls: bool = False
+    pool_size: int = Field(10, ge=1, le=1000)
+    statement_timeout_ms: int = Field(30_000, ge=0)  # 0: no timeout
+    max_rows_http: int = Field(10_000, ge=1)
+    audit_fsync_interval_ms: float = Field(2.0, ge=0)  # 0: fsync every record
+    instance_name: str = Field("gateway", min_length=1)
+
+    @field_validator("pg_listen", "http_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+    @field_validator("backend_dsn")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a postgresql://user:password@host:port/database URL")
+        return value or None
+
+    @model_validator(mode="after")
+    def _tls(self) -> Settings:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if self.require_tls and not self.tls_cert:
+            raise ValueError("require_tls needs tls_cert and tls_key")
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return bool(self.tls_cert)
+
+    @property
+    def pg_address(self) -> tuple[str, int]:
+        return split_listen(self.pg_listen)
+
+    @property
+    def http_address(self) -> tuple[str, int]:
+        return split_listen(self.http_listen)
+
+
+FIELDS = tuple(Settings.model_fields)
+
+
+def load_settings(config_path: str | None, env: Mapping[str, str] = os.environ) -> Settings:
+    """Defaults < YAML file at ``config_path`` (or ``$GATEWAY_CONFIG``) < ``GATEWAY_<FIELD>`` variables."""
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    config_path = config_path or env.get("GATEWAY_CONFIG") or None
+    if config_path:
+        doc = read_yaml(config_path)
+        if not isinstance(doc.data, dict):
+            raise ConfigError(f"{doc.where(())}: a settings file is a mapping of setting: value")
+        base = Path(config_path).resolve().parent
+        for key, value in doc.data.items():
+            where = doc.where((key,))
+            if key not in FIELDS:
+                raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(FIELDS)})")
+            if key in PATH_FIELDS and isinstance(value, str) and value and not os.path.isabs(value):
+                value = str(base / value)
+            values[key], origin[key] = value, where
+    for key in FIELDS:
+        name = ENV_PREFIX + key.upper()
+        raw = env.get(name)
+        if raw is not None and raw.strip():
+            values[key], origin[key] = raw.strip(), f"environment {name}"
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, origin, config_path)) from None
+
+
+def _explain(exc: ValidationError, origin: Mapping[str, str], config_path: str | None) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        key = str(err["loc"][0]) if err["loc"] else ""
+        where = origin.get(key) or config_path or "settings"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        secret = key == "backend_dsn"  # may hold a password: never echo it
+        shown = f" (got {err['input']!r})" if key and not secret and not isinstance(err.get("input"), dict) else ""
+        lines.append(f"{where}: {key + ': ' if key else ''}{message}{shown}")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""One error tree for every layer: each error carries its SQLSTATE, HTTP status and a stable code.
+
+Front doors turn a :class:`GatewayError` into an ErrorResponse (wire) or a JSON error (HTTP) without
+knowing which layer raised it. Messages shown to requesters start with ``gateway:``.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error a requester may see. Never carries a classified value."""
+
+    sqlstate = "XX000"
+    http_status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, detail: str | None = None, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.rule = rule
+
+    def client_message(self, request_id: str | None = None) -> str:
+        text = self.message if self.message.startswith("gateway:") else f"gateway: {self.message}"
+        if request_id:
+            text = f"{text} (request {request_id})"
+        return text
+
+
+class PolicyDenied(GatewayError):
+    """The policy refuses the request (a classified column influences the result, a barred statement...)."""
+
+    sqlstate = "42501"
+    http_status = 403
+    code = "policy_denied"
+
+
+class PurposeRefused(PolicyDenied):
+    """The stated purpose is unknown, not allowed for this requester, or lacks a valid justification."""
+
+    code = "purpose_refused"
+
+
+class QueryNotUnderstood(PolicyDenied):
+    """The analyzer cannot fully understand the statement, so it is refused (fail closed)."""
+
+    code = "not_understood"
+
+
+class SqlSyntaxError(GatewayError):
+    sqlstate = "42601"
+    http_status = 400
+    code = "syntax_error"
+
+
+class BadRequest(GatewayError):
+    sqlstate = "08P01"
+    http_status = 400
+    code = "bad_request"
+
+
+class AuthenticationFailed(GatewayError):
+    sqlstate = "28P01"
+    http_status = 401
+    code = "authentication_failed"
+
+
+class LimitExceeded(GatewayError):
+    sqlstate = "53400"
+    http_status = 429
+    code = "limit_exceeded"
+
+
+class AuditUnavailable(GatewayError):
+    """The request log cannot be written: no record, no answer."""
+
+    sqlstate = "58030"
+    http_status = 503
+    code = "audit_unavailable"
+
+
+class BackendUnavailable(GatewayError):
+    sqlstate = "08006"
+    http_status = 503
+    code = "backend_unavailable"
+
+
+class ConfigError(Exception):
+    """A configuration, policy or requesters file is invalid (operator error, not a requester's)."""

@@ -1,0 +1,210 @@
+"""Backend -> client relay: whole messages forwarded in large chunks, in the order the client expects.
+
+The session records, for every message it forwards, what answer it expects (:class:`Pending`). The
+relay walks the backend's bytes with the fast framer: DataRows are only counted; a terminal message
+(ParseComplete, CommandComplete, ReadyForQuery, ErrorResponse...) pops its entry. Answers the gateway
+produces itself (SET/SHOW of ``gateway.*``, refusals) sit in the same queue as ``SYNTH`` entries and
+are written when every earlier answer has been written, so pipelined clients see them in order.
+
+A denial is sent to the backend as a statement that fails at parse time (``MARKER_SQL``): the backend
+then skips to Sync and aborts a transaction block exactly as for a real error; the relay swaps that
+error for the gateway's own ErrorResponse.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from gateway.frontdoor.pg import responses
+from gateway.wire import CopyFail, DEFAULT_MAX_MESSAGE, ErrorResponse, RemoteProtocolError, encode
+from gateway.wire.buffer import Reader
+
+log = logging.getLogger(__name__)
+
+_NONCE = secrets.token_hex(8)
+#: A statement that fails in parse analysis with 42P01 on any database (the relation cannot exist).
+MARKER_SQL = f'SELECT FROM "gateway_denied_{_NONCE}"'
+_MARKER_BYTES = f"gateway_denied_{_NONCE}".encode()
+
+EXT, EXEC, SYNC, QUERY, SYNTH = range(5)
+_D, _Z, _E, _C, _I, _S, _G = (ord(c) for c in "DZECIsG")
+_EXT_TERMINAL = frozenset(ord(c) for c in "123Tn")
+_EXEC_TERMINAL = frozenset((_C, _I, _S))
+_unpack = struct.Struct("!I").unpack_from
+HIGH_WATER = 4 * 1024 * 1024
+
+
+class Pending:
+    """One expected answer. ``data`` is the synthetic answer (SYNTH) or a replacement error (marker)."""
+
+    __slots__ = ("kind", "plan", "t0", "rows", "data", "swallow", "ready")
+
+    def __init__(self, kind: int, plan: Any = None, data: bytes | None = None, *, swallow: bool = False,
+                 ready: bool = False) -> None:
+        self.kind = kind
+        self.plan = plan
+        self.t0 = time.perf_counter() if plan is not None else 0.0
+        self.rows = 0
+        self.data = data
+        self.swallow = swallow
+        self.ready = ready
+
+
+class Relay:
+    """Owns the pending queue and the client-bound byte stream of one session."""
+
+    def __init__(self, write_client: Callable[[bytes], None], write_backend: Callable[[bytes], None],
+                 on_outcome: Callable[[Any, int, float, str | None], None],
+                 max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+        self.write_client = write_client
+        self.write_backend = write_backend
+        self.on_outcome = on_outcome
+        self.max_message = max_message
+        self.pending: deque[Pending] = deque()
+        self.status = "I"
+        self.in_error = False
+        self.error_state: str | None = None
+        self._tail = b""
+        self.idle_waiters: list[Callable[[], None]] = []
+
+    # ---- what the session queues --------------------------------------------------------
+    def expect(self, entry: Pending) -> None:
+        self.pending.append(entry)
+
+    def synthetic(self, data: bytes, *, ready: bool = False) -> None:
+        """Answer with ``data`` (and ReadyForQuery if ``ready``) once earlier answers are out."""
+        if not self.pending:
+            self.write_client(data + (responses.ready(self.status) if ready else b""))
+        else:
+            self.pending.append(Pending(SYNTH, data=data, ready=ready))
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    # ---- backend bytes ------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Called with every chunk the backend sends (the hot path)."""
+        if self._tail:
+            data = self._tail + data
+        n = len(data)
+        pos = 0
+        start = 0
+        pieces: list[bytes] | None = None
+        pending = self.pending
+        head = pending[0] if pending else None
+        max_message = self.max_message
+        while n - pos >= 5:
+            length = _unpack(data, pos + 1)[0]
+            end = pos + 1 + length
+            if end > n:
+                if length > max_message or length < 4:
+                    raise RemoteProtocolError(f"backend sent an invalid message length {length}")
+                break
+            t = data[pos]
+            if t == _D:
+                if head is not None:
+                    head.rows += 1
+            elif head is not None and (t == _Z or t == _E or t == _G
+                                       or (head.kind == EXT and t in _EXT_TERMINAL)
+                                       or (head.kind == EXEC and t in _EXEC_TERMINAL)):
+                replacement = self._terminal(t, data, pos, end)
+                if replacement is not None:
+                    if pieces is None:
+                        pieces = []
+                    pieces.append(data[start:pos])
+                    pieces.append(replacement)
+                    start = end
+                head = pending[0] if pending else None
+            elif length < 4:
+                raise RemoteProtocolError(f"backend sent an invalid message length {length}")
+            pos = end
+        self._tail = data[pos:] if pos < n else b""
+        if pieces is None:
+            if pos:
+                self.write_client(data if pos == n else data[:pos])
+        else:
+            pieces.append(data[start:pos])
+            self.write_client(b"".join(pieces))
+        if not pending and self.idle_waiters:
+            waiters, self.idle_waiters = self.idle_waiters, []
+            for wake in waiters:
+                wake()
+
+    def _terminal(self, t: int, data: bytes, pos: int, end: int) -> bytes | None:
+        """Handle a message that ends an expected answer; return replacement bytes or None to pass it."""
+        pending = self.pending
+        head = pending[0]
+        if t == _G:  # COPY FROM STDIN: never let client data in; fail the copy ourselves
+            self.write_backend(encode(CopyFail("gateway: COPY FROM STDIN is not allowed")))
+            return b""
+        if t == _E:
+            return self._error(head, data, pos, end)
+        if t == _Z:
+            self.status = chr(data[pos + 5])
+            out: list[bytes] = [bytes(data[pos:end])]
+            while pending:
+                entry = pending.popleft()
+                if entry.kind == EXEC and entry.plan is not None:
+                    self.on_outcome(entry.plan, entry.rows, entry.t0, self.error_state or "57014")
+                if entry.kind == QUERY and entry.plan is not None:
+                    self.on_outcome(entry.plan, entry.rows, entry.t0, self.error_state)
+                if entry.kind in (SYNC, QUERY):
+                    break
+            self.in_error = False
+            self.error_state = None
+            self._flush_synthetic(out)
+            return b"".join(out) if len(out) > 1 else None
+        # EXT / EXEC terminal
+        pending.popleft()
+        if head.kind == EXEC and head.plan is not None:
+            self.on_outcome(head.plan, head.rows, head.t0, None)
+        out = [] if head.swallow else [bytes(data[pos:end])]
+        self._flush_synthetic(out)
+        if head.swallow or len(out) > 1:
+            return b"".join(out)
+        return None
+
+    def _error(self, head: Pending, data: bytes, pos: int, end: int) -> bytes | None:
+        body = bytes(data[pos + 5:end])
+        replacement: bytes | None = None
+        sqlstate = _field(body, ord("C"))
+        if head.data is not None and head.kind != SYNTH and _MARKER_BYTES in body:
+            replacement = head.data
+            sqlstate = _field(head.data[5:], ord("C"))
+        if head.kind == QUERY:
+            self.error_state = sqlstate
+            return replacement
+        # extended protocol: the backend now skips to Sync; entries before it never get an answer
+        self.in_error = True
+        self.error_state = sqlstate
+        if head.kind in (EXT, EXEC):
+            self.pending.popleft()
+            if head.kind == EXEC and head.plan is not None:
+                self.on_outcome(head.plan, head.rows, head.t0, sqlstate)
+        return replacement
+
+    def _flush_synthetic(self, out: list[bytes]) -> None:
+        pending = self.pending
+        while pending and pending[0].kind == SYNTH:
+            entry = pending.popleft()
+            if self.in_error:
+                continue
+            out.append(entry.data or b"")
+            if entry.ready:
+                out.append(responses.ready(self.status))
+
+
+def _field(body: bytes, code: int) -> str | None:
+    """One field of an ErrorResponse body (without decoding the rest)."""
+    try:
+        msg = ErrorResponse.decode(Reader(body))
+    except RemoteProtocolError:
+        return None
+    return msg.field(chr(code))

@@ -1,0 +1,331 @@
+"""The pipeline: what both front doors call. It composes identity, policy, analyzer, rewrite and
+the request log; the front doors never reach the backend or the policy on their own.
+
+    plan = gw.plan(ctx, sql)            # analyze + decide + rewrite (cached), never raises
+    await gw.log_request(ctx, plan)     # durable before anything is forwarded
+    ... forward plan.statements[i].sql ...
+    gw.log_outcome(ctx, plan, rows=n, duration_ms=t)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gateway import __version__
+from gateway.analyzer.planner import Analysis, Analyzer, StatementPlan
+from gateway.analyzer.utility import GATEWAY_SETTINGS
+from gateway.catalog.classify import Classifier
+from gateway.catalog.model import Catalog
+from gateway.config import Settings
+from gateway.errors import BackendUnavailable, GatewayError, PurposeRefused
+from gateway.identity.requesters import Requesters, load_requesters
+from gateway.policy.load import load_policy
+from gateway.policy.policy import Policy
+from gateway.policy.types import PURPOSES, Decision, Profile, PurposeClaim, Requester
+
+log = structlog.get_logger("gateway")
+
+PlannedStatement = StatementPlan
+
+#: What the gateway reports to requesters as ParameterStatus, and pins.
+PINNED_SETTINGS: dict[str, str] = {
+    "client_encoding": "UTF8",
+    "server_encoding": "UTF8",
+    "standard_conforming_strings": "on",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "integer_datetimes": "on",
+    "is_superuser": "off",
+    "backslash_quote": "safe_encoding",
+    "default_transaction_read_only": "on",
+}
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    requester: Requester
+    claim: PurposeClaim = PurposeClaim()
+    front_door: str = "wire"
+    client_addr: str = ""
+    tls: bool = False
+    session_id: str = ""
+    application_name: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    request_id: str
+    sql: str
+    statements: tuple[StatementPlan, ...]
+    decision: Decision
+    error: GatewayError | None
+    profile: Profile | None
+    cache: str = "miss"
+
+    @property
+    def redacted(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for st in self.statements:
+            out.extend(c for c in st.redacted if c not in out)
+        return tuple(out)
+
+    @property
+    def statement_kind(self) -> str:
+        kinds = sorted({s.kind for s in self.statements})
+        return ",".join(kinds) if kinds else "none"
+
+
+@dataclass
+class _Ids:
+    prefix: str = field(default_factory=lambda: secrets.token_hex(3))
+    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def next(self) -> str:
+        return f"{self.prefix}-{next(self.counter):07d}"
+
+
+class Gateway:
+    """One per process: the policy, the requesters, the live catalog and the request log."""
+
+    def __init__(self, settings: Settings, policy: Policy, requesters: Requesters, audit: Any,
+                 *, refresh_seconds: float = 5.0) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.requesters = requesters
+        self.audit = audit
+        self.refresh_seconds = refresh_seconds
+        self.pool: Any = None  # asyncpg pool: catalog introspection and the HTTP front door
+        self.catalog: Catalog | None = None
+        self.analyzer: Analyzer | None = None
+        self.server_params: dict[str, str] = {}
+        self._catalog_fp = ""
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._ids = _Ids()
+        self._profiles: dict[tuple[Any, ...], Profile | PurposeRefused] = {}
+
+    # -- life cycle ----------------------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Gateway:
+        from gateway.audit.file_sink import AuditLog
+
+        policy = load_policy(settings.policy)
+        requesters = load_requesters(settings.requesters)
+        audit = AuditLog(Path(settings.audit_path), instance=settings.instance_name,
+                         fsync_interval_ms=settings.audit_fsync_interval_ms)
+        return cls(settings, policy, requesters, audit)
+
+    @property
+    def backend_startup_options(self) -> dict[str, str]:
+        options = {
+            "search_path": "pg_catalog",
+            "default_transaction_read_only": "on",
+            "client_encoding": "UTF8",
+            "DateStyle": "ISO, MDY",
+            "IntervalStyle": "postgres",
+            "standard_conforming_strings": "on",
+            "backslash_quote": "safe_encoding",
+            "application_name": "gateway",
+        }
+        if self.settings.statement_timeout_ms:
+            options["statement_timeout"] = str(self.settings.statement_timeout_ms)
+        return options
+
+    @property
+    def pinned_settings(self) -> dict[str, str]:
+        out = dict(PINNED_SETTINGS)
+        for name in ("server_version", "TimeZone", "server_encoding"):
+            if name in self.server_params:
+                out[name] = self.server_params[name]
+        return out
+
+    async def start(self) -> None:
+        import asyncpg
+
+        if not self.settings.backend_dsn:
+            raise GatewayError("gateway: no backend DSN is configured (GATEWAY_BACKEND_DSN)")
+        options = {k: v for k, v in self.backend_startup_options.items() if k not in ("client_encoding",)}
+        try:
+            self.pool = await asyncpg.create_pool(self.settings.backend_dsn, min_size=1,
+                                                  max_size=self.settings.pool_size, server_settings=options)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise BackendUnavailable(f"gateway: the backend database is not reachable: {exc}") from None
+        async with self.pool.acquire() as conn:
+            await self._load_catalog(conn)
+            self.server_params = {
+                "server_version": str(conn.get_settings().server_version),
+                "TimeZone": str(conn.get_settings().TimeZone),
+            }
+        await self.audit.start()
+        self._refresh_task = asyncio.create_task(self._refresh_loop())
+        for name in self.requesters.example_credentials_in_use():
+            log.warning("example_credentials", requester=name,
+                        message="running with the documented example credentials; replace them before real use")
+
+    async def stop(self) -> None:
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            try:
+                await self._refresh_task
+            except asyncio.CancelledError:
+                pass
+        await self.audit.close()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def _load_catalog(self, conn: Any) -> None:
+        from gateway.catalog.introspect import catalog_fingerprint, load_catalog
+
+        self._catalog_fp = await catalog_fingerprint(conn)
+        catalog = await load_catalog(conn)
+        self.set_catalog(catalog)
+
+    def set_catalog(self, catalog: Catalog) -> None:
+        """Swap in a new catalog snapshot and a fresh analyzer (its caches belong to the old one)."""
+        search_path = tuple(self.policy.search_path)
+        self.catalog = catalog
+        self.analyzer = Analyzer(catalog, Classifier(catalog, self.policy, search_path), search_path)
+        log.info("catalog_loaded", relations=len(catalog.relations), version=catalog.version)
+
+    async def _refresh_loop(self) -> None:
+        from gateway.catalog.introspect import catalog_fingerprint
+
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            try:
+                async with self.pool.acquire() as conn:
+                    if await catalog_fingerprint(conn) != self._catalog_fp:
+                        await self._load_catalog(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed refresh keeps the old snapshot
+                log.warning("catalog_refresh_failed", error=str(exc))
+
+    async def refresh_catalog(self) -> None:
+        async with self.pool.acquire() as conn:
+            await self._load_catalog(conn)
+
+    # -- planning ------------------------------------------------------------------------------
+    def profile(self, ctx: SessionContext) -> Profile:
+        """The requester's profile for its current claim (raises PurposeRefused)."""
+        now = datetime.now(timezone.utc)
+        key = (ctx.requester, ctx.claim, now.date())
+        cached = self._profiles.get(key)
+        if cached is None:
+            try:
+                cached = self.policy.profile_for(ctx.requester, ctx.claim, now)
+            except PurposeRefused as exc:
+                cached = exc
+            if len(self._profiles) > 10000:
+                self._profiles.clear()
+            self._profiles[key] = cached
+        if isinstance(cached, PurposeRefused):
+            raise cached
+        return cached
+
+    def plan(self, ctx: SessionContext, sql: str, param_type_oids: tuple[int, ...] = ()) -> Plan:
+        request_id = self._ids.next()
+        try:
+            profile = self.profile(ctx)
+        except PurposeRefused as exc:
+            return Plan(request_id, sql, (), Decision("deny", exc.message.removeprefix("gateway: "), rule=exc.rule or "purpose"),
+                        exc, None)
+        assert self.analyzer is not None, "the gateway is not started"
+        analysis: Analysis = self.analyzer.analyze(sql, profile)
+        return Plan(request_id, sql, analysis.statements, analysis.decision, analysis.error, profile, analysis.cache)
+
+    def new_request_id(self) -> str:
+        return self._ids.next()
+
+    # -- session settings ------------------------------------------------------------------------
+    def validate_setting(self, name: str, value: str | None) -> str | None:
+        """An error message for an invalid ``gateway.*`` value, or None."""
+        if name not in GATEWAY_SETTINGS:
+            return f"gateway: unknown gateway setting {name}"
+        if name == "gateway.purpose" and value not in (None, "") and value not in PURPOSES:
+            return f"gateway: unknown purpose {value!r}; purposes are: {', '.join(PURPOSES)}"
+        if value is not None and len(value) > 500:
+            return f"gateway: the value of {name} is too long"
+        return None
+
+    def show_value(self, ctx: SessionContext, name: str) -> str:
+        if name.startswith("gateway."):
+            return getattr(ctx.claim, name.removeprefix("gateway."), None) or ""
+        if name == "search_path":
+            return ", ".join(self.policy.search_path)
+        lowered = {k.lower(): v for k, v in self.pinned_settings.items()}
+        return lowered.get(name.lower(), "")
+
+    # -- request log ---------------------------------------------------------------------------
+    def _request_record(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> dict[str, Any]:
+        accesses = [a for st in plan.statements for a in st.accesses]
+        masked = [m for st in plan.statements for m in st.masked]
+        purpose = ctx.claim.purpose
+        statutory = self.policy.is_statutory_request(purpose)
+        return self.audit.build_request_record(
+            request_id=plan.request_id,
+            requester=ctx.requester.name,
+            agency=ctx.requester.agency,
+            front_door=ctx.front_door,
+            client_addr=ctx.client_addr,
+            tls=ctx.tls,
+            claim=ctx.claim,
+            statement_kind=plan.statement_kind,
+            sql_received=plan.sql,
+            sql_sent=";\n".join(s.sql for s in plan.statements if s.sql) or None,
+            params=list(params) if params else None,
+            accesses=accesses,
+            decision=plan.decision.action,
+            reason=plan.decision.reason,
+            rule=plan.decision.rule,
+            redacted=plan.redacted,
+            masked=masked,
+            statutory_request=statutory,
+            statutory_exclusion=None if statutory else ("no exception purpose stated" if not purpose else f"purpose {purpose} is not a statutory request"),
+            policy_digest=self.policy.digest,
+            error_code=plan.error.code if plan.error else None,
+            sqlstate=plan.error.sqlstate if plan.error else sqlstate,
+        )
+
+    async def log_request(self, ctx: SessionContext, plan: Plan, params: Any = None, sqlstate: str | None = None) -> None:
+        """Write the request's record durably (raises AuditUnavailable: then answer nothing)."""
+        await self.audit.append(self._request_record(ctx, plan, params, sqlstate))
+
+    def log_outcome(self, ctx: SessionContext, plan: Plan, *, rows: int, duration_ms: float,
+                    sqlstate: str | None = None, persons: int | None = None, status: str = "ok") -> None:
+        from gateway.audit.record import build_outcome_record
+
+        self.audit.append_nowait(build_outcome_record(
+            request_id=plan.request_id, rows_returned=rows, persons_returned=persons, duration_ms=duration_ms,
+            backend_sqlstate=sqlstate, status=status, instance=self.settings.instance_name,
+        ))
+
+    async def log_event(self, ctx: SessionContext | None, kind: str, **fields: Any) -> None:
+        from gateway.audit import record as records
+
+        instance = self.settings.instance_name
+        if kind == "login_failed":
+            rec = records.build_login_failed_record(instance=instance, **fields)
+        elif kind == "purpose_change" and ctx is not None:
+            rec = records.build_purpose_change_record(
+                requester=ctx.requester.name, agency=ctx.requester.agency, front_door=ctx.front_door,
+                client_addr=ctx.client_addr, tls=ctx.tls, instance=instance, **fields)
+        else:
+            rec = {"schema": 1, "type": kind, "time": records.utc_now(), "instance": instance,
+                   "requester": ctx.requester.name if ctx else None, **fields}
+        await self.audit.append(rec)
+
+
+def gateway_pid() -> int:
+    return os.getpid()
+
+
+__all__ = ["Gateway", "Plan", "PlannedStatement", "SessionContext", "__version__"]

@@ -1,0 +1,55 @@
+"""The policy engine: a list of accesses and a profile in, a decision out. It never sees SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.policy.types import Access, Decision, Profile
+
+_CLAUSE_NAMES = {
+    "where": "WHERE", "join": "JOIN", "group by": "GROUP BY", "having": "HAVING", "order by": "ORDER BY",
+    "window": "a window", "distinct": "DISTINCT", "case": "CASE", "function argument": "a function argument",
+    "aggregate": "an aggregate", "expression": "an expression", "subquery": "a subquery", "cte": "a CTE",
+    "set operation": "a set operation", "limit": "LIMIT/OFFSET", "cast": "a cast",
+    "whole-row reference": "a whole-row reference", "values": "VALUES", "lateral": "LATERAL",
+}
+
+
+def _purpose(profile: Profile) -> str:
+    return f"purpose {profile.purpose}" if profile.purpose else "no stated purpose"
+
+
+def decide(accesses: Iterable[Access], profile: Profile) -> Decision:
+    """Allow, redact or deny one statement. Deny wins over redact, redact over allow."""
+    redacted: list[str] = []
+    for access in accesses:
+        action = profile.action_for(access.tags)
+        if action == "allow":
+            continue
+        tags = ", ".join(sorted(access.tags)) or "unclassified"
+        if access.column.column == "*" and access.usage == "where":
+            return Decision(
+                "deny",
+                f"relation {access.column.schema}.{access.column.relation} is classified as a whole ({tags}) "
+                f"and may not be read under {_purpose(profile)}",
+                rule=f"policy.{action}.relation",
+            )
+        if action == "deny":
+            return Decision(
+                "deny",
+                f"column {access.column} is classified {tags} and may not be used in any form under {_purpose(profile)}",
+                rule=f"policy.deny.{sorted(access.tags)[0] if access.tags else 'unclassified'}",
+            )
+        if access.usage != "output":
+            return Decision(
+                "deny",
+                f"column {access.column} is classified {tags} and is used in {_CLAUSE_NAMES.get(access.usage, access.usage)}; "
+                f"under {_purpose(profile)} it may only be returned redacted, never influence a result",
+                rule=f"policy.redact.influence.{access.usage.replace(' ', '_')}",
+            )
+        if access.output_name and access.output_name not in redacted:
+            redacted.append(access.output_name)
+    if redacted:
+        return Decision("redact", f"redacted under {_purpose(profile)}: {', '.join(redacted)}",
+                        rule="policy.redact.output", redacted=tuple(redacted))
+    return Decision("allow", "no classified column is withheld from this requester", rule="policy.allow")

@@ -1,0 +1,210 @@
+"""The policy file format as pydantic models: what a DBA writes in ``policies/*.yaml``.
+
+The shipped ``policies/colorado-dmv.yaml`` documents every key in its comments. Unknown keys are
+errors everywhere (``extra="forbid"``) so a typo never silently widens access. Checks that need the
+whole file (a grant naming an undeclared tag, a pattern that does not compile) live in
+:func:`semantic_problems` so that the loader can point each one at its line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.policy.types import PURPOSES, UNCLASSIFIED, Action
+
+Loc = tuple[str | int, ...]
+PurposeToken = Literal[
+    "service_delivery",
+    "criminal_law_enforcement",
+    "required_by_law",
+    "court_order",
+    "governor_authorized",
+    "civil_immigration_enforcement",
+]
+JustificationField = Literal["case_number", "legal_citation", "order_reference", "authorization_id"]
+
+TAG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+RELATION_NAME = re.compile(r"^[^.\s]+\.[^.\s]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class TagSpec(_Strict):
+    """A classification tag. ``unclassified`` is built in and never declared."""
+
+    description: str = Field(min_length=1)
+
+
+class PurposeSpec(_Strict):
+    """One purpose token: what justification it needs and what each tag gets under it."""
+
+    description: str = ""
+    requires: tuple[JustificationField, ...] = ()
+    grants: dict[str, Action]
+    exception: bool = False  # one of the directive's exceptions (returns immigration status)
+    statutory_request: bool = False  # counted as a request for status in the quarterly report
+    default_action: Action | None = None  # for tags not in grants; None: the file's default_action
+
+
+class NoPurposeSpec(_Strict):
+    """What a request without a stated purpose gets."""
+
+    description: str = ""
+    grants: dict[str, Action]
+    default_action: Action | None = None
+
+
+class ExternalSpec(_Strict):
+    """Requesters outside the agency: what they lose without a current certification on file."""
+
+    certification_valid_days: int = Field(365, ge=1, le=3660)
+    without_certification: dict[str, Action] = Field(default_factory=lambda: {"pii": "deny"})
+
+
+class CaseNumberRule(_Strict):
+    pattern: str = r"^[A-Za-z]{1,6}-[0-9]{2,4}-[0-9]{1,10}$"
+    description: str = ""
+
+
+class LegalCitationRule(_Strict):
+    statute_patterns: tuple[str, ...] = Field(min_length=1)
+    description: str = ""
+
+
+class NotCourtIssued(_Strict):
+    """A kind of document that is not a court-issued order (SB21-131), recognised by a pattern."""
+
+    pattern: str
+    names: str  # how the refusal names it, e.g. "an immigration detainer (I-247)"
+
+
+class OrderReferenceRule(_Strict):
+    not_court_issued: tuple[NotCourtIssued, ...] = ()
+    description: str = ""
+
+
+class AuthorizationIdRule(_Strict):
+    description: str = ""
+
+
+class JustificationRules(_Strict):
+    case_number: CaseNumberRule = CaseNumberRule()
+    legal_citation: LegalCitationRule
+    order_reference: OrderReferenceRule = OrderReferenceRule()
+    authorization_id: AuthorizationIdRule = AuthorizationIdRule()
+
+
+class CourtOrder(_Strict):
+    """A court-issued order on file; ``order_reference`` must name one."""
+
+    reference: str = Field(min_length=1)
+    court: str = Field(min_length=1)
+    issued_on: date
+    scope: tuple[str, ...] = Field(min_length=1)  # schemas the order covers
+    valid_until: date | None = None
+    description: str = ""
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _reference_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
+
+class Authorization(_Strict):
+    """A governor authorization on file; ``authorization_id`` must name one still valid."""
+
+    id: str = Field(min_length=1)
+    scope: tuple[str, ...] = Field(min_length=1)
+    valid_until: date
+    issued_on: date | None = None
+    description: str = ""
+
+
+class PolicyFile(_Strict):
+    """The whole policy file."""
+
+    version: Literal[1] = 1
+    name: str = ""
+    description: str = ""
+    tags: dict[str, TagSpec]
+    search_path: tuple[str, ...] = ("dmv", "public")
+    default_action: Action = "redact"
+    classification: dict[str, dict[str, tuple[str, ...]]]
+    purposes: dict[PurposeToken, PurposeSpec]
+    no_purpose: NoPurposeSpec
+    external_requesters: ExternalSpec = ExternalSpec()
+    justification: JustificationRules
+    court_orders: tuple[CourtOrder, ...] = ()
+    authorizations: tuple[Authorization, ...] = ()
+
+
+def semantic_problems(model: PolicyFile) -> list[tuple[Loc, str]]:
+    """Whole-file checks, each with the location of the offending key."""
+    problems: list[tuple[Loc, str]] = []
+    known = set(model.tags) | {UNCLASSIFIED}
+
+    for tag in model.tags:
+        if tag == UNCLASSIFIED:
+            problems.append((("tags", tag), "'unclassified' is built in: do not declare it"))
+        elif not TAG_NAME.match(tag):
+            problems.append((("tags", tag), "a tag name is lower case letters, digits and _"))
+
+    def check_tags(loc: Loc, tags: Iterable[str]) -> None:
+        for tag in tags:
+            if tag not in known:
+                problems.append((loc + (tag,), f"unknown tag {tag!r} (declared: {', '.join(sorted(known))})"))
+
+    for relation, columns in model.classification.items():
+        if not RELATION_NAME.match(relation):
+            problems.append((("classification", relation), "name a relation as schema.table"))
+        for column, tags in columns.items():
+            for tag in tags:
+                if tag not in known:
+                    problems.append(
+                        (("classification", relation, column), f"unknown tag {tag!r} (declared: {', '.join(sorted(known))})")
+                    )
+
+    missing = [p for p in PURPOSES if p not in model.purposes]
+    if missing:
+        problems.append((("purposes",), f"every purpose token needs an entry; missing: {', '.join(missing)}"))
+    for token, spec in model.purposes.items():
+        check_tags(("purposes", token, "grants"), spec.grants)
+    check_tags(("no_purpose", "grants"), model.no_purpose.grants)
+    check_tags(("external_requesters", "without_certification"), model.external_requesters.without_certification)
+
+    rules = model.justification
+    _check_regex(problems, ("justification", "case_number", "pattern"), rules.case_number.pattern)
+    for i, pattern in enumerate(rules.legal_citation.statute_patterns):
+        _check_regex(problems, ("justification", "legal_citation", "statute_patterns", i), pattern)
+    for i, entry in enumerate(rules.order_reference.not_court_issued):
+        _check_regex(problems, ("justification", "order_reference", "not_court_issued", i, "pattern"), entry.pattern)
+
+    seen: set[str] = set()
+    for i, order in enumerate(model.court_orders):
+        key = order.reference.upper()
+        if key in seen:
+            problems.append((("court_orders", i, "reference"), f"court order {order.reference!r} is listed twice"))
+        seen.add(key)
+        if order.valid_until and order.valid_until < order.issued_on:
+            problems.append((("court_orders", i, "valid_until"), "valid_until is before issued_on"))
+    seen.clear()
+    for i, auth in enumerate(model.authorizations):
+        key = auth.id.upper()
+        if key in seen:
+            problems.append((("authorizations", i, "id"), f"authorization {auth.id!r} is listed twice"))
+        seen.add(key)
+    return problems
+
+
+def _check_regex(problems: list[tuple[Loc, str]], loc: Loc, pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        problems.append((loc, f"not a valid regular expression: {exc}"))

@@ -1,0 +1,197 @@
+"""A loaded policy: column classification and the profile a requester gets for a stated purpose.
+
+A :class:`Policy` is built once by :func:`gateway.policy.load.load_policy` and never changes; a new
+file makes a new Policy that the caller swaps in whole.
+
+>>> from gateway.policy.load import load_policy
+>>> policy = load_policy("policies/colorado-dmv.yaml")
+>>> sorted(policy.tags_for("dmv", "lawful_presence", "immigration_status"))
+['immigration_status']
+>>> sorted(policy.tags_for("dmv", "no_such_table", "x"))
+['unclassified']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import MappingProxyType
+
+from gateway.errors import PurposeRefused
+from gateway.policy.model import NoPurposeSpec, PolicyFile, PurposeSpec
+from gateway.policy.purposes import JustificationChecker, justification_summary
+from gateway.policy.types import ACTION_RANK, PURPOSES, UNCLASSIFIED, Action, Profile, PurposeClaim, Requester
+
+ALL_COLUMNS = "*"
+_UNCLASSIFIED = frozenset({UNCLASSIFIED})
+
+
+@dataclass(frozen=True, eq=False)
+class Policy:
+    """An immutable, validated policy. Build it with :func:`gateway.policy.load.load_policy`."""
+
+    file: PolicyFile
+    source: str  # the path it was loaded from
+    digest: str  # sha256 hex of the file bytes: goes in the request log
+    tags: frozenset[str]  # declared tags plus "unclassified"
+    _columns: Mapping[tuple[str, str], Mapping[str, frozenset[str]]]
+    _defaults: Mapping[tuple[str, str], frozenset[str]]
+    _checker: JustificationChecker
+
+    @classmethod
+    def build(cls, model: PolicyFile, *, source: str, digest: str) -> Policy:
+        """Index a validated :class:`PolicyFile` (``load_policy`` has already checked it)."""
+        columns: dict[tuple[str, str], Mapping[str, frozenset[str]]] = {}
+        defaults: dict[tuple[str, str], frozenset[str]] = {}
+        for qualified, listing in model.classification.items():
+            schema, relation = qualified.split(".", 1)
+            columns[(schema, relation)] = MappingProxyType(
+                {col: frozenset(tags) for col, tags in listing.items() if col != ALL_COLUMNS}
+            )
+            if ALL_COLUMNS in listing:
+                defaults[(schema, relation)] = frozenset(listing[ALL_COLUMNS])
+        return cls(
+            file=model,
+            source=source,
+            digest=digest,
+            tags=frozenset(model.tags) | _UNCLASSIFIED,
+            _columns=MappingProxyType(columns),
+            _defaults=MappingProxyType(defaults),
+            _checker=JustificationChecker.from_file(model),
+        )
+
+    # -- classification -------------------------------------------------------------------------
+
+    @property
+    def search_path(self) -> tuple[str, ...]:
+        """Schemas that resolve unqualified table names, in order."""
+        return self.file.search_path
+
+    def tags_for(self, schema: str, relation: str, column: str) -> frozenset[str]:
+        """Tags of one column; ``{"unclassified"}`` for anything the policy does not cover.
+
+        ``column == "*"`` (a whole-row reference) gives the union over the relation's listed columns
+        and its default, plus ``unclassified`` when the relation has no ``"*"`` default.
+        """
+        listing = self._columns.get((schema, relation))
+        if listing is None:
+            return _UNCLASSIFIED
+        default = self._defaults.get((schema, relation), _UNCLASSIFIED)
+        if column == ALL_COLUMNS:
+            return frozenset().union(default, *listing.values())
+        return listing.get(column, default)
+
+    def covered_relations(self) -> frozenset[tuple[str, str]]:
+        """``(schema, relation)`` pairs the classification lists."""
+        return frozenset(self._columns)
+
+    def listed_columns(self, schema: str, relation: str) -> Mapping[str, frozenset[str]]:
+        """The columns listed for one relation (empty when the relation is not covered)."""
+        return self._columns.get((schema, relation), MappingProxyType({}))
+
+    # -- purposes -------------------------------------------------------------------------------
+
+    def purpose(self, token: str) -> PurposeSpec | None:
+        """The purpose's entry in the file (None for an unknown token)."""
+        return self.file.purposes.get(token)  # type: ignore[call-overload]
+
+    def is_statutory_request(self, token: str | None) -> bool:
+        """Whether a request under ``token`` counts as a request for status in the quarterly report."""
+        spec = self.purpose(token) if token else None
+        return bool(spec and spec.statutory_request)
+
+    def justification_summary(self, claim: PurposeClaim) -> str:
+        """The justification fields of ``claim`` as ``field=value; ...`` for the request log."""
+        return justification_summary(claim)
+
+    def profile_for(self, requester: Requester, claim: PurposeClaim, now: datetime) -> Profile:
+        """What ``requester`` may see under ``claim`` on ``now``'s date; raises PurposeRefused."""
+        today = now.date()
+        token = (claim.purpose or "").strip() or None
+        if requester.is_auditor:
+            return self._no_data_profile(requester, token)
+        if token is None:
+            spec: PurposeSpec | NoPurposeSpec = self.file.no_purpose
+            rule, reason = "no_purpose", "no purpose stated"
+        else:
+            spec = self._allowed_purpose(requester, token)
+            rule = f"purpose.{token}"
+            details = [self._checker.check(field, claim, today) for field in spec.requires]
+            reason = ", ".join([token, *details])
+        default = spec.default_action or self.file.default_action
+        actions = self._actions(spec.grants, default)
+        if not requester.internal:
+            lapse = self._certification_lapse(requester, today)
+            if lapse:
+                for tag, action in self.file.external_requesters.without_certification.items():
+                    if ACTION_RANK[action] > ACTION_RANK[actions[tag]]:
+                        actions[tag] = action
+                stripped = ", ".join(
+                    f"{t} {a}" for t, a in sorted(self.file.external_requesters.without_certification.items())
+                )
+                reason = f"{reason}; external requester {lapse}: {stripped}"
+        return Profile(
+            requester=requester.name,
+            purpose=token,
+            actions=tuple(sorted(actions.items())),
+            default_action=_never_allow(default),
+            external=not requester.internal,
+            reason=reason,
+            rule=rule,
+        )
+
+    def _allowed_purpose(self, requester: Requester, token: str) -> PurposeSpec:
+        spec = self.purpose(token)
+        if spec is None or token not in PURPOSES:
+            raise PurposeRefused(
+                f"gateway: purpose refused: unknown purpose {token!r} (known: {', '.join(PURPOSES)})",
+                rule="purpose.unknown",
+            )
+        if token not in requester.purposes:
+            allowed = ", ".join(sorted(requester.purposes)) or "none"
+            raise PurposeRefused(
+                f"gateway: purpose refused: requester {requester.name} may not use purpose {token} "
+                f"(allowed: {allowed})",
+                rule="purpose.not_allowed",
+            )
+        return spec
+
+    def _actions(self, grants: Mapping[str, Action], default: Action) -> dict[str, Action]:
+        actions: dict[str, Action] = {tag: grants.get(tag, default) for tag in self.tags}
+        if UNCLASSIFIED not in grants:  # never allowed unless the file names it
+            actions[UNCLASSIFIED] = _never_allow(default)
+        return actions
+
+    def _certification_lapse(self, requester: Requester, today: date) -> str | None:
+        """None when an external requester's certification is current, else why it is not."""
+        cert = requester.certification
+        days = self.file.external_requesters.certification_valid_days
+        if cert is None:
+            return "has no certification on file"
+        if cert.signed_on > today:
+            return f"certification is dated {cert.signed_on}, in the future"
+        if (today - cert.signed_on).days > days:
+            return f"certification signed {cert.signed_on} is older than {days} days"
+        return None
+
+    def _no_data_profile(self, requester: Requester, token: str | None) -> Profile:
+        if token is not None:
+            raise PurposeRefused(
+                f"gateway: purpose refused: requester {requester.name} reads the request log and reports only; "
+                f"it may not state a data purpose ({token})",
+                rule="purpose.not_allowed",
+            )
+        return Profile(
+            requester=requester.name,
+            purpose=None,
+            actions=tuple(sorted((tag, "deny") for tag in self.tags)),
+            default_action="deny",
+            external=not requester.internal,
+            reason=f"{requester.name} is an auditor: it reads the request log and reports, no data (every tag denied)",
+            rule="requester.no_data",
+        )
+
+
+def _never_allow(action: Action) -> Action:
+    return "redact" if action == "allow" else action

@@ -1,0 +1,169 @@
+"""Frozen values that cross the policy boundary.
+
+The analyzer turns SQL into :class:`Access` values; the policy engine turns accesses and a
+:class:`Profile` into a :class:`Decision`. Neither side sees the other's internals: the policy never
+sees SQL text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+Action = Literal["allow", "redact", "deny"]
+
+#: Order of strictness: the most restrictive action over a set of tags wins.
+ACTION_RANK: dict[str, int] = {"allow": 0, "redact": 1, "deny": 2}
+
+#: Tag given to anything the policy does not classify (fail closed).
+UNCLASSIFIED = "unclassified"
+
+PURPOSES = (
+    "service_delivery",
+    "criminal_law_enforcement",
+    "required_by_law",
+    "court_order",
+    "governor_authorized",
+    "civil_immigration_enforcement",
+)
+
+JUSTIFICATION_FIELDS = ("case_number", "legal_citation", "order_reference", "authorization_id")
+
+
+@dataclass(frozen=True)
+class PurposeClaim:
+    """What a requester states for a request: the purpose and its justification fields."""
+
+    purpose: str | None = None
+    case_number: str | None = None
+    legal_citation: str | None = None
+    order_reference: str | None = None
+    authorization_id: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "purpose": self.purpose,
+            "case_number": self.case_number,
+            "legal_citation": self.legal_citation,
+            "order_reference": self.order_reference,
+            "authorization_id": self.authorization_id,
+        }
+
+
+@dataclass(frozen=True)
+class Certification:
+    """A signed certification (SB21-131, 24-74-105) that data will not be used for immigration enforcement."""
+
+    signed_on: date
+    document: str = ""
+
+
+@dataclass(frozen=True)
+class Requester:
+    """An authenticated requester, as the requesters file defines it."""
+
+    name: str
+    agency: str
+    internal: bool
+    purposes: frozenset[str]
+    roles: frozenset[str] = frozenset()
+    certification: Certification | None = None
+    is_example_credential: bool = False
+
+    @property
+    def is_auditor(self) -> bool:
+        return "auditor" in self.roles
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one requester, with one stated purpose, may see: the analyzer's only input from policy.
+
+    ``actions`` maps a classification tag to its action; tags not named get ``default_action``.
+    ``key`` identifies the profile's *visibility* (not the requester): two profiles with the same
+    key get the same analysis for the same SQL, so it is part of every cache key.
+    """
+
+    requester: str
+    purpose: str | None
+    actions: tuple[tuple[str, Action], ...]
+    default_action: Action = "redact"
+    external: bool = False
+    reason: str = ""
+    rule: str = ""
+    key: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            body = ",".join(f"{t}={a}" for t, a in sorted(self.actions))
+            object.__setattr__(self, "key", f"{body};default={self.default_action};ext={int(self.external)}")
+
+    def action_for(self, tags: frozenset[str] | tuple[str, ...]) -> Action:
+        """The most restrictive action over ``tags`` (no tags: allow)."""
+        table = dict(self.actions)
+        best: Action = "allow"
+        for tag in tags:
+            action = table.get(tag, self.default_action)
+            if ACTION_RANK[action] > ACTION_RANK[best]:
+                best = action
+        return best
+
+
+#: How a column is used in a statement. ``output`` is a bare projection that reaches the requester;
+#: every other usage influences the result in another way.
+Usage = Literal[
+    "output",
+    "where",
+    "join",
+    "group by",
+    "having",
+    "order by",
+    "window",
+    "distinct",
+    "case",
+    "function argument",
+    "aggregate",
+    "expression",
+    "subquery",
+    "cte",
+    "set operation",
+    "limit",
+    "cast",
+    "whole-row reference",
+    "values",
+    "lateral",
+]
+
+
+@dataclass(frozen=True)
+class ColumnRef:
+    """A base column: a column of a table or view in the live catalog."""
+
+    schema: str
+    relation: str
+    column: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.relation}.{self.column}"
+
+
+@dataclass(frozen=True)
+class Access:
+    """One use of one base column (or a whole row when ``column`` is ``*``) by a statement."""
+
+    column: ColumnRef
+    tags: frozenset[str]
+    usage: Usage
+    output_name: str | None = None  # the result column name, for ``output`` usages
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer for one statement."""
+
+    action: Literal["allow", "redact", "deny"]
+    reason: str
+    rule: str = ""
+    redacted: tuple[str, ...] = ()  # output column names that come back as NULL
+    masked: frozenset[ColumnRef] = frozenset()  # base columns replaced by NULL in the rewrite

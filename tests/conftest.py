@@ -1,0 +1,89 @@
+"""Shared fixtures (docs/helpers/FIXTURES.md): one real PostgreSQL per test run, seeded once.
+
+| fixture     | scope    | what                                                                 |
+|-------------|----------|----------------------------------------------------------------------|
+| pg_server   | session  | a running throwaway PostgreSQL (gateway.pgserver.PostgresServer)     |
+| admin_dsn   | session  | superuser DSN on database ``postgres``                               |
+| dmv_dsn     | session  | database seeded with the reference schema (persons=2000, seed=7)     |
+| twin_dsns   | session  | (dsn_a, dsn_b): same non-classified data (persons=1500, seed=11),    |
+|             |          | B's classified values drawn afresh (other seed, ``alt`` variant)     |
+| fresh_db    | function | factory ``fresh_db(name) -> dsn`` of a new empty database            |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from gateway.pgserver import PostgresServer
+
+DMV_PERSONS, DMV_SEED = 2000, 7
+TWIN_PERSONS, TWIN_SEED = 1500, 11
+TWIN_B_CLASSIFIED_SEED = 90_210
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(pg_server: PostgresServer) -> str:
+    return pg_server.dsn("postgres")
+
+
+def _seeded(pg_server: PostgresServer, name: str, persons: int, seed: int, **kwargs: object) -> str:
+    from gateway.seed import seed as run_seed
+
+    dsn = pg_server.create_database(name)
+    asyncio.run(run_seed(dsn, persons, seed, **kwargs))  # type: ignore[arg-type]
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def dmv_dsn(pg_server: PostgresServer) -> str:
+    return _seeded(pg_server, "dmv_reference", DMV_PERSONS, DMV_SEED)
+
+
+@pytest.fixture(scope="session")
+def twin_dsns(pg_server: PostgresServer) -> tuple[str, str]:
+    dsn_a = _seeded(pg_server, "dmv_twin_a", TWIN_PERSONS, TWIN_SEED)
+    dsn_b = _seeded(
+        pg_server, "dmv_twin_b", TWIN_PERSONS, TWIN_SEED,
+        classified_seed=TWIN_B_CLASSIFIED_SEED, variant="alt",
+    )
+    return dsn_a, dsn_b
+
+
+@pytest.fixture
+def fresh_db(pg_server: PostgresServer) -> Iterator[Callable[[str], str]]:
+    """Factory for new empty databases; each is dropped when the test ends.
+
+    The database is named ``name`` cleaned to ``[a-z0-9_]`` plus a run-unique suffix, so two tests
+    asking for the same name never collide.
+    """
+    created: list[str] = []
+
+    def make(name: str = "fresh") -> str:
+        base = re.sub(r"[^a-z0-9_]", "_", name.lower())[:40] or "fresh"
+        actual = f"{base}_{next(_names)}"
+        dsn = pg_server.create_database(actual)
+        created.append(actual)
+        return dsn
+
+    yield make
+    for name in created:
+        try:
+            pg_server.drop_database(name)
+        except Exception:  # noqa: BLE001 - a failed cleanup must not fail the test
+            pass

@@ -1,0 +1,114 @@
+"""The backend connection and pool against a real PostgreSQL: SCRAM login, TLS modes, reset, limits, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.backend.pool import BackendPool
+from gateway.backend.target import BackendTarget
+from gateway.backend.wire_conn import BackendConnection
+from gateway.errors import BackendUnavailable, LimitExceeded
+from gateway.wire import DataRow, RowDescription
+
+STARTUP = {"search_path": "pg_catalog", "default_transaction_read_only": "on", "client_encoding": "UTF8",
+           "DateStyle": "ISO", "application_name": "gateway"}
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_connect_scram_and_startup_options(admin_dsn: str) -> None:
+    async def main() -> None:
+        conn = await BackendConnection.connect(BackendTarget.from_dsn(admin_dsn), STARTUP)
+        try:
+            assert conn.key is not None and conn.server_params["server_version"]
+            rows = await conn.simple("SHOW search_path; SHOW default_transaction_read_only")
+            values = [m.values[0] for m in rows if isinstance(m, DataRow)]
+            assert values == [b"pg_catalog", b"on"]
+            assert any(isinstance(m, RowDescription) for m in rows)
+            with pytest.raises(ValueError, match="does not exist"):
+                await conn.simple("SELECT * FROM no_such_table")
+            assert conn.alive
+        finally:
+            conn.close()
+
+    run(main())
+
+
+def test_wrong_password_and_dead_port(admin_dsn: str) -> None:
+    target = BackendTarget.from_dsn(admin_dsn)
+    bad = BackendTarget(target.host, target.port, target.user, "wrong", target.database, "disable")
+    with pytest.raises(BackendUnavailable, match="refused the gateway's login"):
+        run(BackendConnection.connect(bad, STARTUP))
+    dead = BackendTarget(target.host, 1, target.user, "x", target.database, "disable", connect_timeout=2)
+    with pytest.raises(BackendUnavailable, match="cannot connect"):
+        run(BackendConnection.connect(dead, STARTUP))
+
+
+def test_sslmode_require_refused_without_server_tls(admin_dsn: str) -> None:
+    target = BackendTarget.from_dsn(admin_dsn)
+    req = BackendTarget(target.host, target.port, target.user, target.password, target.database, "require")
+    ssl_on = "on" in str(_show(admin_dsn, "ssl"))
+    if ssl_on:
+        conn = run(BackendConnection.connect(req, STARTUP))
+        conn.close()
+    else:
+        with pytest.raises(BackendUnavailable, match="TLS"):
+            run(BackendConnection.connect(req, STARTUP))
+
+
+def _show(dsn: str, name: str) -> list[object]:
+    async def main() -> list[object]:
+        conn = await BackendConnection.connect(BackendTarget.from_dsn(dsn), {})
+        try:
+            return [m.values for m in await conn.simple(f"SHOW {name}") if isinstance(m, DataRow)]
+        finally:
+            conn.close()
+
+    return run(main())
+
+
+def test_pool_reset_limit_and_reuse(admin_dsn: str) -> None:
+    async def main() -> None:
+        pool = BackendPool(BackendTarget.from_dsn(admin_dsn), STARTUP, size=2, acquire_timeout=0.3)
+        try:
+            a = await pool.acquire()
+            b = await pool.acquire()
+            with pytest.raises(LimitExceeded):
+                await pool.acquire()
+            await a.simple("BEGIN; SET LOCAL statement_timeout = 1000")
+            await a.simple("SET work_mem = '7MB'")
+            assert a.status == "T"
+            await pool.release(a)
+            c = await pool.acquire()
+            assert c is a and c.status == "I"
+            (row,) = [m for m in await c.simple("SHOW work_mem") if isinstance(m, DataRow)]
+            assert row.values[0] != b"7MB"
+            (row,) = [m for m in await c.simple("SHOW search_path") if isinstance(m, DataRow)]
+            assert row.values[0] == b"pg_catalog"  # startup options survive DISCARD ALL
+            await pool.discard(b)
+            d = await pool.acquire()
+            assert d is not b
+            assert pool.stats["in_use"] == 2
+        finally:
+            await pool.close()
+
+    run(main())
+
+
+def test_cancel_running_query(admin_dsn: str) -> None:
+    async def main() -> None:
+        conn = await BackendConnection.connect(BackendTarget.from_dsn(admin_dsn), STARTUP)
+        try:
+            task = asyncio.create_task(conn.simple("SELECT pg_sleep(20)", timeout=30))
+            await asyncio.sleep(0.3)
+            await conn.cancel()
+            with pytest.raises(ValueError, match="cancel"):
+                await task
+        finally:
+            conn.close()
+
+    run(main())
