@@ -87,3 +87,50 @@ def fresh_db(pg_server: PostgresServer) -> Iterator[Callable[[str], str]]:
             pg_server.drop_database(name)
         except Exception:  # noqa: BLE001 - a failed cleanup must not fail the test
             pass
+
+
+# -- analyzer environment (catalog of the seeded database + the shipped policy) -----------------
+
+
+class AnalysisEnv:
+    """The shipped policy and requesters, and the live catalog of a seeded database."""
+
+    def __init__(self, catalog: object) -> None:
+        from gateway.analyzer.planner import Analyzer
+        from gateway.catalog.classify import Classifier
+        from gateway.identity.requesters import load_requesters
+        from gateway.policy.load import load_policy
+
+        self.policy = load_policy("policies/colorado-dmv.yaml")
+        self.requesters = load_requesters("policies/requesters.example.yaml")
+        self.catalog = catalog
+        search_path = tuple(self.policy.search_path)
+        self.analyzer = Analyzer(catalog, Classifier(catalog, self.policy, search_path), search_path)  # type: ignore[arg-type]
+
+    def profile(self, name: str):  # type: ignore[no-untyped-def]
+        from gateway.selftest.corpus import profile_named
+
+        return profile_named(name, self.policy, self.requesters)
+
+    def analyze(self, sql: str, profile: str = "clerk"):  # type: ignore[no-untyped-def]
+        return self.analyzer.analyze(sql, self.profile(profile))
+
+
+def _load_catalog(dsn: str) -> object:
+    import asyncpg
+
+    from gateway.catalog.introspect import load_catalog
+
+    async def go() -> object:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await load_catalog(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="session")
+def analysis_env(dmv_dsn: str) -> AnalysisEnv:
+    return AnalysisEnv(_load_catalog(dmv_dsn))

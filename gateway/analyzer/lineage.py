@@ -149,7 +149,7 @@ class _Walker:
                 self._column(scope, node, "values", "row", None)
 
     def _set_operation(self, scope: Scope) -> list[tuple[str, Origins]]:
-        branches = [self.outputs_of(child) for child in scope.union_scopes]
+        branches = [self.outputs_of(child) for child in scope.set_operation_scopes]
         if not branches:
             raise not_understood("an empty set operation")
         result: list[tuple[str, Origins]] = []
@@ -215,7 +215,7 @@ class _Walker:
                 parent_proj = _enclosing_projection(child.expression, select, proj_ids)
                 if parent_proj is not None:
                     _merge(proj_origins[parent_proj], origins, "derived")
-        for child in scope.derived_table_scopes + scope.cte_scopes:
+        for child in scope.derived_table_scopes + scope.cte_scopes + scope.udtf_scopes:
             self.outputs_of(child)  # analyzed even when unused: their own clauses count
         if plain_distinct:
             for origins in proj_origins:

@@ -10,6 +10,7 @@ values, so one analysis serves the whole shape.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import Token, TokenType
 
+from gateway.analyzer.errors import not_understood
 from gateway.analyzer.trace import trace
 from gateway.analyzer.utility import read_utility
 from gateway.catalog.classify import Classifier
@@ -29,6 +31,7 @@ from gateway.rewrite.mask import apply_masks
 from gateway.rewrite.names import preserve_output_names
 
 _DIALECT = Postgres()
+_log = logging.getLogger("gateway.analyzer")
 _SLOT_TYPES = (TokenType.STRING, TokenType.NUMBER)
 _NUMBER = re.compile(r"^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _MARK = "\x01gwslot"
@@ -180,6 +183,11 @@ class Analyzer:
                 templates.append(template)
         except GatewayError as error:
             return _deny(error), None
+        except RecursionError:
+            return _deny(not_understood("the statement is nested too deeply")), None
+        except Exception as exc:  # noqa: BLE001 - an analyzer fault must refuse, never pass or crash
+            _log.warning("analyzer_fault", error=f"{type(exc).__name__}: {exc}")
+            return _deny(not_understood(f"the analyzer could not process the statement ({type(exc).__name__})")), None
         if not plans:
             plans.append(StatementPlan("empty", "", ""))
             templates.append(None)
@@ -210,6 +218,11 @@ class Analyzer:
             raise SqlSyntaxError("gateway: the statement could not be parsed as one statement")
         tree = trees[0]
         result = trace(tree, sql, self.catalog, self.search_path)
+        if profile.no_data and result.tables:
+            from gateway.errors import PolicyDenied
+
+            raise PolicyDenied(f"gateway: requester {profile.requester} may not read data; {profile.reason}",
+                               rule="policy.no_data")
         accesses = [
             Access(use.column, self.classifier.column_tags(use.column), use.usage, use.output_name)  # type: ignore[arg-type]
             for use in result.lineage.uses

@@ -51,7 +51,7 @@ def trace(tree: exp.Expr, sql: str, catalog: Catalog, search_path: tuple[str, ..
             dialect="postgres",
             validate_qualify_columns=True,
             quote_identifiers=False,
-            expand_alias_refs=False,
+            expand_alias_refs=True,
             identify=False,
         )
     except OptimizeError as exc:

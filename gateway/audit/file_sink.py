@@ -90,6 +90,7 @@ class AuditLog(GroupCommitSink):
         self._pending.append(checkpoint_record("start", time=utc_now(), pid=os.getpid()))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # on start only: a folder gone later is an outage
             await asyncio.get_running_loop().run_in_executor(self._executor, self._ensure_open)
         except (OSError, SinkError) as exc:
             self._note_failure(describe(exc))

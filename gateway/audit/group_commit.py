@@ -73,8 +73,6 @@ class GroupCommitSink:
         self._pending: list[dict[str, Any]] = []  # checkpoints written first in the next batch
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
-        self._last_batch = 0
-        self._last_write_end = 0.0
         self._failing: str | None = None
         self.batches = 0
         self.records = 0
@@ -160,6 +158,18 @@ class GroupCommitSink:
 
     # -- the writer task -------------------------------------------------------------------------
 
+    async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Let tasks that are ready to append do so before the batch closes: yield to the loop while
+        the queue keeps growing, for at most ``fsync_interval_ms``. Never sleeps on a timer, so a
+        lone client pays nothing and closed-loop clients are not held back."""
+        deadline = loop.time() + self._linger
+        seen = len(self._queue)
+        while seen < self.max_batch and loop.time() < deadline:
+            await asyncio.sleep(0)
+            if len(self._queue) == seen:
+                return
+            seen = len(self._queue)
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -169,10 +179,8 @@ class GroupCommitSink:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self._linger and self._last_batch > 1 and not self._closing:
-                delay = self._linger - (loop.time() - self._last_write_end)
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            if self._linger and not self._closing:
+                await self._gather(loop)
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))]
             try:
                 errors = await self._flush([record for record, _ in batch])
@@ -196,5 +204,3 @@ class GroupCommitSink:
                             future.set_result(None)
                         else:
                             future.set_exception(AuditUnavailable(f"gateway: the request record is invalid: {error}"))
-            self._last_batch = len(batch)
-            self._last_write_end = loop.time()

@@ -118,3 +118,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "\\x" + bytes(value).hex()
     return str(value)
+
+
+def hash_literal(value: Any, log_key: bytes) -> str:
+    """The keyed hash the log uses for ``value`` (what ``audit search --license`` looks for)."""
+    return LiteralHasher(log_key).hash_literal(value)

@@ -129,6 +129,15 @@ def refusal_summary(rows: tuple[Row, ...]) -> list[tuple[object, ...]]:
     return [(reason, rule or "-", count, ", ".join(sorted(who))) for (reason, rule), (count, who) in items]
 
 
+def agency_summary(rows: tuple[Row, ...]) -> list[tuple[object, ...]]:
+    """Requests from immigration agencies grouped by requester, purpose, decision and reason."""
+    table: dict[tuple[str, str, str, str], int] = {}
+    for r in rows:
+        key = (r.requester, r.purpose, r.decision, r.reason)
+        table[key] = table.get(key, 0) + 1
+    return [(*key, count) for key, count in sorted(table.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def to_html(report: QuarterReport, *, title: str = "Colorado DMV request log", generated_at: str = "") -> str:
     t = report.totals
     att = report.attestation
@@ -170,8 +179,8 @@ def to_html(report: QuarterReport, *, title: str = "Colorado DMV request log", g
         verification=escape(ver.summary),
         findings=f"<ul>{findings}</ul>" if findings else "",
         weekly_chart=weekly_columns(report.by_week, width=940),
-        agency_chart=horizontal_bars(report.by_agency, width=460, label_width=200),
-        purpose_chart=horizontal_bars(report.by_purpose, width=460, label_width=200),
+        agency_chart=horizontal_bars(report.by_agency, width=470, label_width=215),
+        purpose_chart=horizontal_bars(report.by_purpose, width=470, label_width=215),
         requester_chart=horizontal_bars(report.by_requester, width=940, label_width=200),
         agency_table=_counts_table(report.by_agency, "agency"),
         requester_table=_counts_table(report.by_requester, "requester", with_agency=True),
@@ -194,6 +203,11 @@ def to_html(report: QuarterReport, *, title: str = "Colorado DMV request log", g
              for r in report.refusals],
             "No request was refused.",
         ),  # fmt: skip
+        agencies_summary=_table(
+            ("requester", "purpose", "decision", "reason", "requests"),
+            agency_summary(report.immigration_agencies),
+            "No request from an immigration agency or for civil immigration enforcement.",
+        ),
         agencies_table=_table(
             ("time", "requester", "purpose", "decision", "reason", "status columns released"),
             _request_rows(report.immigration_agencies, justification=False),

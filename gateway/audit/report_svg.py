@@ -41,7 +41,8 @@ def horizontal_bars(counts: tuple[Count, ...], *, width: int = 660, label_width:
     ]
     for i, count in enumerate(shown):
         y = top + i * row
-        label = count.key if len(count.key) <= 34 else count.key[:33] + "…"
+        room = int((label_width - 12) / 6.6)  # about 6.6 px a character at 12 px
+        label = count.key if len(count.key) <= room else count.key[: room - 1] + "…"
         parts.append(
             f"<text x='{label_width - 8}' y='{y + 14}' font-size='12' text-anchor='end' fill='#222' {FONT}>"
             f"<title>{escape(count.key)}</title>{escape(label)}</text>"

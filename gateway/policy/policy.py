@@ -190,6 +190,7 @@ class Policy:
             external=not requester.internal,
             reason=f"{requester.name} is an auditor: it reads the request log and reports, no data (every tag denied)",
             rule="requester.no_data",
+            no_data=True,
         )
 
 

@@ -92,12 +92,14 @@ class Profile:
     external: bool = False
     reason: str = ""
     rule: str = ""
+    no_data: bool = False  # reads no table at all (the auditor)
     key: str = field(default="")
 
     def __post_init__(self) -> None:
         if not self.key:
             body = ",".join(f"{t}={a}" for t, a in sorted(self.actions))
-            object.__setattr__(self, "key", f"{body};default={self.default_action};ext={int(self.external)}")
+            key = f"{body};default={self.default_action};ext={int(self.external)};nodata={int(self.no_data)}"
+            object.__setattr__(self, "key", key)
 
     def action_for(self, tags: frozenset[str] | tuple[str, ...]) -> Action:
         """The most restrictive action over ``tags`` (no tags: allow)."""

@@ -11,10 +11,10 @@ import asyncio
 import logging
 from typing import Any
 
-from scramp import ScramException, ScramMechanism
 
 from gateway.errors import AuthenticationFailed
 from gateway.frontdoor.pg.channel import ClientChannel
+from gateway.frontdoor.pg.scram import ScramExchange, ScramFailure, end_point_binding
 from gateway.frontdoor.pg.throttle import LoginThrottle
 from gateway.wire import (
     AuthenticationOk, AuthenticationSASL, AuthenticationSASLContinue, AuthenticationSASLFinal, PasswordMessage,
@@ -40,27 +40,26 @@ async def authenticate(channel: ClientChannel, gw: Any, user: str, throttle: Log
         initial = SASLInitialResponse.from_password(first)
         if initial.mechanism not in mechanisms or initial.data is None:
             raise AuthenticationFailed(f"unsupported SASL mechanism {initial.mechanism!r}")
-        binding = ("tls-server-end-point", cert_pem) if plus else None
-        server = ScramMechanism(initial.mechanism).make_server(lambda _name: verifier.auth_info(),
-                                                               channel_binding=binding)
-        server.set_client_first(initial.data.decode("utf-8"))
-        channel.write(encode(AuthenticationSASLContinue(server.get_server_first().encode())))
+        exchange = ScramExchange(verifier, plus=initial.mechanism.endswith("-PLUS"), offered_plus=plus,
+                                 binding=end_point_binding(cert_pem) if plus and cert_pem else None)
+        server_first = exchange.client_first(initial.data.decode("utf-8"))
+        channel.write(encode(AuthenticationSASLContinue(server_first.encode())))
         final = SASLResponse.from_password(await _password_message(channel))
-        server.set_client_final(final.data.decode("utf-8"))
-        server_final = server.get_server_final().encode()
+        server_final = exchange.client_final(final.data.decode("utf-8")).encode()
         ok = entry is not None and entry.scram is not None
-    except ScramException as exc:
-        reason = str(exc) if "proof" not in str(exc).lower() else reason
+    except ScramFailure as exc:
+        reason = str(exc) if "proof" not in str(exc) else reason
     except (UnicodeDecodeError, RemoteProtocolError):
         reason = "malformed SASL message"
     except AuthenticationFailed as exc:
         reason = exc.message
     if not ok:
+        log.info("login failed for %r from %s: %s", user, channel.address, reason)
         delay = throttle.delay(user, channel.host)
         throttle.failed(user, channel.host)
         try:
             await gw.log_event(None, kind="login_failed", user=user, client_addr=channel.address,
-                               front_door="wire", reason=reason)
+                               front_door="wire", tls=channel.tls, reason=reason)
         except Exception:  # noqa: BLE001 - the refusal stands even if the log is down
             log.exception("could not log a failed login")
         await asyncio.sleep(delay)

@@ -1,0 +1,82 @@
+"""``gateway check-policy``: the policy against the live schema, both ways."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from gateway.commands._common import CONFIG_ERRORS, add_policy_args, connect_and_load, fail, load_policy_files
+
+HELP = "validate the policy against the live schema (uncovered columns, entries naming nothing)"
+DESCRIPTION = (
+    "Compares the policy with the live database: every table, view and column in the policy's schemas "
+    "that the policy does not classify (the gateway treats those as 'unclassified' and withholds them), "
+    "every policy entry that names no live table or column, and the classification the gateway derives "
+    "for each view from its definition. Exits 1 when anything is uncovered or dangling."
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_policy_args(parser)
+    parser.add_argument("--quiet", action="store_true", help="print problems only")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.dsn:
+        return fail("check-policy", "no database given: use --dsn or set GATEWAY_BACKEND_DSN")
+    try:
+        policy, _ = load_policy_files(args.policy)
+    except CONFIG_ERRORS as exc:
+        return fail("check-policy", str(exc))
+    try:
+        return asyncio.run(_check(args, policy))
+    except OSError as exc:
+        return fail("check-policy", f"cannot reach the database: {exc}")
+    except Exception as exc:  # noqa: BLE001 - asyncpg errors: one clear line, no traceback
+        return fail("check-policy", f"{type(exc).__name__}: {exc}")
+
+
+async def _check(args: argparse.Namespace, policy) -> int:  # type: ignore[no-untyped-def]
+    from gateway.catalog.classify import Classifier
+    from gateway.policy.types import UNCLASSIFIED, ColumnRef
+
+    conn, catalog = await connect_and_load(args.dsn)
+    await conn.close()
+    schemas = set(policy.search_path) | {s for s, _ in policy.covered_relations()}
+    classifier = Classifier(catalog, policy, tuple(policy.search_path))
+    problems: list[str] = []
+    notes: list[str] = []
+    for (schema, name), rel in sorted(catalog.relations.items()):
+        if schema not in schemas:
+            continue
+        if rel.kind in ("view", "matview"):
+            columns, rows, note = classifier.view(rel)
+            tagged = ", ".join(f"{c}={'/'.join(sorted(t)) or '-'}" for c, t in columns.items())
+            notes.append(f"view {schema}.{name}: {tagged}" + (f"; rows tagged {sorted(rows)} ({note})" if rows else ""))
+            if UNCLASSIFIED in rows:
+                problems.append(f"view {schema}.{name} cannot be classified ({note}); it is withheld from everyone")
+            continue
+        if (schema, name) not in policy.covered_relations():
+            problems.append(f"table {schema}.{name} is not covered by the policy (all its columns are unclassified)")
+            continue
+        for col in rel.columns:
+            tags = classifier.column_tags(ColumnRef(schema, name, col.name))
+            if UNCLASSIFIED in tags:
+                problems.append(f"column {schema}.{name}.{col.name} is not covered by the policy")
+    for schema, name in sorted(policy.covered_relations()):
+        rel = catalog.relation(schema, name)
+        if rel is None:
+            problems.append(f"policy entry {schema}.{name} names no table in the database")
+            continue
+        live = {c.name for c in rel.columns}
+        for col in policy.listed_columns(schema, name):
+            if col not in live:
+                problems.append(f"policy entry {schema}.{name}.{col} names no column in the database")
+    if not args.quiet:
+        print(f"policy {policy.source} (sha256 {policy.digest[:12]}) against {len(catalog.relations)} relations")
+        for line in notes:
+            print(f"  {line}")
+    for line in problems:
+        print(f"PROBLEM: {line}")
+    print(f"{len(problems)} problem(s)")
+    return 1 if problems else 0

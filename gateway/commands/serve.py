@@ -1,0 +1,71 @@
+"""``gateway serve``: run both front doors until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+HELP = "run the gateway (PostgreSQL wire protocol and HTTP front doors)"
+DESCRIPTION = (
+    "Serve requesters on the PostgreSQL wire protocol (GATEWAY_PG_LISTEN, default 127.0.0.1:6432) and, "
+    "when installed, the HTTP API (GATEWAY_HTTP_LISTEN). Settings come from --config and GATEWAY_* "
+    "environment variables; GATEWAY_BACKEND_DSN is required."
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="YAML settings file (env GATEWAY_* overrides it)")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+
+
+async def serve(settings: object, *, announce: bool = True) -> None:
+    """Run until SIGINT/SIGTERM; everything started is stopped before returning."""
+    from gateway.frontdoor.pg.runner import start_services, stop_services
+
+    services = await start_services(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    log = logging.getLogger("gateway.serve")
+    if announce:
+        pg = services.pg
+        log.info("PostgreSQL wire protocol on %s:%s%s", pg.host, pg.port, " (TLS available)" if pg.ssl_ctx else "")
+        if services.http_port is not None:
+            log.info("HTTP API on %s", settings.http_listen)  # type: ignore[attr-defined]
+        else:
+            log.info("HTTP front door not installed; serving the wire protocol only")
+        examples = services.gw.requesters.example_credentials_in_use()
+        if examples:
+            log.warning("running with the documented EXAMPLE credentials of %s: replace them before real use",
+                        ", ".join(examples))
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await stop_services(services)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gateway.config import load_settings
+    from gateway.errors import ConfigError, GatewayError
+    from gateway.frontdoor.pg.runner import new_event_loop
+
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+        if not settings.backend_dsn:
+            raise ConfigError("no backend database: set GATEWAY_BACKEND_DSN (or backend_dsn in --config)")
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(serve(settings))
+    except (ConfigError, GatewayError, OSError) as exc:
+        print(f"gateway serve: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,149 @@
+"""Start and stop the whole gateway (pipeline, wire front door, HTTP front door when present).
+
+``serve.py`` and ``demo.py`` run it in the main thread; tests use :class:`ThreadedGateway`, which runs
+the same thing on its own event loop in a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.backend.pool import BackendPool
+from gateway.backend.target import BackendTarget
+from gateway.frontdoor.pg.server import PgServer, make_ssl_context
+
+log = logging.getLogger(__name__)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (it relays faster), else the default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+@dataclass
+class Services:
+    gw: Any
+    pg: PgServer
+    pool: BackendPool
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    http_port: int | None = None
+
+
+def find_http_server() -> Callable[..., Any] | None:
+    """``gateway.frontdoor.http.serve_http`` if that front door is installed."""
+    try:
+        module = importlib.import_module("gateway.frontdoor.http")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("gateway.frontdoor.http"):
+            return None
+        raise
+    return getattr(module, "serve_http", None)
+
+
+async def start_services(settings: Any, gw: Any = None, *, http: bool = True) -> Services:
+    """Start the pipeline and both front doors; raises on a configuration or backend problem."""
+    from gateway.pipeline import Gateway
+
+    gw = gw or Gateway.from_settings(settings)
+    await gw.start()
+    target = BackendTarget.from_dsn(settings.backend_dsn)
+    pool = BackendPool(target, gw.backend_startup_options, size=max(20, settings.pool_size * 4),
+                       acquire_timeout=10.0)
+    host, port = settings.pg_address
+    pg = PgServer(gw, pool, host=host, port=port, ssl_ctx=make_ssl_context(settings.tls_cert, settings.tls_key),
+                  cert_file=settings.tls_cert, require_tls=settings.require_tls)
+    try:
+        await pg.start()
+    except BaseException:
+        await pool.close()
+        await gw.stop()
+        raise
+    services = Services(gw, pg, pool)
+    serve_http = find_http_server() if http else None
+    if serve_http is not None:
+        http_host, http_port = settings.http_address
+        services.http_port = http_port
+        services.tasks.append(asyncio.create_task(serve_http(gw, http_host, http_port)))
+    return services
+
+
+async def stop_services(services: Services) -> None:
+    await services.pg.stop()
+    for task in services.tasks:
+        task.cancel()
+    if services.tasks:
+        await asyncio.wait(services.tasks, timeout=5)
+    await services.pool.close()
+    await services.gw.stop()
+
+
+class ThreadedGateway:
+    """The gateway on a background thread: ``start()`` returns once it listens; ``stop()`` ends it."""
+
+    def __init__(self, settings: Any, *, http: bool = False) -> None:
+        self.settings = settings
+        self.http = http
+        self.services: Services | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.services is not None
+        return self.services.pg.port
+
+    @property
+    def gw(self) -> Any:
+        assert self.services is not None
+        return self.services.gw
+
+    def start(self, timeout: float = 60.0) -> ThreadedGateway:
+        self._thread = threading.Thread(target=self._main, name="gateway", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the gateway did not start in time")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _main(self) -> None:
+        loop = self.loop = new_event_loop()
+        try:
+            loop.run_until_complete(self._run())
+        finally:
+            loop.close()
+
+    async def _run(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            self.services = await start_services(self.settings, http=self.http)
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stop.wait()
+        await stop_services(self.services)
+
+    def call(self, coro: Any, timeout: float = 30.0) -> Any:
+        """Run a coroutine on the gateway's loop and wait for its result."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop is not None and self._stop is not None and self._thread is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(30)

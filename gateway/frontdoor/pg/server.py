@@ -1,0 +1,195 @@
+"""The pg front door: accept connections, run startup and authentication, then a :class:`PgSession`.
+
+    server = PgServer(gw, pool, host="127.0.0.1", port=6432, ssl_ctx=None)
+    await server.start()      # server.port is the bound port
+    await server.stop()
+
+Every failure ends as an ErrorResponse to that client only (FATAL 08P01 for malformed bytes,
+28P01 for a failed login, 08006 when the backend is down); the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import logging
+import secrets
+import ssl
+from typing import Any
+
+from gateway.backend.pool import BackendPool
+from gateway.errors import AuthenticationFailed, BackendUnavailable, GatewayError
+from gateway.frontdoor.pg import responses
+from gateway.frontdoor.pg.auth import authenticate
+from gateway.frontdoor.pg.channel import ClientChannel, ClientGone
+from gateway.frontdoor.pg.session import PgSession, SessionClosed
+from gateway.frontdoor.pg.startup import read_startup, session_settings
+from gateway.frontdoor.pg.throttle import LoginThrottle
+from gateway.wire import BackendKeyData, CancelRequest, ParameterStatus, ProtocolError, ReadyForQuery, encode
+
+log = logging.getLogger(__name__)
+
+#: Backend ParameterStatus values passed on to clients (the rest come from the gateway's pins).
+BACKEND_REPORTED = ("server_version", "server_encoding", "DateStyle", "TimeZone", "IntervalStyle",
+                    "integer_datetimes", "standard_conforming_strings", "client_encoding")
+_session_ids = itertools.count(1)
+
+
+def make_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """A server TLS context from PEM files, or ``None`` when no certificate is configured."""
+    if not cert or not key:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+class PgServer:
+    def __init__(self, gw: Any, pool: BackendPool, *, host: str = "127.0.0.1", port: int = 6432,
+                 ssl_ctx: ssl.SSLContext | None = None, cert_file: str | None = None, require_tls: bool = False,
+                 max_message: int = 64 * 1024 * 1024) -> None:
+        self.gw = gw
+        self.pool = pool
+        self.host = host
+        self.port = port
+        self.ssl_ctx = ssl_ctx
+        self.cert_pem = open(cert_file, encoding="ascii").read() if cert_file and ssl_ctx else None
+        self.require_tls = require_tls
+        self.max_message = max_message
+        self.throttle = LoginThrottle()
+        self.sessions: dict[int, tuple[bytes, PgSession]] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._client, self.host, self.port, limit=1 << 20)
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        channel = ClientChannel(reader, writer, self.max_message)
+        try:
+            await self._serve(channel)
+        except (ClientGone, SessionClosed, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except ProtocolError as exc:
+            channel.write(responses.error("08P01", f"gateway: invalid protocol message: {exc}", fatal=True))
+        except GatewayError as exc:
+            channel.write(responses.error(exc.sqlstate, exc.client_message(), fatal=True))
+        except asyncio.CancelledError:
+            channel.write(responses.error("57P01", "gateway: the gateway is shutting down", fatal=True))
+        except ssl.SSLError as exc:
+            log.info("TLS failure from %s: %s", channel.address, exc)
+        except Exception:  # never a traceback to the client, never a crash of the server
+            log.exception("internal error in a pg session from %s", channel.address)
+            channel.write(responses.error("XX000", "gateway: internal error (see the gateway log)", fatal=True))
+        finally:
+            self._tasks.discard(task)
+            await channel.close()
+
+    async def _serve(self, channel: ClientChannel) -> None:
+        gw = self.gw
+        startup = await read_startup(channel, self.ssl_ctx, self.require_tls, self._cancel)
+        if startup is None:
+            return
+        settings = session_settings(startup, gw.pinned_settings, gw.validate_setting)
+        entry = await authenticate(channel, gw, settings.user, self.throttle, self.cert_pem)
+        from gateway.pipeline import SessionContext
+        from gateway.policy.types import PurposeClaim
+
+        session_id = f"s-{next(_session_ids)}-{secrets.token_hex(3)}"
+        ctx = SessionContext(
+            requester=entry.requester, claim=PurposeClaim(**settings.gateway), front_door="wire",
+            client_addr=channel.address, tls=channel.tls, session_id=session_id,
+            application_name=settings.application_name,
+        )
+        backend = await self.pool.acquire()
+        try:
+            if settings.backend:
+                sets = "; ".join(f"SET {name} = {_literal(value)}" for name, value in settings.backend.items())
+                try:
+                    await backend.simple(sets)
+                except ValueError as exc:
+                    raise _invalid(str(exc)) from None
+            await self._run_session(channel, gw, ctx, backend, settings.application_name)
+        finally:
+            if backend.alive:
+                await self.pool.release(backend)
+            else:
+                await self.pool.discard(backend)
+
+    async def _run_session(self, channel: ClientChannel, gw: Any, ctx: Any, backend: Any, app_name: str) -> None:
+        params: dict[str, str] = {k: backend.server_params[k] for k in BACKEND_REPORTED if k in backend.server_params}
+        params.update(gw.pinned_settings)
+        params.update({"is_superuser": "off", "session_authorization": ctx.requester.name,
+                       "application_name": app_name})
+        pid = secrets.randbits(31) or 1
+        while pid in self.sessions:
+            pid = secrets.randbits(31) or 1
+        secret = secrets.token_bytes(4)
+        session = PgSession(gw, channel, backend, ctx)
+        self.sessions[pid] = (secret, session)
+        lost = asyncio.get_running_loop().create_future()
+
+        def on_lost(exc: Exception | None) -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        backend.attach(session.relay.feed, on_lost)
+        channel.write(b"".join(encode(ParameterStatus(k, v)) for k, v in params.items())
+                      + encode(BackendKeyData(pid, secret)) + encode(ReadyForQuery("I")))
+        await _log_event(gw, ctx, "session_start")
+        loop_task = asyncio.ensure_future(session.run())
+        try:
+            done, _ = await asyncio.wait({loop_task, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if loop_task in done:
+                loop_task.result()
+            else:
+                loop_task.cancel()
+                raise BackendUnavailable("gateway: lost the connection to the backend database")
+        finally:
+            if not loop_task.done():
+                loop_task.cancel()
+            self.sessions.pop(pid, None)
+            await _log_event(gw, session.ctx, "session_end")
+
+    async def _cancel(self, msg: CancelRequest) -> None:
+        found = self.sessions.get(msg.process_id)
+        if found is None or not hmac.compare_digest(found[0], bytes(msg.secret_key)):
+            return
+        await found[1].backend.cancel()
+
+
+async def _log_event(gw: Any, ctx: Any, kind: str) -> None:
+    try:
+        await gw.log_event(ctx, kind=kind)
+    except Exception:  # noqa: BLE001 - session bookkeeping only
+        log.debug("log_event %s failed", kind, exc_info=True)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _invalid(message: str) -> GatewayError:
+    from gateway.frontdoor.pg.startup import InvalidSetting
+
+    return InvalidSetting(f"gateway: {message}")

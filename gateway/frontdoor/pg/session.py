@@ -1,0 +1,358 @@
+"""One authenticated client session: read client messages, plan, log, forward; the relay answers.
+
+Simple protocol: a Query is planned as a whole, logged, and forwarded with the rewritten SQL.
+Extended protocol: each Parse is planned once (the plan's rewritten SQL is what the backend
+prepares), each Bind is logged as one request, Describe is answered by the backend for the rewritten
+statement. A refusal is sent to the backend as a failing statement (see :mod:`relay`) so the backend
+skips to Sync and keeps its transaction state like a real error would, and the relay substitutes
+the gateway's ErrorResponse. ``gateway.*`` settings never reach the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from gateway.errors import AuditUnavailable, GatewayError
+from gateway.frontdoor.pg import responses
+from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, SYNC, Pending, Relay
+from gateway.frontdoor.pg.startup import GATEWAY_FIELDS
+from gateway.wire import (
+    Bind, BindComplete, Close, CloseComplete, Describe, Execute, NoData, ParameterDescription, Parse,
+    ParseComplete, Query, RemoteProtocolError, encode,
+)
+from gateway.wire.buffer import Reader, frame
+
+log = logging.getLogger(__name__)
+
+LOCAL_KINDS = ("gateway_set", "gateway_show", "noop")
+_PARSE_COMPLETE = encode(ParseComplete())
+_BIND_COMPLETE = encode(BindComplete())
+_CLOSE_COMPLETE = encode(CloseComplete())
+_NO_DATA = encode(NoData())
+_NO_PARAMS = encode(ParameterDescription(()))
+HIGH_WATER = 4 * 1024 * 1024
+
+
+class SessionClosed(Exception):
+    """The client sent Terminate or went away."""
+
+
+@dataclasses.dataclass
+class Statement:
+    sql: str
+    param_types: tuple[int, ...]
+    forwarded_sql: str | None  # None for statements the gateway answers itself
+    local: Any = None  # the PlannedStatement of a gateway_set / gateway_show
+    fresh_plan: Any = None  # the Parse-time plan, used by the first Bind
+    claim_version: int = 0
+
+
+@dataclasses.dataclass
+class Portal:
+    statement: Statement
+    plan: Any
+
+
+class PgSession:
+    def __init__(self, gw: Any, channel: Any, backend: Any, ctx: Any) -> None:
+        self.gw = gw
+        self.channel = channel
+        self.backend = backend
+        self.ctx = ctx
+        self.claim_version = 0
+        self.statements: dict[str, Statement] = {}
+        self.portals: dict[str, Portal] = {}
+        self.skipping = False
+        self._out: list[bytes] = []
+        self._draining = False
+        self.relay = Relay(self._write_client, backend.write, self._outcome)
+        self._handlers = {
+            ord("Q"): self._query, ord("P"): self._parse, ord("B"): self._bind, ord("D"): self._describe,
+            ord("E"): self._execute, ord("S"): self._sync, ord("H"): self._flush, ord("C"): self._close,
+            ord("X"): self._terminate, ord("F"): self._function_call, ord("d"): self._ignore,
+            ord("c"): self._ignore, ord("f"): self._ignore,
+        }
+
+    # ---- plumbing -----------------------------------------------------------------------
+    def _write_client(self, data: bytes) -> None:
+        writer = self.channel.writer
+        writer.write(data)
+        if not self._draining and writer.transport.get_write_buffer_size() > HIGH_WATER:
+            self._draining = True
+            self.backend.pause_reading()
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            await self.channel.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._draining = False
+            if self.backend.alive:
+                self.backend.resume_reading()
+
+    def _send(self, data: bytes, entry: Pending | None) -> None:
+        if entry is not None:
+            self.relay.expect(entry)
+        self._out.append(data)
+
+    def _flush_backend(self) -> None:
+        if self._out:
+            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+            self._out.clear()
+            if self.backend.alive:
+                self.backend.write(data)
+
+    def _outcome(self, plan: Any, rows: int, t0: float, sqlstate: str | None) -> None:
+        try:
+            self.gw.log_outcome(self.ctx, plan, rows=rows, duration_ms=(time.perf_counter() - t0) * 1000.0,
+                                sqlstate=sqlstate)
+        except Exception:  # noqa: BLE001 - the answer is already on its way; never break the relay
+            log.exception("log_outcome failed")
+
+    async def _log(self, plan: Any, params: tuple[object, ...] = ()) -> GatewayError | None:
+        """Write the request record; a refusal error if the log is unavailable."""
+        try:
+            await self.gw.log_request(self.ctx, plan, params=params)
+        except AuditUnavailable as exc:
+            return exc
+        return None
+
+    def _refuse_query(self, sqlstate: str, message: str) -> None:
+        """Answer a Query (or FunctionCall) with an error, in order, through the backend."""
+        self._send(encode(Query(MARKER_SQL)), Pending(QUERY, data=responses.error(sqlstate, message)))
+
+    def _refuse_ext(self, sqlstate: str, message: str) -> None:
+        """Fail the current extended-protocol batch with an error; skip client messages until Sync."""
+        self._send(encode(Parse("", MARKER_SQL)), Pending(EXT, data=responses.error(sqlstate, message)))
+        self.skipping = True
+
+    def _notice_redactions(self, plan: Any) -> None:
+        if plan.redacted:
+            self.relay.synthetic(responses.redaction_notice(tuple(plan.redacted), plan.request_id))
+
+    # ---- the loop -----------------------------------------------------------------------
+    async def run(self) -> None:
+        parser = self.channel.parser
+        handlers = self._handlers
+        while True:
+            raw = parser.next_raw()
+            if raw is None:
+                self._flush_backend()
+                await self.channel.fill()
+                continue
+            handler = handlers.get(raw[0])
+            if handler is None:
+                raise RemoteProtocolError(f"unexpected message type {chr(raw[0])!r}")
+            await handler(raw[1])
+
+    # ---- simple protocol ----------------------------------------------------------------
+    async def _query(self, body: bytes) -> None:
+        if self.skipping:
+            return
+        sql = Query.decode(Reader(body)).sql
+        plan = self.gw.plan(self.ctx, sql)
+        if plan.error is not None:
+            await self._log(plan)
+            self._refuse_query(plan.error.sqlstate, plan.error.client_message(plan.request_id))
+            return
+        statements = plan.statements
+        local = [s for s in statements if s.kind in LOCAL_KINDS]
+        if local:
+            if len(statements) != 1:
+                self._refuse_query("0A000", "gateway: SET and SHOW of gateway settings must be sent alone")
+                return
+            result = await self._run_local(local[0], describe=True)
+            if isinstance(result, GatewayError):
+                self._refuse_query(result.sqlstate, result.client_message())
+            else:
+                self.relay.synthetic(result, ready=True)
+            return
+        problem = await self._log(plan)
+        if problem is not None:
+            self._refuse_query(problem.sqlstate, problem.client_message(plan.request_id))
+            return
+        self._notice_redactions(plan)
+        text = ";\n".join(s.sql for s in statements if s.kind != "empty" and s.sql)
+        self._send(encode(Query(text)), Pending(QUERY, plan))
+
+    async def _function_call(self, body: bytes) -> None:
+        self._refuse_query("42501", "gateway: the function call protocol message is not allowed")
+
+    async def _ignore(self, body: bytes) -> None:
+        return None  # COPY messages outside COPY mode: dropped, as PostgreSQL does
+
+    async def _terminate(self, body: bytes) -> None:
+        raise SessionClosed()
+
+    # ---- extended protocol --------------------------------------------------------------
+    async def _parse(self, body: bytes) -> None:
+        if self.skipping:
+            return
+        msg = Parse.decode(Reader(body))
+        plan = self.gw.plan(self.ctx, msg.sql, param_type_oids=msg.param_types)
+        if plan.error is not None:
+            await self._log(plan)
+            self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
+            return
+        statements = [s for s in plan.statements if s.kind != "empty"]
+        if len(statements) > 1:
+            self._refuse_ext("42601", "cannot insert multiple commands into a prepared statement")
+            return
+        st = statements[0] if statements else None
+        if msg.name and msg.name in self.statements:  # the backend will refuse the duplicate
+            self._send(frame(b"P", body), Pending(EXT))
+            return
+        if st is not None and st.kind in LOCAL_KINDS:
+            self.statements[msg.name] = Statement(msg.sql, msg.param_types, None, local=st)
+            self.relay.synthetic(_PARSE_COMPLETE)
+            return
+        sql = st.sql if st is not None else ""
+        self.statements[msg.name] = Statement(msg.sql, msg.param_types, sql, fresh_plan=plan,
+                                              claim_version=self.claim_version)
+        data = frame(b"P", body) if sql == msg.sql else encode(Parse(msg.name, sql, msg.param_types))
+        self._send(data, Pending(EXT))
+
+    async def _bind(self, body: bytes) -> None:
+        if self.skipping:
+            return
+        msg = Bind.decode(Reader(body))
+        stmt = self.statements.get(msg.statement)
+        if stmt is None:  # unknown statement: the backend answers 26000
+            self._send(frame(b"B", body), Pending(EXT))
+            return
+        if stmt.local is not None:
+            self.portals[msg.portal] = Portal(stmt, None)
+            self.relay.synthetic(_BIND_COMPLETE)
+            return
+        plan = stmt.fresh_plan
+        stmt.fresh_plan = None
+        if plan is None or stmt.claim_version != self.claim_version:
+            plan = self.gw.plan(self.ctx, stmt.sql, param_type_oids=stmt.param_types)
+            if plan.error is not None:
+                await self._log(plan)
+                self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
+                return
+            sql = plan.statements[0].sql if plan.statements else ""
+            if sql != stmt.forwarded_sql:  # the purpose changed the rewrite: prepare it again
+                self._send(encode(Close("S", msg.statement)), Pending(EXT, swallow=True))
+                self._send(encode(Parse(msg.statement, sql, stmt.param_types)), Pending(EXT, swallow=True))
+                stmt.forwarded_sql = sql
+            stmt.claim_version = self.claim_version
+        problem = await self._log(plan, _params(msg))
+        if problem is not None:
+            self._refuse_ext(problem.sqlstate, problem.client_message(plan.request_id))
+            return
+        self._notice_redactions(plan)
+        self.portals[msg.portal] = Portal(stmt, plan)
+        self._send(frame(b"B", body), Pending(EXT))
+
+    async def _describe(self, body: bytes) -> None:
+        if self.skipping:
+            return
+        msg = Describe.decode(Reader(body))
+        if msg.kind == "S":
+            stmt = self.statements.get(msg.name)
+            if stmt is not None and stmt.local is not None:
+                self.relay.synthetic(_NO_PARAMS + _local_description(stmt.local))
+                return
+        else:
+            portal = self.portals.get(msg.name)
+            if portal is not None and portal.statement.local is not None:
+                self.relay.synthetic(_local_description(portal.statement.local))
+                return
+        self._send(frame(b"D", body), Pending(EXT))
+
+    async def _execute(self, body: bytes) -> None:
+        if self.skipping:
+            return
+        msg = Execute.decode(Reader(body))
+        portal = self.portals.get(msg.portal)
+        if portal is not None and portal.statement.local is not None:
+            result = await self._run_local(portal.statement.local, describe=False)
+            if isinstance(result, GatewayError):
+                self._refuse_ext(result.sqlstate, result.client_message())
+            else:
+                self.relay.synthetic(result)
+            return
+        self._send(frame(b"E", body), Pending(EXEC, portal.plan if portal is not None else None))
+
+    async def _sync(self, body: bytes) -> None:
+        self.skipping = False
+        self._send(frame(b"S", body), Pending(SYNC))
+
+    async def _flush(self, body: bytes) -> None:
+        if not self.skipping:
+            self._send(frame(b"H", body), None)
+
+    async def _close(self, body: bytes) -> None:
+        if self.skipping:
+            return
+        msg = Close.decode(Reader(body))
+        if msg.kind == "S":
+            stmt = self.statements.pop(msg.name, None)
+            local = stmt is not None and stmt.local is not None
+        else:
+            portal = self.portals.pop(msg.name, None)
+            local = portal is not None and portal.statement.local is not None
+        if local:
+            self.relay.synthetic(_CLOSE_COMPLETE)
+        else:
+            self._send(frame(b"C", body), Pending(EXT))
+
+    # ---- gateway settings ---------------------------------------------------------------
+    async def _run_local(self, st: Any, *, describe: bool) -> bytes | GatewayError:
+        """Apply SET/RESET gateway.x or answer SHOW; returns the answer bytes or an error."""
+        from gateway.frontdoor.pg.startup import InvalidSetting, UnknownSetting
+
+        if st.kind == "noop":
+            return responses.command_complete(st.command_tag or "SET")
+        name, value = st.setting if st.setting else ("", None)
+        key = name.lower().removeprefix("gateway.")
+        if st.kind == "gateway_show":
+            if name.lower().startswith("gateway.") and key not in GATEWAY_FIELDS:
+                return UnknownSetting(f'gateway: unrecognized configuration parameter "{name}"')
+            shown = self.gw.show_value(self.ctx, name)
+            head = responses.show_description(name) if describe else b""
+            return head + responses.show_rows(shown)
+        if key not in GATEWAY_FIELDS:
+            return UnknownSetting(f'gateway: unrecognized configuration parameter "{name}"')
+        if value is not None:
+            problem = self.gw.validate_setting(f"gateway.{key}", value)
+            if problem:
+                return InvalidSetting(f"gateway: invalid value for gateway.{key}: {problem}")
+        old = getattr(self.ctx.claim, key, None)
+        claim = dataclasses.replace(self.ctx.claim, **{key: value})
+        self.ctx = dataclasses.replace(self.ctx, claim=claim)
+        self.claim_version += 1
+        if key == "purpose" and old != value:
+            try:
+                await self.gw.log_event(self.ctx, kind="purpose_change", previous_purpose=old, claim=claim,
+                                        accepted=True)
+            except AuditUnavailable as exc:
+                return exc
+        return responses.command_complete(st.command_tag or "SET")
+
+
+def _local_description(st: Any) -> bytes:
+    if st.kind == "gateway_show" and st.setting:
+        return responses.show_description(st.setting[0])
+    return _NO_DATA
+
+
+def _params(msg: Bind) -> tuple[object, ...]:
+    """Bind parameters for the request log: text as str, binary as bytes."""
+    formats = msg.param_formats
+    out: list[object] = []
+    for i, value in enumerate(msg.params):
+        fmt = formats[0] if len(formats) == 1 else (formats[i] if i < len(formats) else 0)
+        if value is None or fmt == 1:
+            out.append(value)
+        else:
+            out.append(value.decode("utf-8", "replace"))
+    return tuple(out)

@@ -1,0 +1,251 @@
+"""The file sink: one durable record per append under group commit; real write failures refuse
+requests and the log resumes after repair; a killed writer leaves a log that verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.audit.file_sink import AuditLog
+from gateway.audit.verify import iter_records, verify_files
+from gateway.errors import AuditUnavailable
+
+KEY = bytes(range(32))
+
+
+def request(i: int, front_door: str = "pg") -> dict[str, object]:
+    return {"type": "request", "request_id": f"r{i}", "front_door": front_door, "decision": "allow"}
+
+
+def test_exactly_one_request_record_per_append_under_group_commit(tmp_path: Path) -> None:
+    async def go() -> AuditLog:
+        log = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY)
+        await log.start()
+        await asyncio.gather(*(log.append(request(i, "pg" if i % 2 else "http")) for i in range(2000)))
+        await log.close()
+        return log
+
+    log = asyncio.run(go())
+    assert log.batches < 200  # grouped: far fewer fdatasyncs than records
+    records = list(iter_records([tmp_path]))
+    ids = [r["request_id"] for r in records if r["type"] == "request"]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(2000))
+    assert len(ids) == len(set(ids))
+    assert verify_files([tmp_path], KEY).ok
+
+
+def test_build_request_record_hashes_with_the_log_key(tmp_path: Path) -> None:
+    async def go() -> dict[str, object]:
+        log = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY)
+        await log.start()
+        record = log.build_request_record(request_id="r1", requester="dmv_clerk", agency="DMV", front_door="pg",
+                                          sql_received="select 1 from dmv.licenses where license_number = 'CO5'",
+                                          decision="allow")  # fmt: skip
+        await log.append(record)
+        await log.close()
+        return record
+
+    record = asyncio.run(go())
+    assert "CO5" not in json.dumps(record) and record["instance"] == "gw1" and record["schema"] == 1
+    assert "CO5" not in (tmp_path / "requests.jsonl").read_text()
+
+
+def test_disk_full_refuses_then_resumes(tmp_path: Path) -> None:
+    """ENOSPC for real: the log path becomes a symlink to /dev/full while the gateway runs."""
+    path = tmp_path / "requests.jsonl"
+
+    async def go() -> None:
+        log = AuditLog(path, instance="gw1", key=KEY)
+        await log.start()
+        await log.append(request(1))
+        path.rename(tmp_path / "requests.000000000001.jsonl")  # the operator moves the file away...
+        path.symlink_to("/dev/full")  # ...and the path now points at a full device
+        with pytest.raises(AuditUnavailable) as info:
+            await log.append(request(2))
+        assert info.value.sqlstate == "58030" and info.value.http_status == 503
+        assert "No space left on device" in (info.value.detail or "")
+        assert not log.available
+        with pytest.raises(AuditUnavailable):
+            await log.append(request(3))  # still refused, gateway still running
+        path.unlink()  # repaired
+        await log.append(request(4))
+        assert log.available
+        await log.close()
+
+    asyncio.run(go())
+    records = list(iter_records([tmp_path]))
+    ids = [r["request_id"] for r in records if r["type"] == "request"]
+    assert ids == ["r1", "r4"]  # what was refused is not in the log, and nothing acknowledged is missing
+    assert any(r.get("reason") == "resume" for r in records)
+    result = verify_files([tmp_path], KEY)
+    assert result.ok, result.findings
+
+
+def test_path_gone_refuses_then_resumes_in_the_same_chain(tmp_path: Path) -> None:
+    """The log directory is replaced by a regular file (ENOTDIR), then put back."""
+    logdir = tmp_path / "logs"
+    path = logdir / "requests.jsonl"
+
+    async def go() -> None:
+        log = AuditLog(path, instance="gw1", key=KEY)
+        await log.start()
+        await log.append(request(1))
+        logdir.rename(tmp_path / "logs-away")
+        logdir.write_text("not a directory")
+        with pytest.raises(AuditUnavailable) as info:
+            await log.append(request(2))
+        assert "Not a directory" in (info.value.detail or "") or "No such file" in (info.value.detail or "")
+        logdir.unlink()
+        (tmp_path / "logs-away").rename(logdir)
+        await log.append(request(3))
+        await log.close()
+
+    asyncio.run(go())
+    result = verify_files([logdir], KEY)
+    assert result.ok, result.findings
+    ids = [r["request_id"] for r in iter_records([logdir]) if r["type"] == "request"]
+    assert ids == ["r1", "r3"]
+
+
+def test_unwritable_at_start_is_not_fatal(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+
+    async def go() -> None:
+        log = AuditLog(blocker / "requests.jsonl", instance="gw1", key=KEY)
+        await log.start()
+        with pytest.raises(AuditUnavailable):
+            await log.append(request(1))
+        await log.close()
+
+    asyncio.run(go())
+
+
+def test_second_writer_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    async def go() -> None:
+        first = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY)
+        await first.start()
+        await first.append(request(1))
+        second = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY)
+        await second.start()
+        with pytest.raises(AuditUnavailable) as info:
+            await second.append(request(2))
+        assert "another gateway process" in (info.value.detail or "")
+        await second.close()
+        await first.close()
+
+    asyncio.run(go())
+    assert verify_files([tmp_path], KEY).ok
+
+
+def test_key_is_created_beside_the_log_with_mode_0600(tmp_path: Path) -> None:
+    async def go() -> None:
+        log = AuditLog(tmp_path / "requests.jsonl", instance="gw1")
+        await log.start()
+        await log.append(request(1))
+        await log.close()
+
+    asyncio.run(go())
+    key_file = tmp_path / "audit.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert verify_files([tmp_path], bytes.fromhex(key_file.read_text().strip())).ok
+
+
+def test_rotation_and_retention_keep_a_verifiable_chain(tmp_path: Path) -> None:
+    async def write(n: int, retention: float | None) -> None:
+        log = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY, rotate_bytes=1200,
+                       retention_days=retention)  # fmt: skip
+        await log.start()
+        for i in range(n):
+            await log.append(request(i))
+        await log.close()
+
+    asyncio.run(write(30, None))
+    rotated = sorted(tmp_path.glob("requests.0*.jsonl"))
+    assert len(rotated) >= 4 and verify_files([tmp_path], KEY).ok
+    # Retention goes by the time of a file's last record (editing it would be tampering), so use a
+    # retention so short that every rotated file is past it.
+    asyncio.run(write(5, 1e-9))
+    assert not any(p.exists() for p in rotated)
+    result = verify_files([tmp_path], KEY)
+    assert result.ok, result.findings
+    assert any("removed by retention" in f.message for f in result.findings)
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from gateway.audit.file_sink import AuditLog
+
+    async def main():
+        log = AuditLog(Path(sys.argv[1]), instance="gw1", key=bytes(range(32)), fsync_interval_ms=0)
+        await log.start()
+        i = 0
+        while True:
+            batch = [log.append({"type": "request", "request_id": f"r{i + k}", "pad": "x" * 3000})
+                     for k in range(16)]
+            await asyncio.gather(*batch)
+            print(i + 15, flush=True)  # acknowledged: a result could be released now
+            i += 16
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_sigkill_mid_write_leaves_a_log_that_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    acked = -1
+    deadline = time.monotonic() + 30
+    while acked < 800 and time.monotonic() < deadline:
+        acked = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert acked >= 800
+    result = verify_files([tmp_path], KEY)
+    assert result.ok, result.findings  # a torn last line, if any, is only a warning
+    ids = {r["request_id"] for r in iter_records([tmp_path]) if r["type"] == "request"}
+    assert {f"r{i}" for i in range(acked + 1)} <= ids  # nothing acknowledged is missing
+
+    async def restart() -> None:
+        log = AuditLog(path, instance="gw1", key=KEY)
+        await log.start()
+        await log.append(request(99999))
+        await log.close()
+
+    asyncio.run(restart())
+    result = verify_files([tmp_path], KEY)
+    assert result.ok, result.findings
+    assert result.chains["gw1"][1] > acked
+
+
+def test_a_torn_tail_after_kill_is_recognised(tmp_path: Path) -> None:
+    """Simulate the crash exactly: a whole log, then half of the next line."""
+    path = tmp_path / "requests.jsonl"
+
+    async def go() -> None:
+        log = AuditLog(path, instance="gw1", key=KEY)
+        await log.start()
+        for i in range(5):
+            await log.append(request(i))
+        # no close: the process "dies" here
+
+    asyncio.run(go())
+    whole = path.read_bytes()
+    last = whole.splitlines(keepends=True)[-1]
+    with open(path, "ab") as fh:
+        fh.write(last[: len(last) // 2])
+    result = verify_files([tmp_path], KEY)
+    assert result.ok
+    assert [f for f in result.findings if f.severity == "warning"][0].where == "requests.jsonl line 7"
