@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,18 @@ def test_report_command_writes_every_format(tmp_path: Path, capsys: pytest.Captu
     assert gateway_main(["audit", "search", str(tmp_path), "--decision", "deny", "--agency", "immigration"]) == 0
     table = capsys.readouterr().out
     assert "ice_ero" in table and "record(s)" in table and "dmv_clerk " not in table
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="chromium is not installed")
+def test_pdf_report(tmp_path: Path) -> None:
+    async def write() -> None:
+        log = AuditLog(tmp_path / "requests.jsonl", instance="gw-a", rotate_daily=False)
+        await log.start()
+        for record in quarter_records(log.hasher, n=60):
+            await log.append(record)
+        await log.close()
+
+    asyncio.run(write())
+    out = tmp_path / "r.pdf"
+    assert gateway_main(["report", "--quarter", "2026-Q3", str(tmp_path), "--format", "pdf", "--out", str(out)]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-"

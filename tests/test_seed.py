@@ -139,7 +139,7 @@ def test_classified_columns_exist_and_match_spec() -> None:
         assert column in COLUMNS[table], (table, column)
     for table, columns in COLUMNS.items():
         assert list(columns) == [c for c, _ in SPEC_COLUMNS[table]]
-    assert len(CLASSIFIED_COLUMNS) == 14
+    assert len(CLASSIFIED_COLUMNS) == 13  # SPEC section 2; identity_documents.verified_on is not classified
 
 
 def test_sizes_and_counts_per_person(dmv_dsn: str) -> None:

@@ -99,6 +99,8 @@ class AuditLog(GroupCommitSink):
     async def close(self) -> None:
         """Write a closing checkpoint, flush what is queued, stop the writer and close the file."""
         await self._stop_writer()
+        if self._chain is not None:
+            log.info("audit_closed", path=str(self.path), last_seq=self._chain.seq, last_hash=self._chain.prev)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -201,6 +203,8 @@ class AuditLog(GroupCommitSink):
         os.rename(self.path, moved)
         self._drop_fd()
         self._pending.append(checkpoint_record("rotate", time=utc_now(), previous_file=moved.name))
+        # An anchor outside the log: with it, records cut off the end of a file can be noticed.
+        log.info("audit_rotated", file=moved.name, last_seq=self._chain.seq, last_hash=self._chain.prev)
         self._ensure_open()
 
     def _apply_retention(self) -> None:

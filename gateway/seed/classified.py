@@ -74,6 +74,14 @@ def _document_number(
     return f"{country.passport_prefix}{randint(0, 10**7 - 1):07d}"
 
 
+def _document_seen(document_id: int, person: tuple) -> int:  # type: ignore[type-arg]
+    """identity_documents.verified_on is not classified (SPEC section 2): it comes from base values
+    only, so twin databases agree on it and it does not echo lawful_presence.verified_on."""
+    dob = person[3].toordinal()
+    spread = (document_id * 2654435761) % (12 * 365)
+    return min(_REF, max(dob + 16 * 365, _REF - 20 - spread))
+
+
 def build_classified(base: BaseData, seed: int, variant: Variant) -> ClassifiedData:
     """Draw the classified values for ``base`` from a stream seeded by ``seed`` and ``variant``."""
     rng = random.Random(f"gateway-classified:{seed}:{variant.name}")
@@ -144,7 +152,7 @@ def build_classified(base: BaseData, seed: int, variant: Variant) -> ClassifiedD
 
     document_rows = []
     persons = base.persons
-    for _document_id, person_id, index in base.documents:
+    for document_id, person_id, index in base.documents:
         status = status_of[person_id]
         kinds = _DOCUMENTS[status]
         if abroad_of[person_id]:
@@ -156,7 +164,6 @@ def build_classified(base: BaseData, seed: int, variant: Variant) -> ClassifiedD
         country = country_of[person_id]
         issuer = _USA if kind in _US_ISSUED else country.name
         number = _document_number(rng, kind, persons[person_id - 1], country, itin_of[person_id])
-        seen = min(_REF, verified_of[person_id] + randint(-20, 0) + index * randint(0, 400))
-        document_rows.append((kind, issuer, number, _DATE(seen)))
+        document_rows.append((kind, issuer, number, _DATE(_document_seen(document_id, persons[person_id - 1]))))
 
     return ClassifiedData(person_rows, presence_rows, license_rows, document_rows)

@@ -29,7 +29,7 @@ CLASSIFIED_COLUMNS: frozenset[tuple[str, str]] = frozenset({
     ("lawful_presence", "save_case_number"), ("lawful_presence", "verified_on"),
     ("licenses", "credential_type"), ("licenses", "federal_limits_apply"), ("licenses", "limited_term"),
     ("identity_documents", "document_type"), ("identity_documents", "issuing_country"),
-    ("identity_documents", "document_number"), ("identity_documents", "verified_on"),
+    ("identity_documents", "document_number"),
     ("persons", "country_of_citizenship"), ("persons", "place_of_birth"), ("persons", "itin"),
 })
 

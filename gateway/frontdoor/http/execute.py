@@ -89,9 +89,6 @@ async def run_select(pool: Any, sql: str, params: tuple[Any, ...], *, offset: in
         raise
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError) as exc:
         raise backend_error(exc, request_id) from None
-    except asyncpg.exceptions.DataError:  # client-side encoding of a parameter
-        raise ApiError(400, "invalid_parameter", "a parameter does not fit its placeholder's type",
-                       request_id=request_id) from None
     columns = tuple(Column(a.name, column_type_name(a.type.name, a.type.kind), a.type.oid) for a in attrs)
     type_names = [a.type.name for a in attrs]
     rows = [[encode_value(v, t) for v, t in zip(rec.values(), type_names)] for rec in records[:cap]]
