@@ -120,3 +120,30 @@ def test_audit_database_down_refuses() -> None:
     asyncio.run(go())
     with pytest.raises(ConfigError):
         PgAuditLog("postgresql://x@127.0.0.1/x", instance="gw1")  # no key configured
+
+
+def test_retention_deletes_old_rows_and_says_so(fresh_db: Callable[[str], str]) -> None:
+    dsn = fresh_db("audit_retention")
+
+    async def run(retention: float | None) -> None:
+        log = PgAuditLog(dsn, instance="gw1", key=KEY, retention_days=retention)
+        await log.start()
+        for i in range(5):
+            await log.append({"type": "request", "request_id": f"r{i}", "decision": "allow"})
+        await log.close()
+
+    async def go() -> None:
+        await run(None)
+        await run(1e-9)  # everything written before this start is past retention
+        result = await verify_pg(dsn, KEY)
+        assert result.ok, result.findings
+        assert result.chains["gw1"] == (8, 15)
+        assert any("removed by retention" in f.message for f in result.findings)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("DELETE FROM gateway_request_log WHERE seq = 8")  # not retention: tampering
+        finally:
+            await conn.close()
+        assert not (await verify_pg(dsn, KEY)).ok
+
+    asyncio.run(go())

@@ -75,7 +75,7 @@ class _Template:
 @dataclass
 class _ShapeEntry:
     analysis: Analysis
-    templates: list[_Template | None]  # per statement; None: no backend SQL
+    templates: list[_Template | None]  # per statement; None: a utility statement, its SQL is fixed
 
 
 def _render(token: Token) -> str | None:
@@ -175,12 +175,14 @@ class Analyzer:
                 if utility is not None:
                     plans.append(StatementPlan(utility.kind, utility.sql, utility.command_tag, setting=utility.setting))
                     templates.append(None)
-                    if utility.kind in ("gateway_set", "set", "noop"):
-                        cacheable = False  # the value is part of the meaning
+                    if utility.kind != "transaction":
+                        cacheable = False  # names and values are part of the meaning
                     continue
                 plan, template = self._query(sql, chunk, indexes, tokens, profile)
                 plans.append(plan)
                 templates.append(template)
+                if template is None:
+                    cacheable = False  # its literals could not be located: never reuse this SQL
         except GatewayError as error:
             return _deny(error), None
         except RecursionError:
@@ -264,10 +266,11 @@ class Analyzer:
             slots.append(index)
         text = marked.sql(dialect="postgres", comments=False)
         pieces = _MARK_RE.split(text)
-        if len(pieces) != 2 * len(slots) + 1 or [int(n) for n in pieces[1::2]] != list(range(len(slots))):
-            return None
+        order = [int(n) for n in pieces[1::2]]
+        if len(pieces) != 2 * len(slots) + 1 or sorted(order) != list(range(len(slots))):
+            return None  # a literal was printed twice, dropped or moved into another token: no template
         fixed = {i: tokens[i].text for i in indexes if tokens[i].token_type in _SLOT_TYPES and i not in slots}
-        return _Template(parts=pieces[0::2], slots=slots, fixed=fixed)
+        return _Template(parts=pieces[0::2], slots=[slots[n] for n in order], fixed=fixed)
 
 
 def _replace_sql(plan: StatementPlan, sql: str) -> StatementPlan:

@@ -76,6 +76,16 @@ def _setting_name(tokens: list[Token]) -> tuple[str, list[Token]]:
     return ".".join(parts).lower(), rest
 
 
+def _command_argument(tokens: list[Token]) -> tuple[str, list[Token]]:
+    """sqlglot reads the argument of SHOW and RESET as one text token; accept both forms."""
+    if len(tokens) == 1 and tokens[0].token_type == TokenType.STRING:
+        name = tokens[0].text.strip().lower()
+        if not name or not name.replace("_", "").replace(".", "").isalnum():
+            raise refused("expected one setting name", "statement.utility")
+        return name, []
+    return _setting_name(tokens)
+
+
 def _value(tokens: list[Token]) -> str:
     if len(tokens) == 1 and tokens[0].token_type in (TokenType.STRING, TokenType.NUMBER, TokenType.VAR) or (
         len(tokens) == 1 and tokens[0].text.replace("_", "").isalnum()
@@ -99,9 +109,9 @@ def read_utility(tokens: list[Token]) -> Utility | None:
     if head == "SET":
         return _set(tokens[1:])
     if head == "RESET":
-        if len(tokens) == 2 and words[1] == "ALL":
+        name, rest = _command_argument(tokens[1:])
+        if name == "all":
             raise refused("RESET ALL is not allowed; reset settings one by one", "statement.utility")
-        name, rest = _setting_name(tokens[1:])
         if rest:
             raise refused("RESET takes one setting name", "statement.utility")
         if name in GATEWAY_SETTINGS:
@@ -110,7 +120,7 @@ def read_utility(tokens: list[Token]) -> Utility | None:
             return Utility("set", f"RESET {name}", "RESET")
         raise refused(f"setting {name} may not be changed through the gateway", "statement.pinned_setting")
     if head == "SHOW":
-        name, rest = _setting_name(tokens[1:])
+        name, rest = _command_argument(tokens[1:])
         if rest:
             raise refused("SHOW takes one setting name", "statement.utility")
         if name in GATEWAY_SETTINGS or name in PINNED:

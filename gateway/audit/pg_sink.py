@@ -106,7 +106,7 @@ class PgAuditLog(GroupCommitSink):
         self.retention_days = retention_days
         self.connect_timeout = connect_timeout
         self._conn: asyncpg.Connection | None = None
-        self._last_retention = 0.0
+        self._last_retention: float | None = None
 
     async def start(self) -> None:
         """Load the key, connect, create the table if needed, resume the chain, start the writer.
@@ -175,7 +175,9 @@ class PgAuditLog(GroupCommitSink):
         return errors
 
     async def _apply_retention(self, conn: asyncpg.Connection) -> None:
-        if not self.retention_days or time.monotonic() - self._last_retention < 3600:
+        if not self.retention_days or (
+            self._last_retention is not None and time.monotonic() - self._last_retention < 3600
+        ):
             return
         through = await conn.fetchval(
             f"WITH gone AS (DELETE FROM {self.table} WHERE instance = $1 AND time < now() - make_interval(secs => $2) "
