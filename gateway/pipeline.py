@@ -233,12 +233,18 @@ class Gateway:
 
     def plan(self, ctx: SessionContext, sql: str, param_type_oids: tuple[int, ...] = ()) -> Plan:
         request_id = self._ids.next()
+        assert self.analyzer is not None, "the gateway is not started"
         try:
             profile = self.profile(ctx)
         except PurposeRefused as exc:
+            # A session whose purpose is refused may still SET/RESET/SHOW its settings and end its
+            # transaction: plan those with a profile that reads nothing; anything else is refused.
+            nothing = Profile(ctx.requester.name, None, (), "deny", no_data=True, reason="purpose refused")
+            analysis = self.analyzer.analyze(sql, nothing)
+            if analysis.error is None and all(s.kind not in ("select",) for s in analysis.statements):
+                return Plan(request_id, sql, analysis.statements, analysis.decision, None, None, analysis.cache)
             return Plan(request_id, sql, (), Decision("deny", exc.message.removeprefix("gateway: "), rule=exc.rule or "purpose"),
                         exc, None)
-        assert self.analyzer is not None, "the gateway is not started"
         analysis: Analysis = self.analyzer.analyze(sql, profile)
         return Plan(request_id, sql, analysis.statements, analysis.decision, analysis.error, profile, analysis.cache)
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from gateway.config import Settings
-from gateway.frontdoor.pg.runner import ThreadedGateway
+from gateway.pgserver.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 class WireGateway:
     host: str
     port: int
-    runner: ThreadedGateway
+    process: subprocess.Popen[bytes]
     audit_path: Path
 
     def dsn(self, user: str, purpose: str | None = None, **extra: str) -> str:
@@ -42,23 +45,49 @@ class WireGateway:
         )
 
 
-def make_settings(dsn: str, audit_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "backend_dsn": dsn, "pg_listen": "127.0.0.1:0", "http_listen": "127.0.0.1:0",
-        "policy": str(ROOT / "policies/colorado-dmv.yaml"),
-        "requesters": str(ROOT / "policies/requesters.example.yaml"),
-        "audit_path": str(audit_dir / "requests.jsonl"),
-    }
-    values.update(overrides)
-    return Settings(**values)
+def gateway_env(dsn: str, audit_dir: Path, pg_port: int, http_port: int, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "GATEWAY_BACKEND_DSN": dsn, "GATEWAY_PG_LISTEN": f"127.0.0.1:{pg_port}",
+        "GATEWAY_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+        "GATEWAY_POLICY": str(ROOT / "policies/colorado-dmv.yaml"),
+        "GATEWAY_REQUESTERS": str(ROOT / "policies/requesters.example.yaml"),
+        "GATEWAY_AUDIT_PATH": str(audit_dir / "requests.jsonl"),
+    })
+    env.update(extra)
+    return env
 
 
-def start_gateway(dsn: str, audit_dir: Path, **overrides: object) -> Iterator[WireGateway]:
-    runner = ThreadedGateway(make_settings(dsn, audit_dir, **overrides)).start()
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError("the gateway did not start listening")
+
+
+def start_gateway(dsn: str, audit_dir: Path, **extra_env: str) -> Iterator[WireGateway]:
+    """``gateway serve`` in a subprocess (a separate process: libpq's blocking cancel holds the GIL)."""
+    pg_port, http_port = free_port(), free_port()
+    log_file = open(audit_dir / "gateway.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, stdout=log_file,
+                            stderr=subprocess.STDOUT, env=gateway_env(dsn, audit_dir, pg_port, http_port, **extra_env))
     try:
-        yield WireGateway("127.0.0.1", runner.port, runner, audit_dir / "requests.jsonl")
+        wait_port(pg_port, proc)
+        yield WireGateway("127.0.0.1", pg_port, proc, audit_dir / "requests.jsonl")
     finally:
-        runner.stop()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log_file.close()
 
 
 @pytest.fixture(scope="module")

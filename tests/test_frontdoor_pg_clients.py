@@ -226,7 +226,7 @@ def test_cancel_running_query(wire_gw: WireGateway) -> None:
     with connect(wire_gw, "dmv_clerk") as conn:
         import threading
 
-        timer = threading.Timer(0.5, conn.cancel)
+        timer = threading.Timer(1.0, conn.cancel)
         timer.start()
         with pytest.raises(psycopg.errors.QueryCanceled):
             conn.execute("SELECT count(*) FROM dmv.persons a CROSS JOIN dmv.persons b CROSS JOIN dmv.persons c")
@@ -275,3 +275,23 @@ def test_node_postgres(wire_gw: WireGateway) -> None:
     assert out["row"] == {"person_id": "3", "immigration_status": None}
     assert out["denied"] == "42501" and out["five"] == 5
     assert any("redacted columns" in n for n in out["notices"])
+
+
+# ---- JDBC -------------------------------------------------------------------------------------
+def _jdbc_jar() -> str | None:
+    import glob
+
+    jars = sorted(glob.glob("/usr/share/java/postgresql*.jar"))
+    return jars[0] if jars and shutil.which("java") else None
+
+
+@pytest.mark.skipif(_jdbc_jar() is None, reason="JDBC driver not installed (apt-get install libpostgresql-jdbc-java)")
+def test_jdbc(wire_gw: WireGateway) -> None:
+    from frontdoor_pg_support import ROOT
+
+    source = ROOT / "tests/clients/jdbc/GatewayJdbcTest.java"
+    done = subprocess.run(["java", "-cp", str(_jdbc_jar()), str(source), wire_gw.host, str(wire_gw.port)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "status=null denied=42501 five=5" in done.stdout
+    assert "redacted columns: immigration_status" in done.stdout

@@ -60,9 +60,12 @@ def thresholds_from(request: Request) -> Thresholds:
 
 def parse_quarter(request: Request, text: str) -> Quarter:
     try:
-        return Quarter.parse(text)
+        quarter = Quarter.parse(text)
     except ValueError as exc:
         raise _invalid(request, str(exc)) from None
+    if not 1 <= quarter.year <= 9998:  # Quarter.parse takes 0000-Q1, which has no datetime
+        raise _invalid(request, f"the year of quarter {text!r} is out of range")
+    return quarter
 
 
 async def render_report(request: Request, quarter_text: str, fmt: str) -> tuple[str, str]:

@@ -30,7 +30,9 @@ async def _backend_ok(pool: Any) -> str | None:
 
 
 def audit_available(audit: Any) -> bool:
-    return bool(getattr(audit, "available", False))
+    """The sink's own ``available`` (last write succeeded), and not closed (``available`` stays
+    true after ``close()`` in the audit sink; reported to its owner)."""
+    return bool(getattr(audit, "available", False)) and not getattr(audit, "_closing", False)
 
 
 async def readyz(request: Request) -> Response:

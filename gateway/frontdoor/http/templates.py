@@ -26,7 +26,7 @@ header button { background:none; border:1px solid #7fa6cc; color:#fff; border-ra
 main { padding:18px 24px 40px; max-width:1400px; }
 h2 { font-size:18px; margin:8px 0 12px; }
 h3 { font-size:15px; margin:18px 0 8px; }
-.card { background:#fff; border:1px solid var(--line); border-radius:6px; padding:14px 16px; margin-bottom:16px; }
+.card { background:#fff; border:1px solid var(--line); border-radius:6px; padding:14px 16px; margin-bottom:16px; overflow-x:auto; }
 form.filters { display:grid; grid-template-columns:repeat(auto-fill, minmax(170px, 1fr)); gap:10px 14px; align-items:end; }
 label { display:flex; flex-direction:column; font-size:12px; color:var(--muted); gap:3px; }
 input, select { font:inherit; padding:5px 7px; border:1px solid #b8c4cf; border-radius:4px; background:#fff; color:var(--ink); }
@@ -35,7 +35,8 @@ a.reset { color:var(--muted); font-size:13px; }
 table { border-collapse:collapse; width:100%; background:#fff; }
 th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { font-size:12px; text-transform:uppercase; letter-spacing:.03em; color:var(--muted); background:#eef2f6; }
-td.sql { font-family: ui-monospace, Menlo, Consolas, monospace; font-size:12px; max-width:520px; overflow-wrap:anywhere; }
+td.sql { font-family: ui-monospace, Menlo, Consolas, monospace; font-size:12px; min-width:300px; overflow-wrap:anywhere; }
+td.agency { max-width:190px; font-size:13px; }
 td.time { white-space:nowrap; font-variant-numeric:tabular-nums; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:600; color:#fff; }
 .badge.deny { background:var(--deny); } .badge.redact { background:var(--redact); } .badge.allow { background:var(--allow); }
@@ -135,7 +136,7 @@ def log_page(auditor: str, params: Mapping[str, str], records: list[dict[str, An
             "<tr>"
             f'<td class="time">{escape(str(r.get("time", ""))[:19].replace("T", " "))}</td>'
             f"<td>{link}</td><td>{escape(str(r.get('requester') or ''))}</td>"
-            f"<td>{escape(str(r.get('agency') or ''))}</td><td>{escape(str(r.get('purpose') or 'none'))}</td>"
+            f"<td class=\"agency\">{escape(str(r.get('agency') or ''))}</td><td>{escape(str(r.get('purpose') or 'none'))}</td>"
             f"<td>{_badge(r)}</td><td>{escape(str(outcome.get('rows_returned', '')))}</td>"
             f'<td class="sql">{escape(_short(str(text or ""), 220))}'
             + (f'<div class="muted">{escape(_short(str(reason), 200))}</div>' if reason else "")

@@ -125,7 +125,8 @@ def session_settings(msg: StartupMessage, pinned: Mapping[str, str],
                 raise PolicyDenied(f"gateway: client_encoding is pinned to UTF8 (asked for {value})")
         elif lname in pinned_lower:
             pinned_value = _norm(pinned_lower[lname])
-            if _norm(value) != pinned_value and not (lname == "datestyle" and _norm(value).startswith(pinned_value)):
+            same_style = lname == "datestyle" and _norm(value).split(",")[0] == pinned_value.split(",")[0]
+            if _norm(value) != pinned_value and not same_style:
                 raise PolicyDenied(f"gateway: setting {name} is pinned by the gateway and cannot be changed")
         elif lname in HARMLESS:
             backend[lname] = value
