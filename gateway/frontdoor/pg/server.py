@@ -110,7 +110,7 @@ class PgServer:
         startup = await read_startup(channel, self.ssl_ctx, self.require_tls, self._cancel)
         if startup is None:
             return
-        settings = session_settings(startup, gw.pinned_settings, gw.validate_setting)
+        settings = session_settings(startup, _pinned(), gw.validate_setting)
         entry = await authenticate(channel, gw, settings.user, self.throttle, self.cert_pem)
         from gateway.pipeline import SessionContext
         from gateway.policy.types import PurposeClaim
@@ -183,6 +183,13 @@ async def _log_event(gw: Any, ctx: Any, kind: str) -> None:
         await gw.log_event(ctx, kind=kind)
     except Exception:  # noqa: BLE001 - session bookkeeping only
         log.debug("log_event %s failed", kind, exc_info=True)
+
+
+def _pinned() -> dict[str, str | None]:
+    """Settings that change how SQL text is read or who runs it (the analyzer's list is the authority)."""
+    from gateway.analyzer.utility import PINNED
+
+    return dict(PINNED)
 
 
 def _literal(value: str) -> str:

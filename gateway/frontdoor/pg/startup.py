@@ -92,9 +92,12 @@ def _norm(value: str) -> str:
     return value.strip().strip("'\"").lower().replace(" ", "")
 
 
-def session_settings(msg: StartupMessage, pinned: Mapping[str, str],
+def session_settings(msg: StartupMessage, pinned: Mapping[str, str | None],
                      validate: Callable[[str, str], str | None]) -> StartupSettings:
-    """Validate the startup parameters; raises a GatewayError (FATAL for the client) if one is refused."""
+    """Validate the startup parameters; raises a GatewayError (FATAL for the client) if one is refused.
+
+    ``pinned`` maps a setting to the only value accepted (``None``: no value may be asked for).
+    """
     params = msg.params
     user = params.get("user", "")
     if not user:
@@ -124,9 +127,8 @@ def session_settings(msg: StartupMessage, pinned: Mapping[str, str],
             if _norm(value) not in UTF8_NAMES:
                 raise PolicyDenied(f"gateway: client_encoding is pinned to UTF8 (asked for {value})")
         elif lname in pinned_lower:
-            pinned_value = _norm(pinned_lower[lname])
-            same_style = lname == "datestyle" and _norm(value).split(",")[0] == pinned_value.split(",")[0]
-            if _norm(value) != pinned_value and not same_style:
+            pinned_value = pinned_lower[lname]
+            if pinned_value is None or _norm(value) != _norm(pinned_value):
                 raise PolicyDenied(f"gateway: setting {name} is pinned by the gateway and cannot be changed")
         elif lname in HARMLESS:
             backend[lname] = value
