@@ -7,6 +7,8 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any
 
 HELP = "run the gateway (PostgreSQL wire protocol and HTTP front doors)"
 DESCRIPTION = (
@@ -21,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
 
 
-async def serve(settings: object, *, announce: bool = True) -> None:
+async def serve(settings: object, *, announce: bool = True, on_ready: Callable[[Any], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM; everything started is stopped before returning."""
     from gateway.frontdoor.pg.runner import start_services, stop_services
 
@@ -45,6 +47,8 @@ async def serve(settings: object, *, announce: bool = True) -> None:
         if examples:
             log.warning("running with the documented EXAMPLE credentials of %s: replace them before real use",
                         ", ".join(examples))
+    if on_ready is not None:
+        on_ready(services)
     try:
         await stop.wait()
     finally:

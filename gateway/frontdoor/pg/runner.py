@@ -73,8 +73,15 @@ async def start_services(settings: Any, gw: Any = None, *, http: bool = True) ->
     if serve_http is not None:
         http_host, http_port = settings.http_address
         services.http_port = http_port
-        services.tasks.append(asyncio.create_task(serve_http(gw, http_host, http_port)))
+        task = asyncio.create_task(serve_http(gw, http_host, http_port))
+        task.add_done_callback(_report_http_exit)
+        services.tasks.append(task)
     return services
+
+
+def _report_http_exit(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the HTTP front door stopped: %s", task.exception())
 
 
 async def stop_services(services: Services) -> None:
