@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from gateway import __version__
-from gateway.analyzer.planner import Analysis, Analyzer, StatementPlan
+from gateway.analyzer.planner import Analysis, Analyzer, StatementPlan, redacted_columns
 from gateway.analyzer.utility import GATEWAY_SETTINGS
 from gateway.catalog.classify import Classifier
 from gateway.catalog.model import Catalog
@@ -73,10 +73,7 @@ class Plan:
 
     @property
     def redacted(self) -> tuple[str, ...]:
-        out: list[str] = []
-        for st in self.statements:
-            out.extend(c for c in st.redacted if c not in out)
-        return tuple(out)
+        return redacted_columns(self.statements)
 
     @property
     def statement_kind(self) -> str:

@@ -59,10 +59,15 @@ class Analysis:
 
     @property
     def redacted(self) -> tuple[str, ...]:
-        out: list[str] = []
-        for st in self.statements:
-            out.extend(c for c in st.redacted if c not in out)
-        return tuple(out)
+        return redacted_columns(self.statements)
+
+
+def redacted_columns(statements: tuple[StatementPlan, ...]) -> tuple[str, ...]:
+    """Every redacted output column of ``statements``, once each, in order."""
+    out: list[str] = []
+    for st in statements:
+        out.extend(c for c in st.redacted if c not in out)
+    return tuple(out)
 
 
 @dataclass

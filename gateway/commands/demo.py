@@ -63,10 +63,17 @@ def project_file(relative: str) -> str:
     raise FileNotFoundError(f"{relative} not found (run gateway demo from the project folder)")
 
 
+def _shell_quote(text: str) -> str:
+    """Double quotes when that is safe (SQL keeps its single quotes readable), else shlex."""
+    if not any(ch in text for ch in '"$`\\!'):
+        return f'"{text}"'
+    return shlex.quote(text)
+
+
 def psql_line(host: str, port: int, user: str, claims: dict[str, str], sql: str) -> str:
     options = " ".join(f"-c gateway.{k}={v}" for k, v in claims.items())
     return (f"PGPASSWORD={user}-demo-password PGOPTIONS={shlex.quote(options)} "
-            f"psql -h {host} -p {port} -U {user} dmv -c {shlex.quote(sql)}")
+            f"psql -h {host} -p {port} -U {user} dmv -c {_shell_quote(sql)}")
 
 
 def curl_line(host: str, port: int, user: str, body: str) -> str:
