@@ -25,7 +25,7 @@ from gateway.policy.yaml_lines import read_yaml
 
 ENV_PREFIX = "GATEWAY_"
 #: Fields holding file paths: resolved against the config file's folder when set there.
-PATH_FIELDS = ("policy", "requesters", "audit_path", "tls_cert", "tls_key")
+PATH_FIELDS = ("policy", "requesters", "audit_path", "tls_cert", "tls_key", "audit_key")
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -56,7 +56,15 @@ class Settings(BaseModel):
     pool_size: int = Field(10, ge=1, le=1000)
     statement_timeout_ms: int = Field(30_000, ge=0)  # 0: no timeout
     max_rows_http: int = Field(10_000, ge=1)
-    audit_fsync_interval_ms: float = Field(2.0, ge=0)  # 0: fsync every record
+    audit_fsync_interval_ms: float = Field(2.0, ge=0)  # how long a batch may gather records already arriving
+    audit_dsn: str | None = None  # write the request log to this PostgreSQL database instead of the file
+    audit_table: str = "gateway_request_log"
+    audit_key: str | None = None  # the chain's HMAC key file (default: audit.key beside the log)
+    audit_retention_days: float | None = Field(None, gt=0)
+    audit_rotate_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    audit_hash_literals: bool = True  # keep literal values and parameters as keyed hashes only
+    http_rate_per_second: float = Field(50.0, gt=0)  # per bearer token
+    http_rate_burst: int = Field(200, ge=1)
     instance_name: str = Field("gateway", min_length=1)
 
     @field_validator("pg_listen", "http_listen")

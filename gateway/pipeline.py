@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -112,13 +111,9 @@ class Gateway:
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: Settings) -> Gateway:
-        from gateway.audit.file_sink import AuditLog
-
         policy = load_policy(settings.policy)
         requesters = load_requesters(settings.requesters)
-        audit = AuditLog(Path(settings.audit_path), instance=settings.instance_name,
-                         fsync_interval_ms=settings.audit_fsync_interval_ms)
-        return cls(settings, policy, requesters, audit)
+        return cls(settings, policy, requesters, open_request_log(settings))
 
     @property
     def backend_startup_options(self) -> dict[str, str]:
@@ -327,8 +322,20 @@ class Gateway:
         await self.audit.append(rec)
 
 
-def gateway_pid() -> int:
-    return os.getpid()
+def open_request_log(settings: Settings) -> Any:
+    """The request log the settings name: a PostgreSQL table when ``audit_dsn`` is set, else a file."""
+    key_path = Path(settings.audit_key) if settings.audit_key else None
+    if settings.audit_dsn:
+        from gateway.audit.pg_sink import PgAuditLog
+
+        return PgAuditLog(settings.audit_dsn, instance=settings.instance_name, key_path=key_path,
+                          table=settings.audit_table, fsync_interval_ms=settings.audit_fsync_interval_ms,
+                          hash_literals=settings.audit_hash_literals, retention_days=settings.audit_retention_days)
+    from gateway.audit.file_sink import AuditLog
+
+    return AuditLog(Path(settings.audit_path), instance=settings.instance_name, key_path=key_path,
+                    fsync_interval_ms=settings.audit_fsync_interval_ms, hash_literals=settings.audit_hash_literals,
+                    retention_days=settings.audit_retention_days, rotate_bytes=settings.audit_rotate_bytes)
 
 
 __all__ = ["Gateway", "Plan", "PlannedStatement", "SessionContext", "__version__"]

@@ -91,7 +91,12 @@ def test_backend_down_is_503(runner: asyncio.Runner, gw: Any) -> None:
     r = client.query("dmv_clerk", {"sql": "SELECT 1"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "backend_unavailable"
     assert client.get("/readyz").status_code == 503
-    records = [x for x in log_records(Path(gw.audit.path)) if x.get("request_id") == r.headers["X-Request-Id"]]
+    records: list[dict[str, Any]] = []
+    for _ in range(100):  # the outcome record is queued without waiting: give the writer time
+        records = [x for x in log_records(Path(gw.audit.path)) if x.get("request_id") == r.headers["X-Request-Id"]]
+        if len(records) >= 2:
+            break
+        runner.run(asyncio.sleep(0.02))
     assert [x["type"] for x in records] == ["request", "outcome"] and records[1]["status"] == "error"
 
 
