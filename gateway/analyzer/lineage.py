@@ -89,9 +89,16 @@ class _Walker:
         self.seen: set[int] = set()
 
     # -- sources -------------------------------------------------------------------------------
-    def _base_columns(self, table: exp.Table) -> list[tuple[str, ColumnRef]] | None:
+    def _base_columns(self, table: exp.Table) -> list[tuple[str, ColumnRef | None]] | None:
         if not isinstance(table.this, exp.Identifier):
-            return []  # table function: its arguments are analyzed where they stand
+            # a table function: its arguments are analyzed where they stand; its columns carry
+            # only what the arguments give (already counted as function-argument uses)
+            alias = table.args.get("alias")
+            if alias is not None and alias.columns:
+                names = [c.name for c in alias.columns]
+            else:
+                names = [alias.name if alias is not None and alias.name else table.this.sql_name().lower()]
+            return [(name, None) for name in names]
         relation = self.catalog.relation(table.args["db"].name, table.name)
         if relation is None:
             return None
@@ -110,7 +117,7 @@ class _Walker:
             cols = self._base_columns(source)
             if cols is None:
                 raise not_understood(f"relation {source.sql(dialect='postgres')} could not be resolved")
-            return [(name, {ref: "pass"}) for name, ref in cols]
+            return [(name, {ref: "pass"} if ref is not None else {}) for name, ref in cols]
         raise not_understood("an unsupported FROM item")
 
     def find_source(self, scope: Scope, name: str) -> object:

@@ -30,6 +30,7 @@ _ALLOWED = (
     exp.ArrayContainedBy, exp.ArrayOverlaps, exp.Collate, exp.AtTimeZone, exp.Slice, exp.Rollup,
     exp.Cube, exp.GroupingSets, exp.TableColumn, exp.JSONPath, exp.JSONPathRoot, exp.JSONPathKey,
     exp.JSONPathSubscript, exp.RegexpILike, exp.Kwarg, exp.PivotAlias, exp.ColumnDef, exp.Cast, exp.TryCast,
+    exp.ByteString, exp.HexString, exp.BitString, exp.RawString, exp.National, exp.UnicodeString,
 )
 _ALLOWED_TYPES = frozenset(_ALLOWED)
 

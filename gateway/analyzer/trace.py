@@ -44,9 +44,12 @@ def trace(tree: exp.Expr, sql: str, catalog: Catalog, search_path: tuple[str, ..
     for table in tables:
         rel = table.relation
         mapping.setdefault(rel.schema, {})[rel.name] = {c.name: "TEXT" for c in rel.columns}
+    analysis_tree = tree.copy()
+    if isinstance(analysis_tree, exp.Values):  # a top-level VALUES has no scope of its own
+        analysis_tree = exp.select("*").from_(exp.Subquery(this=analysis_tree, alias=exp.TableAlias(this=exp.to_identifier("_values"))))
     try:
         qualified = qualify(
-            tree.copy(),
+            analysis_tree,
             schema=MappingSchema(mapping, dialect="postgres", normalize=False),
             dialect="postgres",
             validate_qualify_columns=True,
