@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from gateway.catalog.model import Catalog
 from gateway.config import Settings
 from gateway.errors import BackendUnavailable, GatewayError, PurposeRefused
 from gateway.identity.requesters import Requesters, load_requesters
+from gateway.metrics import Metrics
 from gateway.policy.load import load_policy
 from gateway.policy.policy import Policy
 from gateway.policy.types import PURPOSES, Decision, Profile, PurposeClaim, Requester
@@ -107,6 +109,7 @@ class Gateway:
         self._refresh_task: asyncio.Task[None] | None = None
         self._ids = _Ids()
         self._profiles: dict[tuple[Any, ...], Profile | PurposeRefused] = {}
+        self.metrics = Metrics()  # shared by both front doors; served at /metrics
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -295,7 +298,13 @@ class Gateway:
 
     async def log_request(self, ctx: SessionContext, plan: Plan, params: Any = None, sqlstate: str | None = None) -> None:
         """Write the request's record durably (raises AuditUnavailable: then answer nothing)."""
-        await self.audit.append(self._request_record(ctx, plan, params, sqlstate))
+        self.metrics.count("gateway_requests_total", decision=plan.decision.action, front_door=ctx.front_door,
+                           purpose=ctx.claim.purpose or "none")
+        started = time.perf_counter()
+        try:
+            await self.audit.append(self._request_record(ctx, plan, params, sqlstate))
+        finally:
+            self.metrics.observe("gateway_audit_append_seconds", time.perf_counter() - started)
 
     def log_outcome(self, ctx: SessionContext, plan: Plan, *, rows: int, duration_ms: float,
                     sqlstate: str | None = None, persons: int | None = None, status: str = "ok") -> None:

@@ -74,7 +74,7 @@ def build_app(gw: Any, *, rate_per_second: float | None = None, rate_burst: int 
     settings = getattr(gw, "settings", None)
     rate = rate_per_second or getattr(settings, "http_rate_per_second", None) or DEFAULT_RATE_PER_SECOND
     burst = rate_burst or getattr(settings, "http_rate_burst", None) or DEFAULT_RATE_BURST
-    metrics = metrics or Metrics()
+    metrics = metrics or getattr(gw, "metrics", None) or Metrics()
     app = Starlette(
         routes=routes(),
         middleware=[Middleware(CatchAllMiddleware, gw=gw), Middleware(StatusCounter, metrics=metrics)],

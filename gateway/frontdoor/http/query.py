@@ -56,14 +56,11 @@ def _select_only(plan: Plan) -> Plan:
 
 
 async def _log_request(request: Request, ctx: SessionContext, plan: Plan, params: Any) -> None:
-    gw, metrics = request.app.state.gw, request.app.state.metrics
-    started = time.perf_counter()
+    gw = request.app.state.gw
     try:
-        await gw.log_request(ctx, plan, params)
+        await gw.log_request(ctx, plan, params)  # counts the request and times the append
     except AuditUnavailable as exc:
         raise ApiError.from_gateway_error(exc, plan.request_id) from None
-    finally:
-        metrics.observe("gateway_audit_append_seconds", time.perf_counter() - started)
 
 
 async def query_endpoint(request: Request) -> Response:
@@ -79,8 +76,6 @@ async def query_endpoint(request: Request) -> Response:
     if plan.error is None:
         plan = _select_only(plan)
     request.state.request_id = plan.request_id
-    metrics.count("gateway_requests_total", decision=plan.decision.action, front_door="http",
-                  purpose=body.claim.purpose or "none")
     await _log_request(request, ctx, plan, body.params)
     if plan.error is not None:
         raise ApiError.from_gateway_error(plan.error, plan.request_id)
