@@ -63,6 +63,7 @@ class Settings(BaseModel):
     audit_retention_days: float | None = Field(None, gt=0)
     audit_rotate_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     audit_hash_literals: bool = True  # keep literal values and parameters as keyed hashes only
+    audit_sync: bool = True  # False: write records without fdatasync. Benchmarks only: NOT durable
     http_rate_per_second: float = Field(50.0, gt=0)  # per bearer token
     http_rate_burst: int = Field(200, ge=1)
     instance_name: str = Field("gateway", min_length=1)

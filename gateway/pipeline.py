@@ -160,6 +160,9 @@ class Gateway:
                 "TimeZone": str(conn.get_settings().TimeZone),
             }
         await self.audit.start()
+        if not self.settings.audit_sync:
+            log.warning("audit_not_durable", message="audit_sync is off: request records are not fsync'ed; "
+                        "a crash can lose answered requests. Use this for benchmarks only.")
         self._refresh_task = asyncio.create_task(self._refresh_loop())
         for name in self.requesters.example_credentials_in_use():
             log.warning("example_credentials", requester=name,
@@ -344,7 +347,8 @@ def open_request_log(settings: Settings) -> Any:
 
     return AuditLog(Path(settings.audit_path), instance=settings.instance_name, key_path=key_path,
                     fsync_interval_ms=settings.audit_fsync_interval_ms, hash_literals=settings.audit_hash_literals,
-                    retention_days=settings.audit_retention_days, rotate_bytes=settings.audit_rotate_bytes)
+                    retention_days=settings.audit_retention_days, rotate_bytes=settings.audit_rotate_bytes,
+                    sync=settings.audit_sync)
 
 
 __all__ = ["Gateway", "Plan", "PlannedStatement", "SessionContext", "__version__"]
