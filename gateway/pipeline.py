@@ -110,6 +110,7 @@ class Gateway:
         self._ids = _Ids()
         self._profiles: dict[tuple[Any, ...], Profile | PurposeRefused] = {}
         self.metrics = Metrics()  # shared by both front doors; served at /metrics
+        self._hashed_templates: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -284,7 +285,8 @@ class Gateway:
             claim=ctx.claim,
             statement_kind=plan.statement_kind,
             sql_received=plan.sql,
-            sql_sent=";\n".join(s.sql for s in plan.statements if s.sql) or None,
+            sql_sent=self._hashed_sent_sql(plan),
+            sql_sent_hashed=True,
             params=list(params) if params else None,
             accesses=accesses,
             decision=plan.decision.action,
@@ -298,6 +300,31 @@ class Gateway:
             error_code=plan.error.code if plan.error else None,
             sqlstate=plan.error.sqlstate if plan.error else sqlstate,
         )
+
+    def _hashed_sent_sql(self, plan: Plan) -> str | None:
+        """The SQL sent, literals as keyed hashes: template statements hash only their literal values
+        (the template's own hashing is done once per shape), others are tokenized by the hasher."""
+        hasher = self.audit.hasher
+        texts = []
+        for st in plan.statements:
+            if not st.sql:
+                continue
+            if st.parts is None or not hasher.enabled:
+                texts.append(hasher.hash_sql(st.sql))
+                continue
+            hashed_parts = self._hashed_templates.get(id(st.parts))
+            if hashed_parts is None or hashed_parts[0] is not st.parts:
+                hashed_parts = (st.parts, _hash_template(hasher, st.parts))
+                if len(self._hashed_templates) > 20000:
+                    self._hashed_templates.clear()
+                self._hashed_templates[id(st.parts)] = hashed_parts
+            pieces = hashed_parts[1]
+            out = [pieces[0]]
+            for value, piece in zip(st.slots, pieces[1:]):
+                out.append(f"'{hasher.hash_literal(value)}'")
+                out.append(piece)
+            texts.append("".join(out))
+        return ";\n".join(texts) or None
 
     async def log_request(self, ctx: SessionContext, plan: Plan, params: Any = None, sqlstate: str | None = None) -> None:
         """Write the request's record durably (raises AuditUnavailable: then answer nothing)."""
@@ -332,6 +359,18 @@ class Gateway:
             rec = {"schema": 1, "type": kind, "time": records.utc_now(), "instance": instance,
                    "requester": ctx.requester.name if ctx else None, **fields}
         await self.audit.append(rec)
+
+
+_SLOT = "$987654321"  # a placeholder the literal hasher keeps as it is
+
+
+def _hash_template(hasher: Any, parts: tuple[str, ...]) -> tuple[str, ...]:
+    """Hash the literals inside a template's fixed text, keeping the slots between the parts."""
+    hashed = hasher.hash_sql(_SLOT.join(parts))
+    pieces = tuple(hashed.split(_SLOT))
+    if len(pieces) != len(parts):  # a part contained the placeholder text: hash it with the slots shown
+        return tuple(hasher.hash_sql(p) for p in parts)
+    return pieces
 
 
 def open_request_log(settings: Settings) -> Any:

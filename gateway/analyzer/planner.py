@@ -31,6 +31,7 @@ from gateway.rewrite.mask import apply_masks
 from gateway.rewrite.names import preserve_output_names
 
 _DIALECT = Postgres()
+_TOKENIZER = _DIALECT.tokenizer()  # one instance: Dialect.tokenize builds a new one per call
 _log = logging.getLogger("gateway.analyzer")
 _SLOT_TYPES = (TokenType.STRING, TokenType.NUMBER)
 _NUMBER = re.compile(r"^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -48,6 +49,10 @@ class StatementPlan:
     accesses: tuple[Access, ...] = ()
     decision: Decision | None = None
     masked: tuple[str, ...] = ()
+    # the printed SQL as template parts and the literal values between them (shape-cached statements):
+    # lets the request log hash the literals without tokenizing the printed SQL again
+    parts: tuple[str, ...] | None = field(default=None, compare=False)
+    slots: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def redacted_columns(statements: tuple[StatementPlan, ...]) -> tuple[str, ...]:
 
 @dataclass
 class _Template:
-    parts: list[str]  # text between slots; len(parts) == len(slots) + 1
+    parts: tuple[str, ...]  # text between slots; len(parts) == len(slots) + 1
     slots: list[int]  # token index of each slot's literal
     fixed: dict[int, str] = field(default_factory=dict)  # literal tokens that are not slots: exact text
 
@@ -114,7 +119,7 @@ class Analyzer:
         if hit is not None:
             return hit
         try:
-            tokens = _DIALECT.tokenize(sql)
+            tokens = _TOKENIZER.tokenize(sql)
         except (TokenError, SqlglotError) as exc:
             return _deny(SqlSyntaxError(f"gateway: the statement could not be read: {_first_line(exc)}"))
         shape = tuple((t.token_type, None if t.token_type in _SLOT_TYPES else t.text) for t in tokens)
@@ -155,7 +160,7 @@ class Analyzer:
                     return None
                 out.append(rendered)
                 out.append(part)
-            statements.append(_replace_sql(plan, "".join(out)))
+            statements.append(_replace_sql(plan, "".join(out), template.parts, tuple(tokens[i].text for i in template.slots)))
         return Analysis(tuple(statements), entry.analysis.decision, entry.analysis.error, cache="shape")
 
     # -- analysis ------------------------------------------------------------------------------
@@ -255,7 +260,9 @@ class Analyzer:
         preserve_output_names(tree, sql)
         template = self._template(tree, set(indexes), all_tokens)
         text = tree.sql(dialect="postgres", comments=False)
-        plan = StatementPlan("select", text, "SELECT", decision.redacted, None, tuple(accesses), decision, tuple(masked))
+        parts, slot_values = (template.parts, tuple(all_tokens[i].text for i in template.slots)) if template else (None, ())
+        plan = StatementPlan("select", text, "SELECT", decision.redacted, None, tuple(accesses), decision, tuple(masked),
+                             parts, slot_values)
         return plan, template
 
     def _template(self, tree: exp.Expr, indexes: set[int], tokens: list[Token]) -> _Template | None:
@@ -275,12 +282,12 @@ class Analyzer:
         if len(pieces) != 2 * len(slots) + 1 or sorted(order) != list(range(len(slots))):
             return None  # a literal was printed twice, dropped or moved into another token: no template
         fixed = {i: tokens[i].text for i in indexes if tokens[i].token_type in _SLOT_TYPES and i not in slots}
-        return _Template(parts=pieces[0::2], slots=[slots[n] for n in order], fixed=fixed)
+        return _Template(parts=tuple(pieces[0::2]), slots=[slots[n] for n in order], fixed=fixed)
 
 
-def _replace_sql(plan: StatementPlan, sql: str) -> StatementPlan:
+def _replace_sql(plan: StatementPlan, sql: str, parts: tuple[str, ...], slots: tuple[str, ...]) -> StatementPlan:
     return StatementPlan(plan.kind, sql, plan.command_tag, plan.redacted, plan.setting, plan.accesses,
-                         plan.decision, plan.masked)
+                         plan.decision, plan.masked, parts, slots)
 
 
 def _first_line(exc: Exception) -> str:

@@ -44,6 +44,7 @@ _LITERAL_TYPES = frozenset(
 )
 
 _POSTGRES = Dialect.get_or_raise("postgres")
+_TOKENIZER = _POSTGRES.tokenizer()  # one instance: Dialect.tokenize builds a new one per call
 
 
 def derive_key(log_key: bytes, purpose: str) -> bytes:
@@ -84,7 +85,7 @@ class LiteralHasher:
         if sql is None or not self.enabled:
             return sql
         try:
-            tokens = _POSTGRES.tokenize(sql)
+            tokens = _TOKENIZER.tokenize(sql)
         except SqlglotError:
             return f"{self.hash_literal(sql)} /* untokenizable statement, {len(sql)} chars */"
         out: list[str] = []

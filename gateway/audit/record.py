@@ -16,7 +16,7 @@ Pure: builds dicts; hashing of literals is done here so that callers cannot forg
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -84,7 +84,8 @@ class RequestRecord:
 def to_dict(record: Any) -> dict[str, Any]:
     """A record as a plain dict (dataclass or mapping), with sequences as lists."""
     if is_dataclass(record) and not isinstance(record, type):
-        data = asdict(record)
+        # shallow: the builders make fresh lists and dicts for every record, no deep copy needed
+        data = {f.name: getattr(record, f.name) for f in fields(record)}
     elif isinstance(record, Mapping):
         data = dict(record)
     else:
@@ -134,6 +135,7 @@ def build_request_record(
     statement_kind: str | None = None,
     sql_received: str | None = None,
     sql_sent: str | None = None,
+    sql_sent_hashed: bool = False,
     params: Sequence[Any] | None = None,
     accesses: Iterable[Access] | Sequence[Mapping[str, Any]] = (),
     decision: str = "deny",
@@ -172,7 +174,7 @@ def build_request_record(
         justification=justification,
         statement_kind=statement_kind,
         sql_received=hasher.hash_sql(sql_received),
-        sql_sent=hasher.hash_sql(sql_sent),
+        sql_sent=sql_sent if sql_sent_hashed else hasher.hash_sql(sql_sent),
         params=hasher.hash_params(params),
         accesses=logged_accesses,
         decision=decision,
