@@ -93,3 +93,47 @@ def start_gateway(dsn: str, audit_dir: Path, **extra_env: str) -> Iterator[WireG
 @pytest.fixture(scope="module")
 def wire_gw(dmv_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireGateway]:
     yield from start_gateway(dmv_dsn, tmp_path_factory.mktemp("wire-audit"))
+
+
+def raw_login(gw: WireGateway, user: str = "dmv_clerk", options: str = "") -> socket.socket:
+    """A logged-in socket speaking the protocol with the project's own codec (for malformed-input tests)."""
+    from scramp import ScramClient
+
+    from gateway import wire as w
+
+    sock = socket.create_connection((gw.host, gw.port), timeout=10)
+    params = (("user", user), ("database", "dmv")) + ((("options", options),) if options else ())
+    sock.sendall(w.encode(w.StartupMessage(params)))
+    parser = w.BackendParser()
+    client = ScramClient(["SCRAM-SHA-256"], user, f"{user}-demo-password")
+    while True:
+        msg = parser.next_event()
+        if msg is None:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed during login")
+            parser.feed(data)
+            continue
+        if isinstance(msg, w.AuthenticationSASL):
+            sock.sendall(w.encode(w.SASLInitialResponse("SCRAM-SHA-256", client.get_client_first().encode())))
+        elif isinstance(msg, w.AuthenticationSASLContinue):
+            client.set_server_first(msg.data.decode())
+            sock.sendall(w.encode(w.SASLResponse(client.get_client_final().encode())))
+        elif isinstance(msg, w.AuthenticationSASLFinal):
+            client.set_server_final(msg.data.decode())
+        elif isinstance(msg, w.ErrorResponse):
+            raise ConnectionError(msg.message)
+        elif isinstance(msg, w.ReadyForQuery):
+            return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            return data
+        if not chunk:
+            return data
+        data += chunk

@@ -94,8 +94,6 @@ def test_psycopg_simple_extended_and_set_purpose(wire_gw: WireGateway) -> None:
         assert cur.fetchone()[0] == 99
 
 
-@pytest.mark.xfail(reason="pipeline.plan checks the current claim before reading SET/RESET gateway.*, "
-                          "so a refused purpose cannot be reset in the same session (lead's pipeline)", strict=False)
 def test_reset_after_refused_purpose(wire_gw: WireGateway) -> None:
     with connect(wire_gw, "ag_counsel") as conn:
         conn.execute("SET gateway.purpose = 'service_delivery'")
@@ -103,8 +101,6 @@ def test_reset_after_refused_purpose(wire_gw: WireGateway) -> None:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-@pytest.mark.xfail(reason="the planner's SHOW reader gets 'gateway.purpose' as one STRING token from sqlglot "
-                          "and refuses it (gateway/analyzer/utility.py, lead's)", strict=False)
 def test_show_gateway_setting(wire_gw: WireGateway) -> None:
     with connect(wire_gw, "dmv_clerk", "service_delivery") as conn:
         assert conn.execute("SHOW gateway.purpose").fetchone() == ("service_delivery",)
@@ -295,3 +291,26 @@ def test_jdbc(wire_gw: WireGateway) -> None:
     assert done.returncode == 0, done.stderr
     assert "status=null denied=42501 five=5" in done.stdout
     assert "redacted columns: immigration_status" in done.stdout
+
+
+def test_purpose_change_applies_to_an_already_prepared_statement(wire_gw: WireGateway) -> None:
+    async def main() -> None:
+        conn = await asyncpg.connect(
+            host=wire_gw.host, port=wire_gw.port, user="cbi_analyst", password="cbi_analyst-demo-password",
+            database="dmv", ssl=False,
+            server_settings={"options": "-c gateway.purpose=criminal_law_enforcement -c gateway.case_number=CR-2026-0042"})
+        notices: list[str] = []
+        conn.add_log_listener(lambda _c, m: notices.append(str(m)))
+        try:
+            stmt = await conn.prepare("SELECT person_id, immigration_status FROM dmv.lawful_presence WHERE person_id = $1")
+            assert (await stmt.fetchrow(4))["immigration_status"] is not None
+            await conn.execute("RESET gateway.purpose")
+            assert (await stmt.fetchrow(4))["immigration_status"] is None  # re-prepared with the new rewrite
+            await asyncio.sleep(0.05)
+            assert any("redacted columns: immigration_status" in n for n in notices)
+            await conn.execute("SET gateway.purpose = 'criminal_law_enforcement'")
+            assert (await stmt.fetchrow(4))["immigration_status"] is not None
+        finally:
+            await conn.close()
+
+    asyncio.run(main())

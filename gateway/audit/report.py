@@ -207,6 +207,28 @@ def _row(record: dict[str, Any], *, reason: str | None = None) -> Row:
     )
 
 
+def _bulk(record: dict[str, Any], threshold: int) -> tuple[int, str] | None:
+    """(count, detail) when the request returned ``threshold`` persons or more, else None.
+
+    When the outcome does not count distinct persons (``persons_returned`` null: the front doors do
+    not count them yet), the rows of an answer that released a personal-identifying column stand in
+    for them: at most one person a row is not guaranteed, so the detail says it is a row count.
+    """
+    outcome = record.get("outcome") or {}
+    rid = record.get("request_id")
+    persons = outcome.get("persons_returned")
+    if isinstance(persons, int):
+        return (persons, f"{persons} persons in request {rid}") if persons >= threshold else None
+    rows = outcome.get("rows_returned")
+    if not isinstance(rows, int) or rows < threshold or record.get("decision") == "deny":
+        return None
+    masked = set(record.get("masked") or ())
+    if not any("output" in a.get("usage", ()) and a.get("column") not in masked
+               and any("pii" in t for t in a.get("tags", ())) for a in record.get("accesses") or []):
+        return None
+    return rows, f"{rows} rows with personal identifying information in request {rid} (persons not counted)"
+
+
 def _week_of(moment: datetime) -> str:
     """The Monday of ``moment``'s week (UTC), as a date."""
     day = moment.astimezone(timezone.utc).date()
@@ -267,9 +289,9 @@ def build_report(
         barred = barred_reason(record)
         if barred:
             violations.append(_row(record, reason=barred))
-        persons = (record.get("outcome") or {}).get("persons_returned")
-        if isinstance(persons, int) and persons >= thresholds.bulk_persons:
-            unusual.append(Unusual("bulk", requester, f"{persons} persons in request {record.get('request_id')}", persons))
+        bulk = _bulk(record, thresholds.bulk_persons)
+        if bulk is not None:
+            unusual.append(Unusual("bulk", requester, bulk[1], bulk[0]))
         values = set(_VALUE_TOKEN.findall(str(record.get("sql_received") or "")))
         values.update(str(p) for p in record.get("params") or [] if str(p).startswith("h:"))
         for value in values:

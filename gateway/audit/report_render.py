@@ -9,12 +9,27 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date, timedelta
 from html import escape
 from pathlib import Path
 from string import Template
 
 from gateway.audit.report import Count, QuarterReport, Row
 from gateway.audit.report_svg import horizontal_bars, weekly_columns
+
+
+def all_weeks(report: QuarterReport) -> tuple[Count, ...]:
+    """Every week of the quarter (by its Monday), with zeros where nothing was requested, so the
+    chart's axis is the quarter's time line and not only the weeks that had requests."""
+    known = {c.key: c for c in report.by_week}
+    start, end = date.fromisoformat(report.period_start), date.fromisoformat(report.period_end)
+    monday = start - timedelta(days=start.weekday())
+    weeks = []
+    while monday < end:
+        key = monday.isoformat()
+        weeks.append(known.pop(key, Count(key, 0)))
+        monday += timedelta(days=7)
+    return tuple(sorted(weeks + list(known.values()), key=lambda c: c.key))
 
 
 def to_json(report: QuarterReport) -> str:
@@ -178,10 +193,10 @@ def to_html(report: QuarterReport, *, title: str = "Colorado DMV request log", g
         verification_class="ok" if ver.ok else "refused",
         verification=escape(ver.summary),
         findings=f"<ul>{findings}</ul>" if findings else "",
-        weekly_chart=weekly_columns(report.by_week, width=940),
-        agency_chart=horizontal_bars(report.by_agency, width=470, label_width=215),
-        purpose_chart=horizontal_bars(report.by_purpose, width=470, label_width=215),
-        requester_chart=horizontal_bars(report.by_requester, width=940, label_width=200),
+        weekly_chart=weekly_columns(all_weeks(report), width=940),
+        agency_chart=horizontal_bars(report.by_agency, width=940, label_width=420),
+        purpose_chart=horizontal_bars(report.by_purpose, width=470, label_width=210),
+        requester_chart=horizontal_bars(report.by_requester, width=470, label_width=120),
         agency_table=_counts_table(report.by_agency, "agency"),
         requester_table=_counts_table(report.by_requester, "requester", with_agency=True),
         purpose_table=_counts_table(report.by_purpose, "purpose"),

@@ -5,9 +5,12 @@ messages with ``next_event``; :func:`encode` turns a message into bytes; :mod:`g
 splits a relay buffer into whole messages without building objects.
 """
 
-from gateway.wire.backend import (
+from gateway.wire.auth import (
     AuthenticationCleartextPassword, AuthenticationMD5Password, AuthenticationOk, AuthenticationOther,
-    AuthenticationSASL, AuthenticationSASLContinue, AuthenticationSASLFinal, BackendKeyData, BindComplete,
+    AuthenticationSASL, AuthenticationSASLContinue, AuthenticationSASLFinal,
+)
+from gateway.wire.backend import (
+    BackendKeyData, BindComplete,
     CloseComplete, CommandComplete, CopyBothResponse, CopyInResponse, CopyOutResponse, DataRow,
     EmptyQueryResponse, ErrorResponse, FieldDescription, FunctionCallResponse, NegotiateProtocolVersion,
     NoData, NoticeResponse, NotificationResponse, ParameterDescription, ParameterStatus, ParseComplete,

@@ -37,7 +37,6 @@ _D, _Z, _E, _C, _I, _S, _G = (ord(c) for c in "DZECIsG")
 _EXT_TERMINAL = frozenset(ord(c) for c in "123Tn")
 _EXEC_TERMINAL = frozenset((_C, _I, _S))
 _unpack = struct.Struct("!I").unpack_from
-HIGH_WATER = 4 * 1024 * 1024
 
 
 class Pending:

@@ -1,7 +1,9 @@
 """Start and stop the whole gateway (pipeline, wire front door, HTTP front door when present).
 
-``serve.py`` and ``demo.py`` run it in the main thread; tests use :class:`ThreadedGateway`, which runs
-the same thing on its own event loop in a background thread.
+``serve.py`` and ``demo.py`` run it in the main thread. :class:`ThreadedGateway` runs the same thing on
+its own event loop in a background thread (benchmarks, experiments). Client tests run ``gateway serve``
+as a subprocess instead: libpq's blocking ``PQcancel`` holds the GIL while it waits for the gateway,
+which would deadlock a gateway living in the same process.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import ssl
 from typing import Any
 
 from gateway.backend.pool import BackendPool
-from gateway.errors import AuthenticationFailed, BackendUnavailable, GatewayError
+from gateway.errors import BackendUnavailable, GatewayError
 from gateway.frontdoor.pg import responses
 from gateway.frontdoor.pg.auth import authenticate
 from gateway.frontdoor.pg.channel import ClientChannel, ClientGone
@@ -168,7 +168,12 @@ class PgServer:
         finally:
             if not loop_task.done():
                 loop_task.cancel()
+            elif not loop_task.cancelled():
+                loop_task.exception()  # retrieved: the session ended either way
             self.sessions.pop(pid, None)
+            backend.status = session.relay.status
+            if session.relay.busy:  # answers still in flight: never hand this connection to someone else
+                backend.broken = True
             await _log_event(gw, session.ctx, "session_end")
 
     async def _cancel(self, msg: CancelRequest) -> None:

@@ -140,10 +140,13 @@ class PgSession:
     async def run(self) -> None:
         parser = self.channel.parser
         handlers = self._handlers
+        transport = self.backend.transport
         while True:
             raw = parser.next_raw()
             if raw is None:
                 self._flush_backend()
+                while transport.get_write_buffer_size() > HIGH_WATER:  # the backend is not keeping up
+                    await asyncio.sleep(0.005)
                 await self.channel.fill()
                 continue
             handler = handlers.get(raw[0])
@@ -205,13 +208,12 @@ class PgSession:
             self._refuse_ext("42601", "cannot insert multiple commands into a prepared statement")
             return
         st = statements[0] if statements else None
-        if msg.name and msg.name in self.statements:  # the backend will refuse the duplicate
-            self._send(frame(b"P", body), Pending(EXT))
-            return
         if st is not None and st.kind in LOCAL_KINDS:
             self.statements[msg.name] = Statement(msg.sql, msg.param_types, None, local=st)
             self.relay.synthetic(_PARSE_COMPLETE)
             return
+        # a duplicate name is forwarded too (rewritten, like any Parse): the backend answers 42P05 if the
+        # statement exists, and the client text itself never reaches the backend
         sql = st.sql if st is not None else ""
         self.statements[msg.name] = Statement(msg.sql, msg.param_types, sql, fresh_plan=plan,
                                               claim_version=self.claim_version)
