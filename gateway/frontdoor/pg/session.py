@@ -69,6 +69,8 @@ class PgSession:
         self.skipping = False
         self._out: list[bytes] = []
         self._draining = False
+        self._holding = 0  # request records not yet durable: answers wait for them (no record, no answer)
+        self._held: list[bytes] = []
         self.relay = Relay(self._write_client, backend.write, self._outcome)
         self._handlers = {
             ord("Q"): self._query, ord("P"): self._parse, ord("B"): self._bind, ord("D"): self._describe,
@@ -79,6 +81,12 @@ class PgSession:
 
     # ---- plumbing -----------------------------------------------------------------------
     def _write_client(self, data: bytes) -> None:
+        if self._holding:
+            self._held.append(data)
+            return
+        self._write_now(data)
+
+    def _write_now(self, data: bytes) -> None:
         writer = self.channel.writer
         writer.write(data)
         if not self._draining and writer.transport.get_write_buffer_size() > HIGH_WATER:
@@ -122,6 +130,34 @@ class PgSession:
         except AuditUnavailable as exc:
             return exc
         return None
+
+    async def _log_overlapped(self, plan: Any, params: tuple[object, ...] = ()) -> GatewayError | None:
+        """Start writing the request record and let the statement go to the backend meanwhile: the
+        answer is held back until the record is durable, so the fsync overlaps the query instead of
+        adding to it. While the log is known to be failing, wait first and refuse cleanly instead."""
+        if not getattr(self.gw.audit, "available", False):
+            return await self._log(plan, params)
+        self._holding += 1
+        task = asyncio.ensure_future(self.gw.log_request(self.ctx, plan, params=params))
+        task.add_done_callback(self._record_done)
+        return None
+
+    def _record_done(self, task: asyncio.Future[None]) -> None:
+        self._holding -= 1
+        problem = task.exception() if not task.cancelled() else AuditUnavailable("gateway: the request log write was cancelled")
+        if problem is not None:
+            # an answer whose record failed must never be released: drop what is held, end the session
+            self._held.clear()
+            self._holding = 1 << 30  # nothing more reaches this client
+            message = problem.client_message() if isinstance(problem, GatewayError) else "gateway: the request log is unavailable"
+            writer = self.channel.writer
+            writer.write(responses.error("58030", message, fatal=True))
+            writer.close()
+            return
+        if not self._holding and self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            self._write_now(data)
 
     def _refuse_query(self, sqlstate: str, message: str) -> None:
         """Answer a Query (or FunctionCall) with an error, in order, through the backend."""
@@ -176,7 +212,7 @@ class PgSession:
             else:
                 self.relay.synthetic(result, ready=True)
             return
-        problem = await self._log(plan)
+        problem = await self._log_overlapped(plan)
         if problem is not None:
             self._refuse_query(problem.sqlstate, problem.client_message(plan.request_id))
             return
@@ -246,7 +282,7 @@ class PgSession:
                 self._send(encode(Parse(msg.statement, sql, stmt.param_types)), Pending(EXT, swallow=True))
                 stmt.forwarded_sql = sql
             stmt.claim_version = self.claim_version
-        problem = await self._log(plan, _params(msg))
+        problem = await self._log_overlapped(plan, _params(msg))
         if problem is not None:
             self._refuse_ext(problem.sqlstate, problem.client_message(plan.request_id))
             return
