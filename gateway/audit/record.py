@@ -25,7 +25,7 @@ from gateway.audit.literals import LiteralHasher
 from gateway.policy.types import JUSTIFICATION_FIELDS, Access, PurposeClaim
 
 SCHEMA_VERSION = 1
-RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint")
+RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end")
 
 
 def utc_now() -> str:
@@ -51,7 +51,7 @@ class RequestRecord:
     request_id: str
     requester: str | None
     agency: str | None
-    front_door: str  # "pg" | "http"
+    front_door: str  # "wire" | "http"
     client_addr: str | None
     tls: bool
     purpose: str | None

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from gateway.errors import AuditUnavailable, GatewayError
+from gateway.policy.types import Decision
 from gateway.frontdoor.pg import responses
 from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, SYNC, Pending, Relay
 from gateway.frontdoor.pg.startup import GATEWAY_FIELDS
@@ -35,6 +36,12 @@ _CLOSE_COMPLETE = encode(CloseComplete())
 _NO_DATA = encode(NoData())
 _NO_PARAMS = encode(ParameterDescription(()))
 HIGH_WATER = 4 * 1024 * 1024
+
+
+class FeatureNotSupported(GatewayError):
+    sqlstate = "0A000"
+    http_status = 400
+    code = "not_supported"
 
 
 class SessionClosed(Exception):
@@ -135,8 +142,8 @@ class PgSession:
         """Start writing the request record and let the statement go to the backend meanwhile: the
         answer is held back until the record is durable, so the fsync overlaps the query instead of
         adding to it. While the log is known to be failing, wait first and refuse cleanly instead."""
-        if not getattr(self.gw.audit, "available", False):
-            return await self._log(plan, params)
+        if not getattr(self.gw.audit, "available", False) or any(s.kind != "select" for s in plan.statements):
+            return await self._log(plan, params)  # only reads run before their record is durable
         self._holding += 1
         task = asyncio.ensure_future(self.gw.log_request(self.ctx, plan, params=params))
         task.add_done_callback(self._record_done)
@@ -204,7 +211,10 @@ class PgSession:
         local = [s for s in statements if s.kind in LOCAL_KINDS]
         if local:
             if len(statements) != 1:
-                self._refuse_query("0A000", "gateway: SET and SHOW of gateway settings must be sent alone")
+                error = FeatureNotSupported("gateway: SET and SHOW of gateway settings must be sent alone")
+                await self._log(dataclasses.replace(plan, error=error, decision=Decision(
+                    "deny", error.message.removeprefix("gateway: "), rule="wire.local_alone")))
+                self._refuse_query(error.sqlstate, error.client_message(plan.request_id))
                 return
             result = await self._run_local(local[0], describe=True)
             if isinstance(result, GatewayError):
@@ -282,7 +292,7 @@ class PgSession:
                 self._send(encode(Parse(msg.statement, sql, stmt.param_types)), Pending(EXT, swallow=True))
                 stmt.forwarded_sql = sql
             stmt.claim_version = self.claim_version
-        problem = await self._log_overlapped(plan, _params(msg))
+        problem = await self._log_overlapped(plan, _params(msg, stmt.param_types))
         if problem is not None:
             self._refuse_ext(problem.sqlstate, problem.client_message(plan.request_id))
             return
@@ -366,14 +376,14 @@ class PgSession:
                 return InvalidSetting(f"gateway: invalid value for gateway.{key}: {problem}")
         old = getattr(self.ctx.claim, key, None)
         claim = dataclasses.replace(self.ctx.claim, **{key: value})
-        self.ctx = dataclasses.replace(self.ctx, claim=claim)
-        self.claim_version += 1
         if key == "purpose" and old != value:
-            try:
-                await self.gw.log_event(self.ctx, kind="purpose_change", previous_purpose=old, claim=claim,
-                                        accepted=True)
+            try:  # recorded first: a purpose change that cannot be logged does not happen
+                await self.gw.log_event(dataclasses.replace(self.ctx, claim=claim), kind="purpose_change",
+                                        previous_purpose=old, claim=claim, accepted=True)
             except AuditUnavailable as exc:
                 return exc
+        self.ctx = dataclasses.replace(self.ctx, claim=claim)
+        self.claim_version += 1
         return responses.command_complete(st.command_tag or "SET")
 
 
@@ -383,14 +393,24 @@ def _local_description(st: Any) -> bytes:
     return _NO_DATA
 
 
-def _params(msg: Bind) -> tuple[object, ...]:
-    """Bind parameters for the request log: text as str, binary as bytes."""
+_BINARY_INTS = {21: 2, 23: 4, 20: 8}  # int2, int4, int8: OID -> width
+_BINARY_TEXT = frozenset({25, 1043, 1042, 19})  # text, varchar, bpchar, name
+
+
+def _params(msg: Bind, param_types: tuple[int, ...] = ()) -> tuple[object, ...]:
+    """Bind parameters for the request log, as the values they stand for where the type is known (so
+    that an auditor's search by a person id or license number finds binary parameters too)."""
     formats = msg.param_formats
     out: list[object] = []
     for i, value in enumerate(msg.params):
         fmt = formats[0] if len(formats) == 1 else (formats[i] if i < len(formats) else 0)
-        if value is None or fmt == 1:
-            out.append(value)
+        oid = param_types[i] if i < len(param_types) else 0
+        if value is None:
+            out.append(None)
+        elif fmt == 0 or oid in _BINARY_TEXT:
+            out.append(bytes(value).decode("utf-8", "replace"))
+        elif _BINARY_INTS.get(oid) == len(value):
+            out.append(str(int.from_bytes(value, "big", signed=True)))
         else:
-            out.append(value.decode("utf-8", "replace"))
+            out.append(value)
     return tuple(out)
