@@ -16,33 +16,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-SCRIPT = "\\set pid random(1, {n})\nSELECT person_id, first_name, last_name FROM dmv.persons WHERE person_id = :pid;\n"
+from pgbench_run import SCRIPT, run_pgbench  # noqa: E402
+
 SETTINGS = {"durable": {}, "off": {"GATEWAY_AUDIT_SYNC": "false"}}
-
-
-def pgbench(host: str, port: int, user: str, password: str, mode: str, clients: int, seconds: int,
-            script: Path, options: str = "") -> tuple[float, int]:
-    """One pgbench run: (tps, transactions processed)."""
-    env = {"PGPASSWORD": password, "PGSSLMODE": "disable", "PATH": "/usr/bin:/bin", "PGOPTIONS": options}
-    done = subprocess.run([shutil.which("pgbench") or "pgbench", "-n", "-h", host, "-p", str(port), "-U", user,
-                           "-M", mode, "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(script), "dmv"],
-                          env=env, capture_output=True, text=True, check=False)
-    tps = re.search(r"tps = ([0-9.]+)", done.stdout)
-    count = re.search(r"number of transactions actually processed: (\d+)", done.stdout)
-    if done.returncode != 0 or not tps or not count:
-        raise RuntimeError(f"pgbench failed: {done.stderr or done.stdout}")
-    return float(tps.group(1)), int(count.group(1))
+pgbench = run_pgbench
 
 
 def count_requests(audit_dir: Path) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -27,21 +26,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-SCRIPT = "\\set pid random(1, {n})\nSELECT person_id, first_name, last_name FROM dmv.persons WHERE person_id = :pid;\n"
+from pgbench_run import SCRIPT  # noqa: E402
+from pgbench_run import run_pgbench as _run  # noqa: E402
 
 
-def run_pgbench(host: str, port: int, user: str, password: str, mode: str, clients: int, seconds: int,
-                script: Path, options: str = "") -> float:
-    env = {"PGPASSWORD": password, "PGSSLMODE": "disable", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "PGOPTIONS": options}
-    done = subprocess.run(["pgbench", "-n", "-h", host, "-p", str(port), "-U", user, "-M", mode, "-c", str(clients),
-                           "-j", "2", "-T", str(seconds), "-f", str(script), "dmv"],
-                          env=env, capture_output=True, text=True, check=False)
-    match = re.search(r"tps = ([0-9.]+)", done.stdout)
-    if done.returncode != 0 or not match:
-        raise RuntimeError(f"pgbench {mode} on port {port} failed: {(done.stderr or done.stdout)[-500:]}")
-    return float(match.group(1))
+
+def run_pgbench(*args: object, **kwargs: object) -> float:
+    return _run(*args, **kwargs)[0]  # type: ignore[arg-type]
 
 
 def start_pgbouncer(work: Path, pg_port: int, user: str, password: str, pool_mode: str) -> tuple[subprocess.Popen[bytes], int]:

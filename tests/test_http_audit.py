@@ -8,8 +8,6 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
 
 import pytest
 from http_support import Client, make_gateway

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, ScopeType, build_scope, walk_in_scope
+from sqlglot.optimizer.scope import Scope, build_scope, walk_in_scope
 
 from gateway.analyzer.errors import not_understood
 from gateway.catalog.model import Catalog

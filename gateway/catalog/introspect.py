@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from gateway.catalog.model import Catalog, Column, Function, Relation
+from gateway.catalog.model import Catalog, Column, Relation
 
 _KINDS = {"r": "table", "v": "view", "m": "matview", "f": "foreign", "p": "partitioned"}
 
