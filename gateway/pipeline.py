@@ -326,15 +326,21 @@ class Gateway:
             texts.append("".join(out))
         return ";\n".join(texts) or None
 
-    async def log_request(self, ctx: SessionContext, plan: Plan, params: Any = None, sqlstate: str | None = None) -> None:
-        """Write the request's record durably (raises AuditUnavailable: then answer nothing)."""
+    def submit_request(self, ctx: SessionContext, plan: Plan, params: Any = None,
+                       sqlstate: str | None = None) -> asyncio.Future[None]:
+        """Queue the request's record; the future completes once it is durable (or fails with
+        AuditUnavailable: then answer nothing). The wire front door's hot path."""
         self.metrics.count("gateway_requests_total", decision=plan.decision.action, front_door=ctx.front_door,
                            purpose=ctx.claim.purpose or "none")
         started = time.perf_counter()
-        try:
-            await self.audit.append(self._request_record(ctx, plan, params, sqlstate))
-        finally:
-            self.metrics.observe("gateway_audit_append_seconds", time.perf_counter() - started)
+        future = self.audit.submit(self._request_record(ctx, plan, params, sqlstate))
+        future.add_done_callback(
+            lambda _f: self.metrics.observe("gateway_audit_append_seconds", time.perf_counter() - started))
+        return future
+
+    async def log_request(self, ctx: SessionContext, plan: Plan, params: Any = None, sqlstate: str | None = None) -> None:
+        """Write the request's record durably (raises AuditUnavailable: then answer nothing)."""
+        await self.submit_request(ctx, plan, params, sqlstate)
 
     def log_outcome(self, ctx: SessionContext, plan: Plan, *, rows: int, duration_ms: float,
                     sqlstate: str | None = None, persons: int | None = None, status: str = "ok") -> None:

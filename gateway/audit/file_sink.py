@@ -121,8 +121,12 @@ class AuditLog(GroupCommitSink):
         self._maybe_rotate()
         assert self._fd is not None
         mark, offset = self._chain.mark(), self._size
-        lines, errors = self._seal_batch(records)
-        data = "".join(lines).encode("utf-8")
+        try:
+            lines, errors = self._seal_batch(records)
+            data = "".join(lines).encode("utf-8")
+        except Exception:
+            self._chain.rewind(mark)  # nothing was written: the chain must not move
+            raise
         try:
             view = memoryview(data)
             while view:

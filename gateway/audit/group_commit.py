@@ -82,12 +82,17 @@ class GroupCommitSink:
     async def append(self, record: Any) -> None:
         """Append ``record`` (dict or dataclass); return once it is durable, else raise
         :class:`AuditUnavailable`. The caller releases no result before this returns."""
+        await self.submit(record)
+
+    def submit(self, record: Any) -> asyncio.Future[None]:
+        """Queue ``record`` and return a future that completes once it is durable (or fails with
+        :class:`AuditUnavailable`): ``append`` without a coroutine, for the hot path."""
         if self._writer is None or self._closing:
             raise AuditUnavailable("gateway: the request log is not open, so the request is refused")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((to_dict(record), future))
         self._wakeup.set()
-        await future
+        return future
 
     def append_nowait(self, record: Any) -> None:
         """Queue ``record`` (an ``outcome``, say) for the next batch without waiting; it is made
@@ -184,7 +189,9 @@ class GroupCommitSink:
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))]
             try:
                 errors = await self._flush([record for record, _ in batch])
-            except self.unavailable_errors as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever fails, no waiter may hang: refuse them
+                if not isinstance(exc, self.unavailable_errors):
+                    log.exception("audit_writer_fault", instance=self.instance)
                 cause = describe(exc)
                 self._note_failure(cause)
                 for record, future in batch:

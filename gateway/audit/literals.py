@@ -58,6 +58,7 @@ class LiteralHasher:
     def __init__(self, log_key: bytes, *, enabled: bool = True) -> None:
         self._key = derive_key(log_key, "literal")
         self.enabled = enabled
+        self._sql_cache: dict[str, str] = {}
 
     def hash_literal(self, value: Any) -> str:
         """``'h:'`` + 16 hex digits for ``value`` (its text form; ``None`` stays ``None``-like)."""
@@ -81,9 +82,22 @@ class LiteralHasher:
         return [self.hash_literal(p) for p in params]
 
     def hash_sql(self, sql: str | None) -> str | None:
-        """``sql`` with every literal and comment replaced by its keyed hash."""
+        """``sql`` with every literal and comment replaced by its keyed hash (cached per text:
+        prepared statements send the same text again and again)."""
         if sql is None or not self.enabled:
             return sql
+        cache = self._sql_cache
+        hit = cache.get(sql)
+        if hit is not None:
+            return hit
+        hashed = self._hash_sql(sql)
+        if len(sql) <= 4096:
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[sql] = hashed
+        return hashed
+
+    def _hash_sql(self, sql: str) -> str:
         try:
             tokens = _TOKENIZER.tokenize(sql)
         except SqlglotError:

@@ -81,19 +81,31 @@ class RequestRecord:
         return to_dict(self)
 
 
+_PLAIN = (str, int, float, bool, list, dict, type(None))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def to_dict(record: Any) -> dict[str, Any]:
     """A record as a plain dict (dataclass or mapping), with sequences as lists."""
-    if is_dataclass(record) and not isinstance(record, type):
+    kind = type(record)
+    if kind is dict:
+        data = dict(record)
+    elif is_dataclass(record) and not isinstance(record, type):
+        names = _FIELD_NAMES.get(kind)
+        if names is None:
+            names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(record))
         # shallow: the builders make fresh lists and dicts for every record, no deep copy needed
-        data = {f.name: getattr(record, f.name) for f in fields(record)}
+        data = {name: getattr(record, name) for name in names}
     elif isinstance(record, Mapping):
         data = dict(record)
     else:
         raise TypeError(f"an audit record must be a mapping or a dataclass, not {type(record).__name__}")
     for key, value in data.items():
+        if type(value) in _PLAIN:
+            continue
         if isinstance(value, tuple):
             data[key] = list(value)
-        elif isinstance(value, Mapping) and not isinstance(value, dict):
+        elif isinstance(value, Mapping):
             data[key] = dict(value)
     data.setdefault("schema", SCHEMA_VERSION)
     data.setdefault("time", utc_now())

@@ -144,9 +144,12 @@ class PgSession:
         adding to it. While the log is known to be failing, wait first and refuse cleanly instead."""
         if not getattr(self.gw.audit, "available", False) or any(s.kind != "select" for s in plan.statements):
             return await self._log(plan, params)  # only reads run before their record is durable
+        try:
+            future = self.gw.submit_request(self.ctx, plan, params=params)
+        except AuditUnavailable as exc:
+            return exc
         self._holding += 1
-        task = asyncio.ensure_future(self.gw.log_request(self.ctx, plan, params=params))
-        task.add_done_callback(self._record_done)
+        future.add_done_callback(self._record_done)
         return None
 
     def _record_done(self, task: asyncio.Future[None]) -> None:
