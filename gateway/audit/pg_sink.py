@@ -137,7 +137,10 @@ class PgAuditLog(GroupCommitSink):
         conn = await asyncpg.connect(self.dsn, timeout=self.connect_timeout)
         try:
             await conn.execute("SET synchronous_commit = on")
-            await conn.execute(ddl(self.table))
+            async with conn.transaction():  # concurrent CREATE ... IF NOT EXISTS can still collide
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                                   f"gateway-audit-ddl:{self.table}")
+                await conn.execute(ddl(self.table))
             locked = await conn.fetchval(
                 "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", f"gateway-audit:{self.table}:{self.instance}"
             )
