@@ -137,3 +137,20 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise _fail("SCRAM message is not UTF-8") from None
+
+
+def end_point_binding(cert_pem: str) -> bytes:
+    """tls-server-end-point channel-binding data (RFC 5929): the hash of the server certificate,
+    with the certificate's own signature hash, SHA-256 for MD5/SHA-1 or when it cannot be read."""
+    import ssl
+
+    der = ssl.PEM_cert_to_DER_cert(cert_pem)
+    try:
+        from asn1crypto.x509 import Certificate
+
+        algo = Certificate.load(der).hash_algo
+    except Exception:  # noqa: BLE001 - asn1crypto missing or an odd certificate: the RFC default
+        algo = "sha256"
+    if algo in ("md5", "sha1"):
+        algo = "sha256"
+    return hashlib.new(algo, der).digest()

@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.errors import AuthenticationFailed
 from gateway.frontdoor.pg.channel import ClientChannel
-from gateway.frontdoor.pg.scram import ScramExchange, ScramFailure, end_point_binding
+from gateway.identity.scram_server import ScramExchange, end_point_binding
 from gateway.frontdoor.pg.throttle import LoginThrottle
 from gateway.wire import (
     AuthenticationOk, AuthenticationSASL, AuthenticationSASLContinue, AuthenticationSASLFinal, PasswordMessage,
@@ -40,15 +40,15 @@ async def authenticate(channel: ClientChannel, gw: Any, user: str, throttle: Log
         initial = SASLInitialResponse.from_password(first)
         if initial.mechanism not in mechanisms or initial.data is None:
             raise AuthenticationFailed(f"unsupported SASL mechanism {initial.mechanism!r}")
-        exchange = ScramExchange(verifier, plus=initial.mechanism.endswith("-PLUS"), offered_plus=plus,
-                                 binding=end_point_binding(cert_pem) if plus and cert_pem else None)
-        server_first = exchange.client_first(initial.data.decode("utf-8"))
-        channel.write(encode(AuthenticationSASLContinue(server_first.encode())))
+        if initial.mechanism.endswith("-PLUS") != initial.data.startswith(b"p="):
+            raise AuthenticationFailed("the SASL mechanism and the channel-binding flag disagree")
+        binding = (b"tls-server-end-point", end_point_binding(cert_pem)) if plus and cert_pem else None
+        exchange = ScramExchange(verifier, channel_binding=binding)
+        server_first = exchange.server_first(initial.data)
+        channel.write(encode(AuthenticationSASLContinue(server_first)))
         final = SASLResponse.from_password(await _password_message(channel))
-        server_final = exchange.client_final(final.data.decode("utf-8")).encode()
+        server_final = exchange.server_final(final.data or b"")
         ok = entry is not None and entry.scram is not None
-    except ScramFailure as exc:
-        reason = str(exc) if "proof" not in str(exc) else reason
     except (UnicodeDecodeError, RemoteProtocolError):
         reason = "malformed SASL message"
     except AuthenticationFailed as exc:
