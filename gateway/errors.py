@@ -47,6 +47,26 @@ class QueryNotUnderstood(PolicyDenied):
     code = "not_understood"
 
 
+class FeatureNotSupported(GatewayError):
+    """A protocol feature or statement form the gateway does not offer (replication, mixed batches)."""
+
+    sqlstate = "0A000"
+    http_status = 400
+    code = "feature_not_supported"
+
+
+class InvalidSetting(GatewayError):
+    sqlstate = "22023"
+    http_status = 400
+    code = "invalid_parameter_value"
+
+
+class UnknownSetting(GatewayError):
+    sqlstate = "42704"
+    http_status = 400
+    code = "undefined_object"
+
+
 class SqlSyntaxError(GatewayError):
     sqlstate = "42601"
     http_status = 400

@@ -202,6 +202,6 @@ def _literal(value: str) -> str:
 
 
 def _invalid(message: str) -> GatewayError:
-    from gateway.frontdoor.pg.startup import InvalidSetting
+    from gateway.errors import InvalidSetting
 
     return InvalidSetting(f"gateway: {message}")

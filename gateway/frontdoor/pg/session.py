@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from gateway.errors import AuditUnavailable, GatewayError
+from gateway.errors import AuditUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, UnknownSetting
 from gateway.policy.types import Decision
 from gateway.frontdoor.pg import responses
 from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, SYNC, Pending, Relay
@@ -36,12 +36,6 @@ _CLOSE_COMPLETE = encode(CloseComplete())
 _NO_DATA = encode(NoData())
 _NO_PARAMS = encode(ParameterDescription(()))
 HIGH_WATER = 4 * 1024 * 1024
-
-
-class FeatureNotSupported(GatewayError):
-    sqlstate = "0A000"
-    http_status = 400
-    code = "not_supported"
 
 
 class SessionClosed(Exception):
@@ -359,7 +353,6 @@ class PgSession:
     # ---- gateway settings ---------------------------------------------------------------
     async def _run_local(self, st: Any, *, describe: bool) -> bytes | GatewayError:
         """Apply SET/RESET gateway.x or answer SHOW; returns the answer bytes or an error."""
-        from gateway.frontdoor.pg.startup import InvalidSetting, UnknownSetting
 
         if st.kind == "noop":
             return responses.command_complete(st.command_tag or "SET")

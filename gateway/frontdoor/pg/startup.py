@@ -11,7 +11,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from gateway.errors import BadRequest, GatewayError, PolicyDenied
+from gateway.errors import BadRequest, FeatureNotSupported, InvalidSetting, PolicyDenied, UnknownSetting
 from gateway.frontdoor.pg.channel import ClientChannel
 from gateway.frontdoor.pg.options import OptionsError, parse_options
 from gateway.wire import (
@@ -30,24 +30,6 @@ HARMLESS = frozenset({
 #: Startup parameters that are not settings.
 NOT_SETTINGS = frozenset({"user", "database", "options", "replication"})
 UTF8_NAMES = frozenset({"utf8", "utf-8", "unicode", "sql_ascii", "auto"})
-
-
-class Unsupported(GatewayError):
-    sqlstate = "0A000"
-    http_status = 400
-    code = "feature_not_supported"
-
-
-class InvalidSetting(GatewayError):
-    sqlstate = "22023"
-    http_status = 400
-    code = "invalid_parameter_value"
-
-
-class UnknownSetting(GatewayError):
-    sqlstate = "42704"
-    http_status = 400
-    code = "undefined_object"
 
 
 async def read_startup(channel: ClientChannel, ssl_ctx: ssl.SSLContext | None, require_tls: bool,
@@ -104,7 +86,7 @@ def session_settings(msg: StartupMessage, pinned: Mapping[str, str | None],
         raise BadRequest("gateway: no user name specified in the startup packet")
     replication = params.get("replication", "false").lower()
     if replication not in ("false", "off", "no", "0"):
-        raise Unsupported("gateway: replication connections are not allowed")
+        raise FeatureNotSupported("gateway: replication connections are not allowed")
     pairs = [(k, v) for k, v in msg.parameters if k not in NOT_SETTINGS and not k.startswith("_pq_.")]
     try:
         pairs += parse_options(params.get("options", ""))
