@@ -19,7 +19,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ def canonical_json(record: dict[str, Any]) -> str:
 
 
 def compute_hash(chain_key: bytes, record: dict[str, Any]) -> str:
-    return hmac.new(chain_key, canonical_json(record).encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(chain_key, canonical_json(record).encode("utf-8"), "sha256").hex()
 
 
 def check_hash(chain_key: bytes, record: dict[str, Any]) -> bool:
@@ -78,7 +77,7 @@ class ChainState:
         sealed["seq"] = self.seq + 1
         sealed["prev"] = self.prev
         body = canonical_json(sealed)
-        digest = hmac.new(self.key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+        digest = hmac.digest(self.key, body.encode("utf-8"), "sha256").hex()
         sealed["hash"] = digest
         self.seq += 1
         self.prev = digest

@@ -70,7 +70,7 @@ class LiteralHasher:
             text = bytes(value).hex()
         else:
             text = str(value)
-        digest = hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        digest = hmac.digest(self._key, text.encode("utf-8", "surrogatepass"), "sha256").hex()
         return HASH_PREFIX + digest[:HASH_HEX_CHARS]
 
     def hash_params(self, params: tuple[Any, ...] | list[Any] | None) -> list[Any]:

@@ -15,6 +15,8 @@ Pure: builds dicts; hashing of literals is done here so that callers cannot forg
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timezone
@@ -28,9 +30,17 @@ SCHEMA_VERSION = 1
 RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end")
 
 
+_SECOND: list[Any] = [-1, ""]  # the last whole second formatted (strftime is slow on the hot path)
+
+
 def utc_now() -> str:
     """The current time as ``2026-07-01T12:00:00.123456Z`` (UTC, microseconds)."""
-    return format_time(datetime.now(timezone.utc))
+    micros = time.time_ns() // 1000
+    second, fraction = divmod(micros, 1_000_000)
+    if second != _SECOND[0]:
+        _SECOND[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _SECOND[0] = second
+    return f"{_SECOND[1]}.{fraction:06d}Z"
 
 
 def format_time(moment: datetime) -> str:
