@@ -109,13 +109,10 @@ class AuditLog(GroupCommitSink):
         self._drop_fd()
 
     async def _flush(self, records: list[dict[str, Any]]) -> list[Exception | None]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._write_batch, records)
-
-    # -- blocking work, always on the writer thread ---------------------------------------------
-
-    def _write_batch(self, records: list[dict[str, Any]]) -> list[Exception | None]:
-        """Seal and write ``records`` durably; on an OSError rewind the chain and raise it."""
+        """Seal ``records`` here, on the event loop's thread, then write and fdatasync them on the
+        writer thread. Sealing is pure Python: done on the writer thread it would hold the GIL against
+        the loop, and every batch would pay for the hand-over twice. On an OSError the chain is
+        rewound and the partial bytes cut off."""
         assert self._chain is not None
         self._ensure_open()
         self._maybe_rotate()
@@ -128,11 +125,7 @@ class AuditLog(GroupCommitSink):
             self._chain.rewind(mark)  # nothing was written: the chain must not move
             raise
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
-            if self.sync:
-                os.fdatasync(self._fd)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._write_data, self._fd, data)
         except OSError:
             self._chain.rewind(mark)
             self._drop_fd(truncate_to=offset)
@@ -142,6 +135,15 @@ class AuditLog(GroupCommitSink):
         self._size += len(data)
         self._flushed(len(records))
         return errors
+
+    # -- blocking work, on the writer thread ------------------------------------------------------
+
+    def _write_data(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if self.sync:
+            os.fdatasync(fd)
 
     def _ensure_open(self) -> None:
         assert self._chain is not None
