@@ -25,6 +25,7 @@ class WireGateway:
     port: int
     process: subprocess.Popen[bytes]
     audit_path: Path
+    http_port: int = 0
 
     def dsn(self, user: str, purpose: str | None = None, **extra: str) -> str:
         return f"postgresql://{user}:{user}-demo-password@{self.host}:{self.port}/dmv"
@@ -71,22 +72,25 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -
     raise TimeoutError("the gateway did not start listening")
 
 
-def start_gateway(dsn: str, audit_dir: Path, **extra_env: str) -> Iterator[WireGateway]:
-    """``gateway serve`` in a subprocess (a separate process: libpq's blocking cancel holds the GIL)."""
+def start_gateway(dsn: str, audit_dir: Path, *, log_path: Path | None = None, **extra_env: str) -> Iterator[WireGateway]:
+    """``gateway serve`` in a subprocess (a separate process: libpq's blocking cancel holds the GIL),
+    both front doors up; stopped with SIGTERM (a clean close) unless it is already dead."""
     pg_port, http_port = free_port(), free_port()
-    log_file = open(audit_dir / "gateway.log", "wb")  # noqa: SIM115 - closed below
+    log_file = open(log_path or audit_dir / "gateway.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, stdout=log_file,
                             stderr=subprocess.STDOUT, env=gateway_env(dsn, audit_dir, pg_port, http_port, **extra_env))
     try:
         wait_port(pg_port, proc)
-        yield WireGateway("127.0.0.1", pg_port, proc, audit_dir / "requests.jsonl")
+        wait_port(http_port, proc)
+        yield WireGateway("127.0.0.1", pg_port, proc, audit_dir / "requests.jsonl", http_port)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
         log_file.close()
 
 

@@ -30,12 +30,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from frontdoor_pg_support import ROOT, gateway_env, wait_port
+from frontdoor_pg_support import ROOT, start_gateway
 
 from gateway.audit.keyfile import read_key
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.verify import iter_records
-from gateway.pgserver.launcher import free_port
 
 FAST_HTTP = {"GATEWAY_HTTP_RATE_PER_SECOND": "100000", "GATEWAY_HTTP_RATE_BURST": "100000"}
 
@@ -68,25 +67,15 @@ class Served:
 
 @contextmanager
 def serve(dsn: str, audit_dir: Path, **extra_env: str) -> Iterator[Served]:
-    """``gateway serve`` as a subprocess; stopped with SIGTERM (a clean close) unless already dead."""
+    """``gateway serve`` as a subprocess (tests/frontdoor_pg_support.py), its log beside the audit dir."""
     audit_dir.mkdir(parents=True, exist_ok=True)
-    pg_port, http_port = free_port(), free_port()
-    env = gateway_env(dsn, audit_dir, pg_port, http_port, **{**FAST_HTTP, **extra_env})
-    with open(audit_dir.parent / f"{audit_dir.name}-gateway.log", "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
-        try:
-            wait_port(pg_port, proc)
-            wait_port(http_port, proc)
-            yield Served(proc, pg_port, http_port, audit_dir)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+    gateways = start_gateway(dsn, audit_dir, log_path=audit_dir.parent / f"{audit_dir.name}-gateway.log",
+                             **{**FAST_HTTP, **extra_env})
+    gw = next(gateways)
+    try:
+        yield Served(gw.process, gw.port, gw.http_port, audit_dir)
+    finally:
+        gateways.close()
 
 
 def audit_cli(*args: str) -> subprocess.CompletedProcess[str]:
