@@ -21,14 +21,15 @@ from typing import Any
 import structlog
 
 from gateway import __version__
-from gateway.analyzer.planner import Analysis, Analyzer, StatementPlan, redacted_columns
+from gateway.analyzer.classify import Classifier
 from gateway.analyzer.utility import GATEWAY_SETTINGS
-from gateway.catalog.classify import Classifier
 from gateway.catalog.model import Catalog
 from gateway.config import Settings
 from gateway.errors import BackendUnavailable, GatewayError, PurposeRefused
 from gateway.identity.requesters import Requesters, load_requesters
 from gateway.metrics import Metrics
+from gateway.plan.cache import Analyzer
+from gateway.plan.types import Analysis, StatementPlan, redacted_columns
 from gateway.policy.load import load_policy
 from gateway.policy.policy import Policy
 from gateway.policy.types import PURPOSES, Decision, Profile, PurposeClaim, Requester

@@ -96,8 +96,8 @@ class AnalysisEnv:
     """The shipped policy and requesters, and the live catalog of a seeded database."""
 
     def __init__(self, catalog: object) -> None:
-        from gateway.analyzer.planner import Analyzer
-        from gateway.catalog.classify import Classifier
+        from gateway.plan.cache import Analyzer
+        from gateway.analyzer.classify import Classifier
         from gateway.identity.requesters import load_requesters
         from gateway.policy.load import load_policy
 

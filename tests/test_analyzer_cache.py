@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.analyzer.planner import Analyzer
+from gateway.plan.cache import Analyzer
 
 SHAPES = [
     "SELECT first_name, immigration_status FROM dmv.persons p JOIN dmv.lawful_presence l USING (person_id) WHERE p.last_name = {s} AND p.person_id > {n} LIMIT {n}",

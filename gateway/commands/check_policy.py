@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _check(args: argparse.Namespace, policy) -> int:  # type: ignore[no-untyped-def]
-    from gateway.catalog.classify import Classifier
+    from gateway.analyzer.classify import Classifier
     from gateway.policy.types import UNCLASSIFIED, ColumnRef
 
     conn, catalog = await connect_and_load(args.dsn)

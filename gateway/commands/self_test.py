@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, policy, requesters) -> int:  # type: ignore[no-untyped-def]
-    from gateway.analyzer.planner import Analyzer
-    from gateway.catalog.classify import Classifier
+    from gateway.plan.cache import Analyzer
+    from gateway.analyzer.classify import Classifier
     from gateway.selftest.corpus import CORPUS, load_cases, profile_named
     from gateway.selftest.run import check_decision, run_on_database
 

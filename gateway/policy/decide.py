@@ -53,3 +53,23 @@ def decide(accesses: Iterable[Access], profile: Profile) -> Decision:
         return Decision("redact", f"redacted under {_purpose(profile)}: {', '.join(redacted)}",
                         rule="policy.redact.output", redacted=tuple(redacted))
     return Decision("allow", "no classified column is withheld from this requester", rule="policy.allow")
+
+
+def decide_statement(accesses: Iterable[Access], reads_data: bool, profile: Profile) -> Decision:
+    """The decision for one reading statement: a profile that reads no data is refused any relation."""
+    if profile.no_data and reads_data:
+        return Decision("deny", f"requester {profile.requester} may not read data; {profile.reason}",
+                        rule="policy.no_data")
+    return decide(accesses, profile)
+
+
+def combine(decisions: Iterable[Decision], redacted: tuple[str, ...]) -> Decision:
+    """One decision for a request of several statements: redact if any output is redacted, else the
+    first statement's decision, else ``allow`` (nothing is read)."""
+    decisions = list(decisions)
+    if redacted:
+        return Decision("redact", "; ".join(d.reason for d in decisions if d.action == "redact"),
+                        rule="policy.redact.output", redacted=redacted)
+    if decisions:
+        return decisions[0]
+    return Decision("allow", "no data is read", rule="policy.allow.utility")

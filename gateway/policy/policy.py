@@ -61,6 +61,10 @@ class Policy:
             _checker=JustificationChecker.from_file(model),
         )
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickled as its validated file (a worker process rebuilds the indexes)."""
+        return (_rebuild, (self.file, self.source, self.digest))
+
     # -- classification -------------------------------------------------------------------------
 
     @property
@@ -196,3 +200,7 @@ class Policy:
 
 def _never_allow(action: Action) -> Action:
     return "redact" if action == "allow" else action
+
+
+def _rebuild(model: PolicyFile, source: str, digest: str) -> Policy:
+    return Policy.build(model, source=source, digest=digest)

@@ -8,12 +8,22 @@ does. The derived table keeps the relation's column names, order and types, and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from sqlglot import exp
 
-from gateway.analyzer.resolve import ResolvedTable
 from gateway.catalog.model import Relation
+
+
+class TableReference(Protocol):
+    """A table node of the statement and the catalog relation it names (the analyzer's ResolvedTable)."""
+
+    @property
+    def node(self) -> exp.Table: ...
+
+    @property
+    def relation(self) -> Relation: ...
 
 
 def _null_of(type_sql: str) -> exp.Expr:
@@ -42,7 +52,7 @@ def masked_relation(relation: Relation, masked: frozenset[str], only: bool = Fal
     return exp.select(*projections).from_(table)
 
 
-def apply_masks(tables: list[ResolvedTable], masked_for: Callable[[Relation], frozenset[str]]) -> list[str]:
+def apply_masks(tables: Iterable[TableReference], masked_for: Callable[[Relation], frozenset[str]]) -> list[str]:
     """Replace each table reference that needs masking, in place. Returns the masked column names."""
     masked_names: list[str] = []
     for resolved in tables:

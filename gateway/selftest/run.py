@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.analyzer.planner import Analyzer
+from gateway.plan.cache import Analyzer
 from gateway.policy.types import Profile
 from gateway.selftest.corpus import Case
 

@@ -15,6 +15,7 @@ import sqlglot
 from sqlglot.errors import SqlglotError
 
 from gateway.analyzer.catalog_rules import CATALOG_STATISTICS, SYSTEM_SCHEMAS, masked_catalog_columns
+from gateway.analyzer.trace import trace  # views are classified with the analyzer's own passes
 from gateway.catalog.model import Catalog, Relation
 from gateway.errors import GatewayError
 from gateway.policy.types import UNCLASSIFIED, ColumnRef
@@ -55,8 +56,6 @@ class Classifier:
         return self._views[key]
 
     def _classify_view(self, relation: Relation) -> tuple[dict[str, frozenset[str]], frozenset[str], str]:
-        from gateway.analyzer.trace import trace  # the analyzer classifies views with its own passes
-
         opaque = ({c.name: frozenset({UNCLASSIFIED}) for c in relation.columns}, frozenset({UNCLASSIFIED}))
         sql = relation.view_definition or ""
         try:

@@ -1,0 +1,97 @@
+"""The analyzer's caches in front of :func:`gateway.plan.fresh.plan_fresh`.
+
+A miss runs the passes. The printed SQL is kept as a *template* whose literal slots are the
+statement's literal tokens, keyed by the token shape (every token but the values of plain string and
+number literals). A later statement of the same shape - pgbench's simple protocol sends a million
+texts of one shape - is tokenized (~10 us), its literals re-quoted into the template, and never
+parsed again. Analysis never depends on literal values, so one analysis serves the whole shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot.tokens import Token
+
+from gateway.analyzer.classify import Classifier
+from gateway.catalog.model import Catalog
+from gateway.errors import SqlSyntaxError
+from gateway.plan.fresh import SLOT_TYPES, Template, plan_fresh, render_literal, tokenize
+from gateway.plan.passes import PASSES, Pass, PlanEnv
+from gateway.plan.types import Analysis, StatementPlan, denied
+from gateway.policy.types import Profile
+
+
+@dataclass
+class _ShapeEntry:
+    analysis: Analysis
+    templates: tuple[Template | None, ...]  # per statement; None: a utility statement, its SQL is fixed
+
+
+class Analyzer:
+    """Plans SQL for a profile against one catalog snapshot. Swap the whole object on refresh."""
+
+    def __init__(self, catalog: Catalog, classifier: Classifier, search_path: tuple[str, ...],
+                 cache_size: int = 20000, passes: tuple[Pass, ...] = PASSES) -> None:
+        self.catalog = catalog
+        self.classifier = classifier
+        self.search_path = search_path
+        self.env = PlanEnv(catalog, classifier, search_path)
+        self.passes = passes
+        self.cache_size = cache_size
+        self._exact: dict[tuple[str, str], Analysis] = {}
+        self._shapes: dict[tuple[str, tuple], _ShapeEntry] = {}
+
+    def analyze(self, sql: str, profile: Profile) -> Analysis:
+        pkey = f"{profile.key}|{profile.purpose}"
+        hit = self._exact.get((pkey, sql))
+        if hit is not None:
+            return hit
+        try:
+            tokens = tokenize(sql)
+        except SqlSyntaxError as error:
+            return denied(error)
+        shape = tuple((t.token_type, None if t.token_type in SLOT_TYPES else t.text) for t in tokens)
+        entry = self._shapes.get((pkey, shape))
+        if entry is not None:
+            analysis = self._from_template(entry, tokens)
+            if analysis is not None:
+                self._remember_exact(pkey, sql, analysis)
+                return analysis
+        fresh = plan_fresh(sql, profile, self.env, tokens, self.passes)
+        if fresh.templates is not None:
+            if len(self._shapes) >= self.cache_size:
+                self._shapes.clear()
+            self._shapes[(pkey, shape)] = _ShapeEntry(fresh.analysis, fresh.templates)
+        self._remember_exact(pkey, sql, fresh.analysis)
+        return fresh.analysis
+
+    def _remember_exact(self, pkey: str, sql: str, analysis: Analysis) -> None:
+        if len(sql) > 8192:
+            return
+        if len(self._exact) >= self.cache_size:
+            self._exact.clear()
+        self._exact[(pkey, sql)] = analysis
+
+    def _from_template(self, entry: _ShapeEntry, tokens: list[Token]) -> Analysis | None:
+        statements = []
+        for plan, template in zip(entry.analysis.statements, entry.templates):
+            if template is None:
+                statements.append(plan)
+                continue
+            if any(tokens[i].text != text for i, text in template.fixed.items()):
+                return None
+            out = [template.parts[0]]
+            for slot, part in zip(template.slots, template.parts[1:]):
+                rendered = render_literal(tokens[slot])
+                if rendered is None:
+                    return None
+                out.append(rendered)
+                out.append(part)
+            statements.append(_replace_sql(plan, "".join(out), template.parts, tuple(tokens[i].text for i in template.slots)))
+        return Analysis(tuple(statements), entry.analysis.decision, entry.analysis.error, cache="shape")
+
+
+def _replace_sql(plan: StatementPlan, sql: str, parts: tuple[str, ...], slots: tuple[str, ...]) -> StatementPlan:
+    return StatementPlan(plan.kind, sql, plan.command_tag, plan.redacted, plan.setting, plan.accesses,
+                         plan.decision, plan.masked, parts, slots)

@@ -1,0 +1,167 @@
+"""``plan_fresh``: the pure plan of one request, no cache involved.
+
+It splits the request into statements at the tokenizer's semicolons, reads utility statements
+(SET/SHOW/BEGIN...) by hand, parses the others and runs the passes on each. Its result is picklable
+(frozen values, the templates the shape cache needs), so a worker process can compute it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+from sqlglot.dialects.postgres import Postgres
+from sqlglot.errors import ParseError, SqlglotError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+from gateway.analyzer.errors import not_understood
+from gateway.analyzer.utility import read_utility
+from gateway.errors import GatewayError, SqlSyntaxError
+from gateway.plan.passes import PASSES, Pass, PlanEnv, StatementWork
+from gateway.plan.types import Analysis, StatementPlan, denied
+from gateway.policy.decide import combine
+from gateway.policy.types import Profile
+
+DIALECT = Postgres()
+TOKENIZER = DIALECT.tokenizer()  # one instance: Dialect.tokenize builds a new one per call
+SLOT_TYPES = (TokenType.STRING, TokenType.NUMBER)
+_log = logging.getLogger("gateway.plan")
+_NUMBER = re.compile(r"^(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_MARK = "\x01gwslot"
+_MARK_RE = re.compile(r"'\x01gwslot(\d+)\x01'")
+
+
+@dataclass
+class Template:
+    """A statement's printed SQL with its literal tokens as slots (the shape cache's entry)."""
+
+    parts: tuple[str, ...]  # text between slots; len(parts) == len(slots) + 1
+    slots: list[int]  # token index of each slot's literal
+    fixed: dict[int, str] = field(default_factory=dict)  # literal tokens that are not slots: exact text
+
+
+@dataclass(frozen=True)
+class Fresh:
+    analysis: Analysis
+    templates: tuple[Template | None, ...] | None  # per statement; None: never reuse for its shape
+
+
+def render_literal(token: Token) -> str | None:
+    if token.token_type == TokenType.STRING:
+        return "'" + token.text.replace("'", "''") + "'"
+    if _NUMBER.match(token.text):
+        return token.text
+    return None
+
+
+def first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def tokenize(sql: str) -> list[Token]:
+    """The request's tokens (raises SqlSyntaxError)."""
+    try:
+        return TOKENIZER.tokenize(sql)
+    except (TokenError, SqlglotError) as exc:
+        raise SqlSyntaxError(f"gateway: the statement could not be read: {first_line(exc)}") from None
+
+
+def plan_fresh(sql: str, profile: Profile, env: PlanEnv, tokens: list[Token] | None = None,
+               passes: tuple[Pass, ...] = PASSES) -> Fresh:
+    """Plan ``sql`` for ``profile``: never raises; a refusal is an Analysis with its error."""
+    try:
+        if tokens is None:
+            tokens = tokenize(sql)
+        return _plan(sql, tokens, profile, env, passes)
+    except GatewayError as error:
+        return Fresh(denied(error), None)
+    except RecursionError:
+        return Fresh(denied(not_understood("the statement is nested too deeply")), None)
+    except Exception as exc:  # noqa: BLE001 - an analyzer fault must refuse, never pass or crash
+        _log.warning("analyzer_fault: %s: %s", type(exc).__name__, exc)
+        return Fresh(denied(not_understood(f"the analyzer could not process the statement ({type(exc).__name__})")), None)
+
+
+def _plan(sql: str, tokens: list[Token], profile: Profile, env: PlanEnv, passes: tuple[Pass, ...]) -> Fresh:
+    chunks: list[list[int]] = [[]]
+    for i, token in enumerate(tokens):
+        if token.token_type == TokenType.SEMICOLON:
+            chunks.append([])
+        else:
+            chunks[-1].append(i)
+    plans: list[StatementPlan] = []
+    templates: list[Template | None] = []
+    cacheable = True
+    for indexes in chunks:
+        if not indexes:
+            continue
+        chunk = [tokens[i] for i in indexes]
+        utility = read_utility(chunk)
+        if utility is not None:
+            plans.append(StatementPlan(utility.kind, utility.sql, utility.command_tag, setting=utility.setting))
+            templates.append(None)
+            if utility.kind != "transaction":
+                cacheable = False  # names and values are part of the meaning
+            continue
+        plan, template = _query(sql, chunk, indexes, tokens, profile, env, passes)
+        plans.append(plan)
+        templates.append(template)
+        if template is None:
+            cacheable = False  # its literals could not be located: never reuse this SQL
+    if not plans:
+        plans.append(StatementPlan("empty", "", ""))
+        templates.append(None)
+    if any(p.kind == "gateway_set" for p in plans) and len(plans) > 1:
+        raise SqlSyntaxError("gateway: SET gateway.* must be sent as a statement of its own")
+    decision = combine([p.decision for p in plans if p.decision is not None], tuple(c for p in plans for c in p.redacted))
+    return Fresh(Analysis(tuple(plans), decision), tuple(templates) if cacheable else None)
+
+
+def _parse(sql: str, chunk: list[Token]) -> exp.Expr:
+    try:
+        trees = DIALECT.parser().parse(chunk, sql)
+    except ParseError as exc:
+        raise SqlSyntaxError(f"gateway: syntax error: {first_line(exc)}") from None
+    except SqlglotError as exc:
+        raise SqlSyntaxError(f"gateway: the statement could not be parsed: {first_line(exc)}") from None
+    found = [t for t in trees if t is not None]
+    if len(found) != 1:
+        raise SqlSyntaxError("gateway: the statement could not be parsed as one statement")
+    return found[0]
+
+
+def _query(sql: str, chunk: list[Token], indexes: list[int], all_tokens: list[Token], profile: Profile,
+           env: PlanEnv, passes: tuple[Pass, ...]) -> tuple[StatementPlan, Template | None]:
+    work = StatementWork(_parse(sql, chunk), sql)
+    for run in passes:
+        work = run(work, env, profile)
+    assert work.facts is not None and work.decision is not None, "the passes must analyze and decide"
+    template = _template(work.tree, set(indexes), all_tokens)
+    text = work.tree.sql(dialect="postgres", comments=False)
+    parts, slot_values = (template.parts, tuple(all_tokens[i].text for i in template.slots)) if template else (None, ())
+    plan = StatementPlan("select", text, "SELECT", work.decision.redacted, None, work.facts.accesses, work.decision,
+                         work.masked, parts, slot_values)
+    return plan, template
+
+
+def _template(tree: exp.Expr, indexes: set[int], tokens: list[Token]) -> Template | None:
+    """Print ``tree`` with its literal tokens as slots."""
+    by_start = {tokens[i].start: i for i in indexes if tokens[i].token_type in SLOT_TYPES}
+    marked = tree.copy()
+    slots: list[int] = []
+    for literal in list(marked.find_all(exp.Literal)):
+        index = by_start.get(literal.meta.get("start", -1))
+        if index is None or index in slots or render_literal(tokens[index]) is None:
+            continue
+        literal.replace(exp.Literal.string(f"{_MARK}{len(slots)}\x01"))
+        slots.append(index)
+    text = marked.sql(dialect="postgres", comments=False)
+    pieces = _MARK_RE.split(text)
+    order = [int(n) for n in pieces[1::2]]
+    if len(pieces) != 2 * len(slots) + 1 or sorted(order) != list(range(len(slots))):
+        return None  # a literal was printed twice, dropped or moved into another token: no template
+    fixed = {i: tokens[i].text for i in indexes if tokens[i].token_type in SLOT_TYPES and i not in slots}
+    return Template(parts=tuple(pieces[0::2]), slots=[slots[n] for n in order], fixed=fixed)
