@@ -78,9 +78,24 @@ class Plan:
         return redacted_columns(self.statements)
 
     @property
+    def use_notice(self) -> str | None:
+        """The use notice (SPEC 10) when this plan releases an answer under an exception purpose."""
+        profile = self.profile
+        if profile is None or not profile.exception or self.error is not None:
+            return None
+        if not any(s.kind == "select" for s in self.statements):
+            return None
+        return use_notice_text(profile.purpose or "")
+
+    @property
     def statement_kind(self) -> str:
         kinds = sorted({s.kind for s in self.statements})
         return ",".join(kinds) if kinds else "none"
+
+
+def use_notice_text(purpose: str) -> str:
+    return (f"gateway: use notice: this answer is released under {purpose}, an exception of SB21-131; it may not "
+            "be used, or passed on to anyone, for civil immigration enforcement (24-74-103 and 24-74-105 C.R.S.)")
 
 
 @dataclass
@@ -275,6 +290,7 @@ class Gateway:
         accesses = [a for st in plan.statements for a in st.accesses]
         masked = [m for st in plan.statements for m in st.masked]
         purpose = ctx.claim.purpose
+        profile = plan.profile
         statutory = self.policy.is_statutory_request(purpose)
         return self.audit.build_request_record(
             request_id=plan.request_id,
@@ -298,6 +314,9 @@ class Gateway:
             statutory_request=statutory,
             statutory_exclusion=None if statutory else ("no exception purpose stated" if not purpose else f"purpose {purpose} is not a statutory request"),
             policy_digest=self.policy.digest,
+            registry_entry=profile.entry.as_record() if profile is not None and profile.entry is not None else None,
+            certification=_certification_field(profile),
+            use_notice=plan.use_notice is not None,
             error_code=plan.error.code if plan.error else None,
             sqlstate=plan.error.sqlstate if plan.error else sqlstate,
         )
@@ -366,6 +385,15 @@ class Gateway:
             rec = {"schema": 1, "type": kind, "time": records.utc_now(), "instance": instance,
                    "requester": ctx.requester.name if ctx else None, **fields}
         await self.audit.append(rec)
+
+
+def _certification_field(profile: Profile | None) -> dict[str, str] | None:
+    """What the record says of an external requester's certification: the one that applied, or the lapse."""
+    if profile is None or not profile.external or profile.no_data:
+        return None
+    if profile.certification_lapse:
+        return {"status": profile.certification_lapse, "detail": profile.certification}
+    return {"status": "current", "id": profile.certification}
 
 
 _SLOT = "$987654321"  # a placeholder the literal hasher keeps as it is

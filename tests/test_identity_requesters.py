@@ -107,7 +107,7 @@ def test_real_credentials_are_not_examples():
         ("    token_hash: \"sha256:", "    token_hash: \"sha1:", 8, "not a token hash"),
         ("    agency: Colorado DMV\n", "    agency: Colorado DMV\n    colour: blue\n", 5, "unknown key 'colour'"),
         ("    internal: true\n", "", 3, "internal: this key is required"),
-        ("    internal: true\n", "    internal: true\n    certification: {signed_on: 2026-01-01}\n", 6, "outside the agency"),
+        ("    internal: true\n", "    internal: true\n    certification: {signed_on: 2026-01-01, signer: x, form_version: v1, no_immigration_use: true, no_redisclosure: true}\n", 6, "outside the agency"),
         ("    internal: true\n", "    internal: true\n    roles: [admin]\n", 6, "must be one of auditor"),
     ],
 )
@@ -134,9 +134,13 @@ def test_whole_file_checks():
 
 
 def test_certification_dates():
-    entry = "  cbi:\n    agency: CBI\n    internal: false\n    certification: {signed_on: 2026-03-02, document: C-1}\n"
+    entry = ("  cbi:\n    agency: CBI\n    internal: false\n    certification: {signed_on: 2026-03-02, document: C-1, "
+             "signer: J. Doe, form_version: v1, no_immigration_use: true, no_redisclosure: true}\n")
     registry = parse_requesters(_file(entry + f'    scram: "{GOOD_SCRAM}"\n'))
-    assert registry.lookup("cbi").requester.certification.signed_on == date(2026, 3, 2)
+    cert = registry.lookup("cbi").requester.certification
+    assert cert.signed_on == date(2026, 3, 2) and cert.complete and cert.signer == "J. Doe"
+    with pytest.raises(ConfigError, match="no_redisclosure"):  # both clauses must be stated
+        parse_requesters(_file(entry.replace(", no_redisclosure: true", "") + f'    scram: "{GOOD_SCRAM}"\n'))
 
 
 def test_doctests(monkeypatch):

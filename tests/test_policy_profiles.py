@@ -120,16 +120,16 @@ def test_auditor_gets_no_data(policy, who):
 
 
 def test_expired_certification_denies_pii(policy, who):
-    stale = replace(who["cbi_analyst"], certification=Certification(signed_on=date(2025, 11, 1)))
+    stale = replace(who["cbi_analyst"], certification=_cert(date(2025, 11, 1)))
     profile = policy.profile_for(stale, PurposeClaim("criminal_law_enforcement", case_number="CR-2026-0042"), NOW)
     assert _sees(profile) == ("deny", "allow", "redact")
     assert "older than 365 days" in profile.reason
-    fresh = replace(who["cbi_analyst"], certification=Certification(signed_on=date(2025, 11, 26)))
+    fresh = replace(who["cbi_analyst"], certification=_cert(date(2025, 11, 26)))
     assert policy.profile_for(fresh, PurposeClaim(), NOW).action_for({"pii"}) == "allow"  # exactly 365 days
 
 
 def test_future_certification_does_not_count(policy, who):
-    early = replace(who["gov_office"], certification=Certification(signed_on=date(2027, 1, 1)))
+    early = replace(who["gov_office"], certification=_cert(date(2027, 1, 1)))
     profile = policy.profile_for(early, PurposeClaim("governor_authorized", authorization_id="GOV-2026-0001"), NOW)
     assert profile.action_for({"pii"}) == "deny"
 
@@ -195,3 +195,12 @@ def test_statutory_request_flags(policy):
     assert policy.is_statutory_request("criminal_law_enforcement")
     assert not policy.is_statutory_request("service_delivery")
     assert not policy.is_statutory_request(None)
+
+
+def _cert(signed_on: date, **changes: object) -> Certification:
+    """A complete certification (signer, form version, both clauses) signed on ``signed_on``."""
+    fields = dict(signed_on=signed_on, id=f"C-{signed_on}", signer="J. Doe", form_version="v1",
+                  no_immigration_use=True, no_redisclosure=True)
+    fields.update(changes)
+    return Certification(**fields)  # type: ignore[arg-type]
+

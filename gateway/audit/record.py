@@ -80,6 +80,9 @@ class RequestRecord:
     statutory_exclusion: str | None
     policy_digest: str
     instance: str = ""
+    registry_entry: Mapping[str, str] | None = None  # the authorization or court order released under
+    certification: Mapping[str, str] | None = None  # an external requester's certification, or its lapse
+    use_notice: bool = False  # the answer carried the use notice (SPEC 10)
     error_code: str | None = None
     sqlstate: str | None = None
     gateway_version: str = __version__
@@ -168,6 +171,9 @@ def build_request_record(
     statutory_request: bool = False,
     statutory_exclusion: str | None = None,
     policy_digest: str = "",
+    registry_entry: Mapping[str, str] | None = None,
+    certification: Mapping[str, str] | None = None,
+    use_notice: bool = False,
     error_code: str | None = None,
     sqlstate: str | None = None,
     instance: str = "",
@@ -208,6 +214,9 @@ def build_request_record(
         statutory_exclusion=None if statutory_request else statutory_exclusion,
         policy_digest=policy_digest,
         instance=instance,
+        registry_entry=registry_entry,
+        certification=certification,
+        use_notice=use_notice,
         error_code=error_code,
         sqlstate=sqlstate,
         time=time or utc_now(),

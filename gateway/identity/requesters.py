@@ -16,13 +16,13 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.identity.certifications import CertificationSpec, by_requester, current, read_side_file, side_file
 from gateway.identity.secrets import (
     ScramVerifier,
     SecretFormatError,
@@ -51,11 +51,6 @@ def example_token(name: str) -> str:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class CertificationSpec(_Strict):
-    signed_on: date
-    document: str = ""
 
 
 class RequesterSpec(_Strict):
@@ -102,6 +97,7 @@ class RequesterEntry:
     requester: Requester
     scram: ScramVerifier | None
     token_hash: str | None
+    certifications: tuple[Certification, ...] = ()  # every one on file, revoked and lapsed included
 
 
 class Requesters:
@@ -159,28 +155,44 @@ def requesters_from_document(doc: YamlDocument) -> Requesters:
     raise_errors(doc, _plaintext_problems(doc.data))
     model = validate(doc, RequestersFile, what="requesters file")
     raise_errors(doc, _semantic_problems(model))
-    entries = {name: _entry(name, spec) for name, spec in model.requesters.items()}
+    filed: Mapping[str, tuple[Certification, ...]] = {}
+    if doc.path and not doc.path.startswith("<"):
+        side_doc, side = read_side_file(side_file(doc.path))
+        filed = by_requester(side)
+        if side_doc is not None:
+            raise_errors(side_doc, [
+                (("certifications", i, "requester"), f"no requester {c.requester!r} in {doc.path}")
+                for i, c in enumerate(side.certifications) if c.requester not in model.requesters
+            ] + [
+                (("certifications", i, "requester"), f"requester {c.requester} is internal: certifications are for "
+                 "requesters outside the agency")
+                for i, c in enumerate(side.certifications)
+                if c.requester in model.requesters and model.requesters[c.requester].internal
+            ])  # fmt: skip
+    entries = {name: _entry(name, spec, filed.get(name, ())) for name, spec in model.requesters.items()}
     return Requesters(entries, source=doc.path, digest=doc.digest)
 
 
-def _entry(name: str, spec: RequesterSpec) -> RequesterEntry:
+def _entry(name: str, spec: RequesterSpec, filed: tuple[Certification, ...] = ()) -> RequesterEntry:
     scram = ScramVerifier.parse(spec.scram) if spec.scram else None
     example = (
         spec.example
         or (scram is not None and scram.verify_password(example_password(name)))
         or (spec.token_hash is not None and spec.token_hash == hash_token(example_token(name)))
     )
-    cert = spec.certification
+    certs = list(filed)
+    if spec.certification is not None:
+        certs.append(spec.certification.build(name))
     requester = Requester(
         name=name,
         agency=spec.agency,
         internal=spec.internal,
         purposes=frozenset(spec.purposes),
         roles=frozenset(spec.roles),
-        certification=Certification(signed_on=cert.signed_on, document=cert.document) if cert else None,
+        certification=current(certs),
         is_example_credential=example,
     )
-    return RequesterEntry(requester=requester, scram=scram, token_hash=spec.token_hash)
+    return RequesterEntry(requester=requester, scram=scram, token_hash=spec.token_hash, certifications=tuple(certs))
 
 
 def _plaintext_problems(data: Any) -> list[tuple[Loc, str]]:

@@ -22,7 +22,15 @@ def _purpose(profile: Profile) -> str:
 def decide(accesses: Iterable[Access], profile: Profile) -> Decision:
     """Allow, redact or deny one statement. Deny wins over redact, redact over allow."""
     redacted: list[str] = []
+    entry = profile.entry
     for access in accesses:
+        if entry is not None and access.tags and not entry.scope.covers(access.column):
+            return Decision(
+                "deny",
+                f"column {access.column} is classified {', '.join(sorted(access.tags))} and is outside the scope of "
+                f"{entry.label} (scope: {entry.scope}); nothing classified is released beyond it",
+                rule=f"registry.out_of_scope.{entry.kind}",
+            )
         action = profile.action_for(access.tags)
         if action == "allow":
             continue
@@ -33,6 +41,14 @@ def decide(accesses: Iterable[Access], profile: Profile) -> Decision:
                 f"relation {access.column.schema}.{access.column.relation} is classified as a whole ({tags}) "
                 f"and may not be read under {_purpose(profile)}",
                 rule=f"policy.{action}.relation",
+            )
+        if action == "deny" and profile.certification_lapse and access.tags & profile.lapse_tags:
+            return Decision(
+                "deny",
+                f"{profile.certification_lapse}: column {access.column} is classified {tags}; requester "
+                f"{profile.requester} is outside the agency and {profile.certification} "
+                "(SB21-131, 24-74-105 C.R.S.: no personal identifying information without a current certification)",
+                rule=f"certification.{profile.certification_lapse}",
             )
         if action == "deny":
             return Decision(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.policy.registries import Authorization, CourtOrder
 from gateway.policy.types import PURPOSES, UNCLASSIFIED, Action
 
 Loc = tuple[str | int, ...]
@@ -101,32 +101,6 @@ class JustificationRules(_Strict):
     authorization_id: AuthorizationIdRule = AuthorizationIdRule()
 
 
-class CourtOrder(_Strict):
-    """A court-issued order on file; ``order_reference`` must name one."""
-
-    reference: str = Field(min_length=1)
-    court: str = Field(min_length=1)
-    issued_on: date
-    scope: tuple[str, ...] = Field(min_length=1)  # schemas the order covers
-    valid_until: date | None = None
-    description: str = ""
-
-    @field_validator("reference", mode="before")
-    @classmethod
-    def _reference_text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) else value
-
-
-class Authorization(_Strict):
-    """A governor authorization on file; ``authorization_id`` must name one still valid."""
-
-    id: str = Field(min_length=1)
-    scope: tuple[str, ...] = Field(min_length=1)
-    valid_until: date
-    issued_on: date | None = None
-    description: str = ""
-
-
 class PolicyFile(_Strict):
     """The whole policy file."""
 
@@ -200,6 +174,8 @@ def semantic_problems(model: PolicyFile) -> list[tuple[Loc, str]]:
         if key in seen:
             problems.append((("authorizations", i, "id"), f"authorization {auth.id!r} is listed twice"))
         seen.add(key)
+        if auth.valid_from and auth.valid_until < auth.valid_from:
+            problems.append((("authorizations", i, "valid_until"), "valid_until is before valid_from"))
     return problems
 
 

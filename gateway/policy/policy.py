@@ -115,6 +115,7 @@ class Policy:
         token = (claim.purpose or "").strip() or None
         if requester.is_auditor:
             return self._no_data_profile(requester, token)
+        entry = None
         if token is None:
             spec: PurposeSpec | NoPurposeSpec = self.file.no_purpose
             rule, reason = "no_purpose", "no purpose stated"
@@ -123,18 +124,27 @@ class Policy:
             rule = f"purpose.{token}"
             details = [self._checker.check(field, claim, today) for field in spec.requires]
             reason = ", ".join([token, *details])
+            entry = self._checker.registry_entry(spec.requires, claim)
         default = spec.default_action or self.file.default_action
         actions = self._actions(spec.grants, default)
+        certification, lapse_code, lapse_tags = "", "", frozenset()
         if not requester.internal:
             lapse = self._certification_lapse(requester, today)
             if lapse:
+                lapse_code, certification = lapse
+                stricter = set()
                 for tag, action in self.file.external_requesters.without_certification.items():
                     if ACTION_RANK[action] > ACTION_RANK[actions[tag]]:
                         actions[tag] = action
+                        stricter.add(tag)
+                lapse_tags = frozenset(stricter)
                 stripped = ", ".join(
                     f"{t} {a}" for t, a in sorted(self.file.external_requesters.without_certification.items())
                 )
-                reason = f"{reason}; external requester {lapse}: {stripped}"
+                reason = f"{reason}; external requester {certification} ({lapse_code}): {stripped}"
+            else:
+                assert requester.certification is not None
+                certification = requester.certification.label
         return Profile(
             requester=requester.name,
             purpose=token,
@@ -143,6 +153,11 @@ class Policy:
             external=not requester.internal,
             reason=reason,
             rule=rule,
+            entry=entry,
+            certification=certification,
+            certification_lapse=lapse_code,
+            lapse_tags=lapse_tags,
+            exception=bool(getattr(spec, "exception", False)),
         )
 
     def _allowed_purpose(self, requester: Requester, token: str) -> PurposeSpec:
@@ -167,16 +182,22 @@ class Policy:
             actions[UNCLASSIFIED] = _never_allow(default)
         return actions
 
-    def _certification_lapse(self, requester: Requester, today: date) -> str | None:
-        """None when an external requester's certification is current, else why it is not."""
+    def _certification_lapse(self, requester: Requester, today: date) -> tuple[str, str] | None:
+        """None when an external requester's certification is current, else (code, why not)."""
         cert = requester.certification
         days = self.file.external_requesters.certification_valid_days
         if cert is None:
-            return "has no certification on file"
+            return "certification_missing", "has no certification on file"
+        if cert.revoked_on is not None and cert.revoked_on <= today:
+            return "certification_missing", f"certification {cert.label} was revoked on {cert.revoked_on}"
+        if not cert.complete:
+            return "certification_missing", (
+                f"certification {cert.label} does not carry both clauses (no use for immigration enforcement, "
+                "no passing on to anyone who does)")
         if cert.signed_on > today:
-            return f"certification is dated {cert.signed_on}, in the future"
+            return "certification_missing", f"certification {cert.label} is dated {cert.signed_on}, in the future"
         if (today - cert.signed_on).days > days:
-            return f"certification signed {cert.signed_on} is older than {days} days"
+            return "certification_expired", f"certification {cert.label} signed {cert.signed_on} is older than {days} days"
         return None
 
     def _no_data_profile(self, requester: Requester, token: str | None) -> Profile:

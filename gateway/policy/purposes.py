@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from gateway.errors import PurposeRefused
-from gateway.policy.model import Authorization, CourtOrder, PolicyFile
+from gateway.policy.model import PolicyFile
+from gateway.policy.registries import Authorization, CourtOrder, RegistryEntry, entry_of
 from gateway.policy.types import JUSTIFICATION_FIELDS, PurposeClaim
 
 COURT_ISSUED_LAW = "SB21-131 requires a court-issued order"
@@ -99,10 +100,9 @@ class JustificationChecker:
                 "order_reference",
                 f"{value!r} is not a court order on file ({COURT_ISSUED_LAW}; the DBA lists orders under court_orders)",
             )
-        if order.issued_on > today:
-            raise _refuse("order_reference", f"court order {order.reference} is dated {order.issued_on}, in the future")
-        if order.valid_until is not None and order.valid_until < today:
-            raise _refuse("order_reference", f"court order {order.reference} expired on {order.valid_until}")
+        lapse = order.lapse(today)
+        if lapse:
+            raise _refuse("order_reference", lapse)
         return f"order {order.reference} ({order.court})"
 
     def _find_order(self, value: str) -> CourtOrder | None:
@@ -117,8 +117,17 @@ class JustificationChecker:
         auth = self.authorizations.get(value.upper())
         if auth is None:
             raise _refuse("authorization_id", f"{value!r} is not a governor authorization on file")
-        if auth.issued_on is not None and auth.issued_on > today:
-            raise _refuse("authorization_id", f"authorization {auth.id} takes effect on {auth.issued_on}")
-        if auth.valid_until < today:
-            raise _refuse("authorization_id", f"authorization {auth.id} expired on {auth.valid_until}")
+        lapse = auth.lapse(today)
+        if lapse:
+            raise _refuse("authorization_id", lapse)
         return f"authorization {auth.id}"
+
+    def registry_entry(self, fields: tuple[str, ...], claim: PurposeClaim) -> RegistryEntry | None:
+        """The court order or authorization ``claim`` names (already checked live), for the scope."""
+        if "authorization_id" in fields:
+            auth = self.authorizations.get((field_value(claim, "authorization_id") or "").upper())
+            return entry_of(auth) if auth is not None else None
+        if "order_reference" in fields:
+            order = self._find_order(field_value(claim, "order_reference") or "")
+            return entry_of(order) if order is not None else None
+        return None

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from gateway.policy.registries import RegistryEntry
 
 Action = Literal["allow", "redact", "deny"]
 
@@ -53,10 +56,28 @@ class PurposeClaim:
 
 @dataclass(frozen=True)
 class Certification:
-    """A signed certification (SB21-131, 24-74-105) that data will not be used for immigration enforcement."""
+    """A signed certification (SB21-131, 24-74-105 C.R.S.): the requester will neither use the data
+    for immigration enforcement (``no_immigration_use``) nor pass it to anyone who does
+    (``no_redisclosure``). It counts only with both clauses, unrevoked, signed within the policy's
+    ``certification_valid_days``."""
 
     signed_on: date
     document: str = ""
+    id: str = ""
+    signer: str = ""
+    form_version: str = ""
+    no_immigration_use: bool = False
+    no_redisclosure: bool = False
+    revoked_on: date | None = None
+    revoked_reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.id or self.document or f"signed {self.signed_on}"
+
+    @property
+    def complete(self) -> bool:
+        return self.no_immigration_use and self.no_redisclosure
 
 
 @dataclass(frozen=True)
@@ -93,12 +114,23 @@ class Profile:
     reason: str = ""
     rule: str = ""
     no_data: bool = False  # reads no table at all (the auditor)
+    #: the authorization or court order the purpose named: classified columns outside its scope are denied
+    entry: RegistryEntry | None = None
+    #: an external requester's certification: the id that applied, or why none did
+    certification: str = ""
+    certification_lapse: str = ""  # "certification_missing" | "certification_expired" | ""
+    lapse_tags: frozenset[str] = frozenset()  # tags made stricter by the lapse
+    exception: bool = False  # an exception purpose: every released answer carries the use notice
     key: str = field(default="")
 
     def __post_init__(self) -> None:
         if not self.key:
             body = ",".join(f"{t}={a}" for t, a in sorted(self.actions))
             key = f"{body};default={self.default_action};ext={int(self.external)};nodata={int(self.no_data)}"
+            if self.entry is not None:
+                key += f";entry={self.entry.kind}:{self.entry.id}:{self.entry.scope.key}"
+            if self.certification_lapse:
+                key += f";lapse={self.certification_lapse}:{','.join(sorted(self.lapse_tags))}"
             object.__setattr__(self, "key", key)
 
     def action_for(self, tags: frozenset[str] | tuple[str, ...]) -> Action:

@@ -70,6 +70,8 @@ SCHEMAS: dict[str, Any] = {
             "offset": {"type": "integer", "minimum": 0},
             "limit": {"type": "integer", "minimum": 1},
             "has_more": {"type": "boolean"},
+            "notice": {"type": "string", "description": "the use notice, on every answer released under an "
+                       "exception purpose: the data may not be used or passed on for civil immigration enforcement"},
         },
     },
     "Health": {"type": "object", "required": ["status"],

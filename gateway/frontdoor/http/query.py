@@ -105,4 +105,6 @@ async def query_endpoint(request: Request) -> Response:
         "limit": cap,
         "has_more": result.has_more,
     }
+    if plan.use_notice is not None:
+        payload["notice"] = plan.use_notice
     return JSONResponse(payload, headers={"X-Request-Id": plan.request_id})

@@ -175,6 +175,9 @@ class PgSession:
     def _notice_redactions(self, plan: Any) -> None:
         if plan.redacted:
             self.relay.synthetic(responses.redaction_notice(tuple(plan.redacted), plan.request_id))
+        notice = plan.use_notice
+        if notice is not None:
+            self.relay.synthetic(responses.notice(f"{notice} (request {plan.request_id})"))
 
     # ---- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
