@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "audit": "gateway.commands.audit",
     "report": "gateway.commands.report",
     "passwd": "gateway.commands.passwd",
+    "certification": "gateway.commands.certification",
 }
 
 

@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,7 @@ class Gateway:
         self._profiles: dict[tuple[Any, ...], Profile | PurposeRefused] = {}
         self.metrics = Metrics()  # shared by both front doors; served at /metrics
         self._hashed_templates: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._requesters_stamp = self._stamp_requesters()
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -223,6 +224,48 @@ class Gateway:
                 raise
             except Exception as exc:  # noqa: BLE001 - a failed refresh keeps the old snapshot
                 log.warning("catalog_refresh_failed", error=str(exc))
+            self.reload_certifications()
+
+    def _stamp_requesters(self) -> tuple[Any, ...]:
+        from gateway.identity.certifications import side_file
+
+        source = self.requesters.source
+        if not source or source.startswith("<"):
+            return ()
+        stamps = []
+        for path in (Path(source), side_file(source)):
+            try:
+                st = path.stat()
+                stamps.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
+
+    def reload_certifications(self) -> bool:
+        """Reload the requesters file when it or the certifications beside it changed (``gateway
+        certification add|revoke``); a bad file keeps what was loaded. True when something changed."""
+        stamp = self._stamp_requesters()
+        if stamp == self._requesters_stamp:
+            return False
+        self._requesters_stamp = stamp
+        try:
+            fresh = load_requesters(self.requesters.source)
+        except Exception as exc:  # noqa: BLE001 - keep the loaded requesters; say why
+            log.error("requesters_reload_failed", error=str(exc))
+            return False
+        self.requesters = fresh
+        self._profiles.clear()
+        log.info("requesters_reloaded", source=fresh.source)
+        return True
+
+    def _current(self, requester: Requester) -> Requester:
+        """``requester`` with the certification now on file (a session outlives a reload)."""
+        if requester.internal:
+            return requester
+        entry = self.requesters.lookup(requester.name)
+        if entry is None or entry.requester.certification == requester.certification:
+            return requester
+        return replace(requester, certification=entry.requester.certification)
 
     async def refresh_catalog(self) -> None:
         async with self.pool.acquire() as conn:
@@ -236,7 +279,7 @@ class Gateway:
         cached = self._profiles.get(key)
         if cached is None:
             try:
-                cached = self.policy.profile_for(ctx.requester, ctx.claim, now)
+                cached = self.policy.profile_for(self._current(ctx.requester), ctx.claim, now)
             except PurposeRefused as exc:
                 cached = exc
             if len(self._profiles) > 10000:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
@@ -67,9 +68,61 @@ class FiledCertification(CertificationSpec):
     requester: str = Field(min_length=1)
 
 
+class Revocation(_Strict):
+    """A certification withdrawn (by id: one in this file or in the requesters file)."""
+
+    id: str = Field(min_length=1)
+    on: date
+    reason: str = Field(min_length=1)
+
+
 class CertificationsFile(_Strict):
     version: Literal[1] = 1
     certifications: tuple[FiledCertification, ...] = ()
+    revocations: tuple[Revocation, ...] = ()
+
+
+def apply_revocations(certs: Iterable[Certification], revocations: Iterable[Revocation]) -> tuple[Certification, ...]:
+    """``certs`` with each revocation's date and reason applied to the certification it names."""
+    table = {r.id: r for r in revocations}
+    out = []
+    for cert in certs:
+        rev = table.get(cert.id)
+        if rev is not None and (cert.revoked_on is None or rev.on < cert.revoked_on):
+            cert = replace(cert, revoked_on=rev.on, revoked_reason=rev.reason)
+        out.append(cert)
+    return tuple(out)
+
+
+def status(cert: Certification, today: date, valid_days: int, applied: Certification | None) -> str:
+    """``current`` | ``superseded`` | ``expired`` | ``revoked`` | ``incomplete`` | ``not yet valid``."""
+    if cert.revoked_on is not None and cert.revoked_on <= today:
+        return "revoked"
+    if not cert.complete:
+        return "incomplete"
+    if cert.signed_on > today:
+        return "not yet valid"
+    if (today - cert.signed_on).days > valid_days:
+        return "expired"
+    return "current" if applied is None or applied.id == cert.id else "superseded"
+
+
+def summary(name: str, agency: str, certs: Iterable[Certification], applied: Certification | None,
+            today: date, valid_days: int) -> list[dict[str, object]]:
+    """One row per certification of requester ``name``, for ``certification list`` and the report."""
+    rows = []
+    for cert in sorted(certs, key=lambda c: (c.signed_on, c.id)):
+        expiry = expires_on(cert, valid_days)
+        rows.append({
+            "requester": name, "agency": agency, "id": cert.id, "signer": cert.signer,
+            "signed_on": cert.signed_on.isoformat(), "form_version": cert.form_version,
+            "no_immigration_use": cert.no_immigration_use, "no_redisclosure": cert.no_redisclosure,
+            "expires_on": expiry.isoformat(), "days_left": (expiry - today).days,
+            "status": status(cert, today, valid_days, applied),
+            "revoked_on": cert.revoked_on.isoformat() if cert.revoked_on else None,
+            "revoked_reason": cert.revoked_reason or None,
+        })  # fmt: skip
+    return rows
 
 
 def side_file(requesters_path: str | Path) -> Path:
@@ -126,7 +179,11 @@ def write_side_file(path: Path, model: CertificationsFile) -> None:
     for cert in model.certifications:
         data = cert.model_dump(mode="json", exclude_defaults=False)
         entries.append({k: v for k, v in data.items() if v not in (None, "") or k in ("signer", "form_version")})
-    text = HEADER + yaml.safe_dump({"version": 1, "certifications": entries}, sort_keys=False, allow_unicode=True)
+    revocations = [r.model_dump(mode="json") for r in model.revocations]
+    body: dict[str, object] = {"version": 1, "certifications": entries}
+    if revocations:
+        body["revocations"] = revocations
+    text = HEADER + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
     fd, tmp = tempfile.mkstemp(prefix=".certifications-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

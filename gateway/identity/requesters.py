@@ -22,7 +22,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.identity.certifications import CertificationSpec, by_requester, current, read_side_file, side_file
+from gateway.identity.certifications import (
+    CertificationSpec,
+    apply_revocations,
+    by_requester,
+    current,
+    read_side_file,
+    side_file,
+)
 from gateway.identity.secrets import (
     ScramVerifier,
     SecretFormatError,
@@ -156,9 +163,11 @@ def requesters_from_document(doc: YamlDocument) -> Requesters:
     model = validate(doc, RequestersFile, what="requesters file")
     raise_errors(doc, _semantic_problems(model))
     filed: Mapping[str, tuple[Certification, ...]] = {}
+    revocations: tuple[Any, ...] = ()
     if doc.path and not doc.path.startswith("<"):
         side_doc, side = read_side_file(side_file(doc.path))
         filed = by_requester(side)
+        revocations = side.revocations
         if side_doc is not None:
             raise_errors(side_doc, [
                 (("certifications", i, "requester"), f"no requester {c.requester!r} in {doc.path}")
@@ -169,11 +178,12 @@ def requesters_from_document(doc: YamlDocument) -> Requesters:
                 for i, c in enumerate(side.certifications)
                 if c.requester in model.requesters and model.requesters[c.requester].internal
             ])  # fmt: skip
-    entries = {name: _entry(name, spec, filed.get(name, ())) for name, spec in model.requesters.items()}
+    entries = {name: _entry(name, spec, filed.get(name, ()), revocations) for name, spec in model.requesters.items()}
     return Requesters(entries, source=doc.path, digest=doc.digest)
 
 
-def _entry(name: str, spec: RequesterSpec, filed: tuple[Certification, ...] = ()) -> RequesterEntry:
+def _entry(name: str, spec: RequesterSpec, filed: tuple[Certification, ...] = (),
+           revocations: tuple[Any, ...] = ()) -> RequesterEntry:
     scram = ScramVerifier.parse(spec.scram) if spec.scram else None
     example = (
         spec.example
@@ -183,6 +193,7 @@ def _entry(name: str, spec: RequesterSpec, filed: tuple[Certification, ...] = ()
     certs = list(filed)
     if spec.certification is not None:
         certs.append(spec.certification.build(name))
+    certs = list(apply_revocations(certs, revocations))
     requester = Requester(
         name=name,
         agency=spec.agency,
