@@ -7,9 +7,12 @@ import asyncio
 
 from gateway.commands._common import CONFIG_ERRORS, add_policy_args, connect_and_load, fail, load_policy_files
 
-HELP = "validate the policy against the live schema (uncovered columns, entries naming nothing)"
+HELP = "validate the policy against the law and the live schema (uncovered columns, entries naming nothing)"
 DESCRIPTION = (
-    "Compares the policy with the live database: every table, view and column in the policy's schemas "
+    "Checks the policy and the requesters file against the law (SB21-131): nothing readable for civil "
+    "immigration enforcement or by an immigration agency, every exception with its justification, "
+    "court orders only court-issued, certifications current. Then compares the policy with the live "
+    "database (skipped without --dsn): every table, view and column in the policy's schemas "
     "that the policy does not classify (the gateway treats those as 'unclassified' and withholds them), "
     "every policy entry that names no live table or column, and the classification the gateway derives "
     "for each view from its definition. Exits 1 when anything is uncovered or dangling."
@@ -21,15 +24,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print problems only")
 
 
+def law_report(policy, requesters, *, quiet: bool = False) -> int:  # type: ignore[no-untyped-def]
+    """Print the law check of ``policy`` (and ``requesters``); the number of problems."""
+    from gateway.policy.lawcheck import law_problems
+
+    result = law_problems(policy, requesters)
+    if not quiet:
+        print(f"law: policy {policy.source}" + (f" and requesters {requesters.source}" if requesters else ""))
+    for line in result.warnings:
+        print(f"WARNING: {line}")
+    for line in result.problems:
+        print(f"PROBLEM: {line}")
+    return len(result.problems)
+
+
 def run(args: argparse.Namespace) -> int:
-    if not args.dsn:
-        return fail("check-policy", "no database given: use --dsn or set GATEWAY_BACKEND_DSN")
     try:
-        policy, _ = load_policy_files(args.policy)
+        policy, requesters = load_policy_files(args.policy, args.requesters)
     except CONFIG_ERRORS as exc:
         return fail("check-policy", str(exc))
+    unlawful = law_report(policy, requesters, quiet=args.quiet)
+    if not args.dsn:
+        print(f"{unlawful} problem(s) against the law; schema not compared (no --dsn or GATEWAY_BACKEND_DSN)")
+        return 1 if unlawful else 0
     try:
-        return asyncio.run(_check(args, policy))
+        return max(asyncio.run(_check(args, policy)), 1 if unlawful else 0)
     except OSError as exc:
         return fail("check-policy", f"cannot reach the database: {exc}")
     except Exception as exc:  # noqa: BLE001 - asyncpg errors: one clear line, no traceback

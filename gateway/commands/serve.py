@@ -56,6 +56,20 @@ async def serve(settings: object, *, announce: bool = True, on_ready: Callable[[
         await stop_services(services)
 
 
+def refuse_unlawful_policy(settings: Any) -> None:
+    """Raise ConfigError naming every problem when the policy or requesters break the law (SB21-131)."""
+    from gateway.errors import ConfigError
+    from gateway.identity.requesters import load_requesters
+    from gateway.policy.lawcheck import law_problems
+    from gateway.policy.load import load_policy
+
+    result = law_problems(load_policy(settings.policy), load_requesters(settings.requesters))
+    if result.problems:
+        lines = "\n  ".join(result.problems)
+        raise ConfigError(f"refusing to start: the policy breaks the law ({len(result.problems)} problem(s); "
+                          f"see gateway check-policy):\n  {lines}")
+
+
 def run(args: argparse.Namespace) -> int:
     from gateway.config import load_settings
     from gateway.errors import ConfigError, GatewayError
@@ -67,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         if not settings.backend_dsn:
             raise ConfigError("no backend database: set GATEWAY_BACKEND_DSN (or backend_dsn in --config)")
+        refuse_unlawful_policy(settings)
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(serve(settings))
     except (ConfigError, GatewayError, OSError) as exc:
