@@ -33,6 +33,15 @@ AGENCIES = {
 }
 
 
+EXCEPTION_PURPOSES = ("criminal_law_enforcement", "required_by_law", "court_order", "governor_authorized")
+CERTIFIED = {
+    "cbi_analyst": {"status": "current", "id": "CBI_ANALYST-CERT-2026"},
+    "ag_counsel": {"status": "current", "id": "AG_COUNSEL-CERT-2026"},
+    "gov_office": {"status": "current", "id": "GOV_OFFICE-CERT-2026"},
+    "ice_ero": {"status": "certification_missing", "detail": "has no certification on file"},
+}
+
+
 def _acc(column: str, tags: list[str], usage: str = "output") -> dict[str, Any]:
     return {"column": column, "tags": tags, "usage": [usage]}
 
@@ -61,6 +70,7 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
         accesses = [_acc("dmv.persons.first_name", ["pii"]), _acc("dmv.persons.last_name", ["pii"]),
                     _acc("dmv.licenses.status", ["pii"]), _acc("dmv.licenses.license_number", ["pii"], "where")]  # fmt: skip
         decision, reason, rule, masked, claim, persons = "allow", "no classified column reaches the result", "", [], None, 1
+        entry = None
         if who in ("dmv_clerk", "dmv_clerk2", "inspector"):
             claim = {"purpose": "service_delivery"}
             if rng.random() < 0.15:
@@ -84,6 +94,9 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
                                 {"purpose": "required_by_law", "legal_citation": "C.R.S. 42-2-121"}])  # fmt: skip
             accesses.append(_acc(STATUS, ["immigration_status"]))
             reason, rule = f"exception {claim['purpose']}", f"purpose.{claim['purpose']}"
+            if claim["purpose"] == "court_order":
+                entry = {"kind": "court_order", "id": "2026CV001234", "scope": "schema dmv",
+                         "label": "court order 2026CV001234 (Denver District Court, Judge A. Example, 2026-06-15)"}
             if rng.random() < 0.2:
                 claim = {"purpose": "court_order", "order_reference": "ICE I-247 detainer"}
                 decision, reason, rule = "deny", "an immigration detainer (I-247) is not a court-issued order", "court_order.not_court"
@@ -91,6 +104,8 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
             claim = {"purpose": "governor_authorized", "authorization_id": "GOV-2026-0001"}
             accesses.append(_acc(STATUS, ["immigration_status"]))
             reason, rule = "exception governor_authorized", "purpose.governor_authorized"
+            entry = {"kind": "authorization", "id": "GOV-2026-0001", "scope": "schema dmv",
+                     "label": "authorization GOV-2026-0001 (Office of the Governor of Colorado)"}
         elif who == "ice_ero":
             claim = {"purpose": "civil_immigration_enforcement"}
             accesses.append(_acc(STATUS, ["immigration_status"]))
@@ -107,7 +122,9 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
             persons = rng.randrange(800, 3000)
         out.append(build_request_record(
             **common, claim=claim, statement_kind="select", sql_received=sql, sql_sent=sql, params=[],
-            accesses=accesses, decision=decision, reason=reason, rule=rule,
+            accesses=accesses, decision=decision, reason=reason, rule=rule, registry_entry=entry,
+            certification=CERTIFIED.get(who), use_notice=decision != "deny" and claim is not None
+            and claim["purpose"] in EXCEPTION_PURPOSES,
             redacted=["immigration_status"] if masked else [], masked=masked,
             error_code="policy_denied" if decision == "deny" else None,
             sqlstate="42501" if decision == "deny" else None,

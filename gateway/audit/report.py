@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
+from gateway.audit.attestation import is_immigration_agency as _agency_of, law_violation
 from gateway.audit.record import parse_time
 from gateway.audit.search import join_outcomes
 from gateway.policy.types import JUSTIFICATION_FIELDS
@@ -167,21 +168,9 @@ def justification_text(record: dict[str, Any]) -> str:
 
 
 def barred_reason(record: dict[str, Any]) -> str | None:
-    """Why granting this request was barred, or None when it was lawful (or refused)."""
-    purpose = record.get("purpose")
-    status = released_columns(record, "immigration")
-    if purpose == CIVIL_IMMIGRATION:
-        pii = released_columns(record, "pii")
-        if status or pii:
-            return "immigration status or personal identifying information released for civil immigration enforcement"
-        return None
-    if not status:
-        return None
-    if purpose not in EXCEPTIONS:
-        return f"immigration status released for purpose {purpose or 'none'}, which is not an exception"
-    if not (record.get("justification") or {}).get(EXCEPTIONS[purpose]):
-        return f"immigration status released under {purpose} without its {EXCEPTIONS[purpose]}"
-    return None
+    """Why granting this request was barred, or None when it was lawful (or refused): the law's rules
+    applied to the record alone (:mod:`gateway.audit.attestation`), never the policy in force."""
+    return law_violation(record)
 
 
 def is_immigration_agency(agency: str | None) -> bool:
@@ -284,7 +273,7 @@ def build_report(
             immigration.append(_row(record))
         if decision == "deny":
             refusals.append(_row(record))
-        if is_immigration_agency(agency) or purpose == CIVIL_IMMIGRATION:
+        if _agency_of(record) or purpose == CIVIL_IMMIGRATION:
             agencies_rows.append(_row(record))
         barred = barred_reason(record)
         if barred:
