@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from gateway.audit.chain import ChainState, checkpoint_record
+from gateway.audit.tips import tip_path, write_tip
 from gateway.audit.files import read_ends, rotated_files, rotated_name
 from gateway.audit.group_commit import GroupCommitSink, SinkError, describe
 from gateway.audit.keyfile import key_path_for, load_or_create_key
@@ -134,6 +135,12 @@ class AuditLog(GroupCommitSink):
             self._file_first_seq = mark[0] + 1
         self._size += len(data)
         self._flushed(len(records))
+        if self._tip is not None:
+            tip, self._tip = self._tip, None
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._executor, write_tip, tip_path(self.path), tip)
+            except OSError as exc:  # the log itself is durable; the anchor is late until the next checkpoint
+                log.warning("audit_tip_not_written", path=str(tip_path(self.path)), error=describe(exc))
         return errors
 
     # -- blocking work, on the writer thread ------------------------------------------------------

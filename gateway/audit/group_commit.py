@@ -24,6 +24,11 @@ from gateway.errors import AuditUnavailable
 log = structlog.get_logger("gateway.audit")
 
 
+def _seal_checkpoint(chain: ChainState, checkpoint: dict[str, Any]) -> str:
+    body = dict(checkpoint, last_seq=chain.seq, last_hash=chain.prev)
+    return chain.seal(body)[1]
+
+
 class SinkError(Exception):
     """A reason the log cannot be written that is not an OSError (message is for the operator)."""
 
@@ -71,6 +76,7 @@ class GroupCommitSink:
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self._pending: list[dict[str, Any]] = []  # checkpoints written first in the next batch
+        self._tip: dict[str, Any] | None = None  # the chain's end after a batch with a checkpoint
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._failing: str | None = None
@@ -130,14 +136,21 @@ class GroupCommitSink:
         await self._writer
 
     def _seal_batch(self, records: list[dict[str, Any]]) -> tuple[list[str], list[Exception | None]]:
-        """Seal pending checkpoints, then ``records`` (with periodic checkpoints) into lines."""
+        """Seal pending checkpoints, then ``records`` (with periodic checkpoints) into lines. Every
+        checkpoint carries the last ``seq`` and ``hash`` before it; a batch holding one sets
+        :attr:`_tip` to the chain's end, which the sink stores outside the log (tail anchor)."""
         assert self._chain is not None
         chain = self._chain
-        lines = [chain.seal(checkpoint)[1] for checkpoint in self._pending]
+        lines = [_seal_checkpoint(chain, checkpoint) for checkpoint in self._pending]
+        tip_due = bool(self._pending)
         errors: list[Exception | None] = []
         for record in records:
             try:
-                lines.append(chain.seal(record)[1])
+                if record.get("type") == "checkpoint":
+                    lines.append(_seal_checkpoint(chain, record))
+                    tip_due = True
+                else:
+                    lines.append(chain.seal(record)[1])
             except (TypeError, ValueError) as exc:
                 errors.append(exc)
                 continue
@@ -145,8 +158,10 @@ class GroupCommitSink:
             self._since_checkpoint += 1
             now = time.monotonic()
             if self._since_checkpoint >= self.checkpoint_every or now - self._last_checkpoint >= self.checkpoint_seconds:
-                lines.append(chain.seal(checkpoint_record("periodic", time=utc_now(), count=chain.seq + 1))[1])
+                lines.append(_seal_checkpoint(chain, checkpoint_record("periodic", time=utc_now(), count=chain.seq + 1)))
                 self._since_checkpoint, self._last_checkpoint = 0, now
+                tip_due = True
+        self._tip = {"instance": self.instance, "seq": chain.seq, "hash": chain.prev, "time": utc_now()} if tip_due else None
         return lines, errors
 
     def _flushed(self, records: int) -> None:

@@ -29,6 +29,7 @@ from gateway.audit.group_commit import GroupCommitSink, SinkError, describe
 from gateway.audit.keyfile import load_or_create_key
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import parse_time, utc_now
+from gateway.audit.tips import Anchor
 from gateway.audit.verify import ChainVerifier, VerifyResult
 from gateway.errors import ConfigError
 
@@ -64,6 +65,12 @@ def ddl(table: str) -> str:
         PRIMARY KEY (instance, seq)
     );
     CREATE INDEX IF NOT EXISTS {table.replace('.', '_')}_time ON {table} (time);
+    CREATE TABLE IF NOT EXISTS {table}_tip (
+        instance text PRIMARY KEY,
+        seq bigint NOT NULL,
+        hash text NOT NULL,
+        time timestamptz NOT NULL
+    );
     """
 
 
@@ -170,10 +177,18 @@ class PgAuditLog(GroupCommitSink):
                 await conn.copy_records_to_table(
                     self.table_name, schema_name=self.schema_name, records=rows, columns=COLUMNS
                 )
+                if self._tip is not None:  # the tail anchor, in its own table (see gateway.audit.tips)
+                    await conn.execute(
+                        f"INSERT INTO {self.table}_tip (instance, seq, hash, time) VALUES ($1, $2, $3, $4) "
+                        "ON CONFLICT (instance) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+                        "time = excluded.time",
+                        self._tip["instance"], self._tip["seq"], self._tip["hash"], parse_time(self._tip["time"]))
         except BaseException:
             self._chain.rewind(mark)
+            self._tip = None
             await self._drop_connection()
             raise
+        self._tip = None
         self._flushed(len(records))
         return errors
 
@@ -241,9 +256,24 @@ async def iter_pg_records(dsn: str, table: str = DEFAULT_TABLE) -> AsyncIterator
             yield record
 
 
-async def verify_pg(dsn: str, log_key: bytes, table: str = DEFAULT_TABLE) -> VerifyResult:
-    """Verify every instance's chain in the audit table (see :class:`ChainVerifier`)."""
-    verifier = ChainVerifier(log_key)
+async def read_pg_tips(dsn: str, table: str = DEFAULT_TABLE) -> list[Anchor]:
+    """The tail anchors in the sink's own ``<table>_tip`` table (none when it does not exist yet)."""
+    check_table_name(table)
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT to_regclass($1)", f"{table}_tip") is None:
+            return []
+        rows = await conn.fetch(f"SELECT instance, seq, hash, time FROM {table}_tip ORDER BY instance")
+    finally:
+        await conn.close()
+    return [Anchor(r["instance"], int(r["seq"]), r["hash"], f"table {table}_tip", r["time"].isoformat()) for r in rows]
+
+
+async def verify_pg(dsn: str, log_key: bytes, table: str = DEFAULT_TABLE,
+                    anchors: list[Anchor] | None = None) -> VerifyResult:
+    """Verify every instance's chain in the audit table (see :class:`ChainVerifier`), and its end
+    against the sink's tip table and any ``anchors`` given (a previous report's)."""
+    verifier = ChainVerifier(log_key, anchors=[*(await read_pg_tips(dsn, table)), *(anchors or [])])
     verifier.sources = 1
     async for instance, seq, line in iter_pg_rows(dsn, table):
         where = f"table {table}, instance {instance!r} seq {seq}"

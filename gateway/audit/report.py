@@ -145,6 +145,9 @@ class QuarterReport:
     login_failures: int = 0
     purpose_changes: int = 0
     instances: tuple[str, ...] = field(default=())
+    #: the log's end when the report was made, per instance: the next ``audit verify --since-report``
+    #: proves nothing up to it was cut off
+    chain_tips: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -250,6 +253,8 @@ def build_report(
     lookups: Counter[tuple[str, str]] = Counter()
     events: Counter[str] = Counter()
     instances: set[str] = set()
+    records = list(records)
+    tips = chain_tips(records)
     for record in join_outcomes(records):
         moment = parse_time(str(record.get("time")))
         if not quarter.start <= moment < quarter.end:
@@ -311,7 +316,21 @@ def build_report(
         login_failures=events["login_failed"],
         purpose_changes=events["purpose_change"],
         instances=tuple(sorted(instances)),
+        chain_tips=tips,
     )
+
+
+def chain_tips(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The last ``seq``, its ``hash`` and time, per instance, over every record read (not only the quarter's)."""
+    tips: dict[str, dict[str, Any]] = {}
+    for record in records:
+        seq = record.get("seq")
+        if not isinstance(seq, int) or not isinstance(record.get("hash"), str):
+            continue
+        instance = str(record.get("instance", ""))
+        if seq > tips.get(instance, {}).get("seq", 0):
+            tips[instance] = {"seq": seq, "hash": record["hash"], "time": record.get("time")}
+    return tips
 
 
 def _attest(quarter: Quarter, verification: Verification, violations: list[Row]) -> Attestation:

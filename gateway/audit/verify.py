@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway.audit.chain import GENESIS, chain_key_for, check_hash
 from gateway.audit.files import log_files, read_ends
+from gateway.audit.tips import Anchor, read_tip_files
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,15 @@ class ChainVerifier:
     chains: dict[str, _Chain] = field(default_factory=dict)
     records: int = 0
     sources: int = 0
+    #: the chain's end as tip files, the tip table or a previous report saw it (tail truncation)
+    anchors: list[Anchor] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._key = chain_key_for(self.log_key)
+        self._anchored: dict[tuple[str, int], list[Anchor]] = {}
+        for anchor in self.anchors:
+            self._anchored.setdefault((anchor.instance, anchor.seq), []).append(anchor)
+        self._confirmed: set[Anchor] = set()
 
     def _break(self, chain: _Chain, where: str, message: str) -> None:
         chain.broken = True
@@ -122,6 +129,14 @@ class ChainVerifier:
                 self._break(chain, where, f"record seq {seq} was edited: its HMAC does not match its content")
             return
         chain.hmac_checked += 1
+        for anchor in self._anchored.get((instance, seq), ()):
+            if anchor.hash == record["hash"]:
+                self._confirmed.add(anchor)
+            else:
+                self._confirmed.add(anchor)
+                self._break(chain, where, f"seq {seq} is not the record {anchor.source} saw there (its hash differs): "
+                            "the log was rewritten from this point")
+                return
         if chain.seq == 0:
             chain.first_seq = seq
             if seq == 1 and prev != GENESIS:
@@ -196,7 +211,32 @@ class ChainVerifier:
                         "stopped without closing the log)",
                     )
                 )
+        findings.extend(self._tail_findings())
         return VerifyResult(self.records, spans, tuple(findings), self.sources)
+
+    def _tail_findings(self) -> list[Finding]:
+        """Each anchor either found in the log, or the records after the log's end are missing."""
+        out = []
+        for anchor in self.anchors:
+            if anchor in self._confirmed:
+                out.append(Finding("info", f"instance {anchor.instance!r}",
+                                   f"seq {anchor.seq} matches {anchor.source}: nothing before it was cut off"))
+                continue
+            chain = self.chains.get(anchor.instance)
+            if chain is None:
+                out.append(Finding("tampering", f"instance {anchor.instance!r}",
+                                   f"no record of this instance in the log, but {anchor.source} saw its chain "
+                                   f"through seq {anchor.seq}: the log was cut off or removed"))
+            elif chain.broken:
+                continue
+            elif anchor.seq < chain.first_seq:
+                out.append(Finding("info", f"instance {anchor.instance!r}",
+                                   f"seq {anchor.seq} ({anchor.source}) is before the log's first record (retention)"))
+            elif chain.seq < anchor.seq:
+                out.append(Finding("tampering", f"instance {anchor.instance!r}",
+                                   f"the log ends at seq {chain.seq} ({chain.where}) but {anchor.source} saw seq "
+                                   f"{anchor.seq}: {anchor.seq - chain.seq} record(s) cut off the end"))
+        return out
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -217,10 +257,12 @@ def order_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     return [p for _, p in sorted(keyed)], empty
 
 
-def verify_files(paths: Iterable[Path], log_key: bytes) -> VerifyResult:
-    """Verify the log files at ``paths`` (directories are expanded to their ``*.jsonl*`` files)."""
-    verifier = ChainVerifier(log_key)
-    ordered, empty = order_files(log_files(list(paths)))
+def verify_files(paths: Iterable[Path], log_key: bytes, anchors: Iterable[Anchor] = ()) -> VerifyResult:
+    """Verify the log files at ``paths`` (directories are expanded to their ``*.jsonl*`` files), and
+    the log's end against the tip files beside them and ``anchors`` (a previous report's)."""
+    paths = list(paths)
+    verifier = ChainVerifier(log_key, anchors=[*read_tip_files(paths), *anchors])
+    ordered, empty = order_files(log_files(paths))
     for path in empty:
         verifier.sources += 1
         if path.stat().st_size:

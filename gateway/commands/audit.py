@@ -25,6 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     verify = sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     _sources(verify)
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.add_argument("--since-report", type=Path, action="append", default=[], metavar="REPORT.json",
+                        help="a previous quarterly report (JSON): the log must still hold the chain's end it saw "
+                             "(records cut off the end are found); tip files beside the log are always checked")
     search = sub.add_parser("search", help="find requests in the log")
     _sources(search)
     search.add_argument("--requester", help="requester name (exact)")
@@ -102,14 +105,17 @@ def _time(text: str | None) -> datetime | None:
 
 
 def _verify(args: argparse.Namespace, paths: list[Path], key: bytes) -> int:
+    from gateway.audit.tips import read_report
+
+    anchors = [a for report in args.since_report for a in read_report(report)]
     if args.dsn:
         from gateway.audit.pg_sink import DEFAULT_TABLE, verify_pg
 
-        result = asyncio.run(verify_pg(args.dsn, key, args.table or DEFAULT_TABLE))
+        result = asyncio.run(verify_pg(args.dsn, key, args.table or DEFAULT_TABLE, anchors))
     else:
         from gateway.audit.verify import verify_files
 
-        result = verify_files(paths, key)
+        result = verify_files(paths, key, anchors)
     if args.json:
         print(json.dumps({
             "ok": result.ok, "records": result.records, "sources": result.sources,

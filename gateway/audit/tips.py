@@ -1,0 +1,93 @@
+"""Tail anchors: the chain's end (last ``seq`` and ``hash``) kept outside the log, so that records cut
+off the end of a log are noticed.
+
+The hash chain catches a record deleted, edited or reordered *before* the last one; it cannot see the
+last records cut off, since what remains is a valid, shorter chain. Three anchors are compared with
+the log's end by ``gateway audit verify``: the tip file the file sink rewrites beside the log at each
+checkpoint (``requests.tip.json``), the PostgreSQL sink's own ``<table>_tip`` table, and a previous
+quarterly report (``--since-report PREVIOUS.json``), which the auditor keeps elsewhere. A tip file
+or table lags the log by at most one checkpoint interval, and whoever can rewrite the log can
+rewrite them too; the report is the anchor the log's writer cannot reach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SUFFIX = ".tip.json"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """``seq`` and ``hash`` some source saw at the end of ``instance``'s chain."""
+
+    instance: str
+    seq: int
+    hash: str
+    source: str
+    time: str = ""
+
+
+def tip_path(log_path: Path) -> Path:
+    return log_path.with_name(f"{log_path.stem}{SUFFIX}")
+
+
+def write_tip(path: Path, tip: dict[str, Any]) -> None:
+    """Record ``tip`` (instance, seq, hash, time) for its instance in the tip file, atomically."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        instances = data.get("instances") if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        instances = None
+    instances = dict(instances or {})
+    instances[str(tip["instance"])] = {"seq": tip["seq"], "hash": tip["hash"], "time": tip["time"]}
+    fd, tmp = tempfile.mkstemp(prefix=".tip-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"version": 1, "instances": instances}, fh, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _anchors(instances: Any, source: str) -> list[Anchor]:
+    out = []
+    for instance, tip in (instances or {}).items():
+        if isinstance(tip, dict) and isinstance(tip.get("seq"), int) and isinstance(tip.get("hash"), str):
+            out.append(Anchor(str(instance), tip["seq"], tip["hash"], source, str(tip.get("time", ""))))
+    return out
+
+
+def read_tip_files(paths: Iterable[Path]) -> list[Anchor]:
+    """Anchors from every ``*.tip.json`` in the folders of ``paths`` (files or folders)."""
+    folders = {p if p.is_dir() else p.parent for p in paths}
+    out: list[Anchor] = []
+    for folder in sorted(folders):
+        for tip in sorted(folder.glob(f"*{SUFFIX}")):
+            try:
+                data = json.loads(tip.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict):
+                out.extend(_anchors(data.get("instances"), f"tip file {tip.name}"))
+    return out
+
+
+def read_report(path: Path) -> list[Anchor]:
+    """Anchors from a quarterly report in JSON (``gateway report --format json``); raises ValueError."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a JSON report: {exc}") from None
+    if not isinstance(data, dict) or "chain_tips" not in data:
+        raise ValueError(f"{path} holds no chain_tips (a report written by `gateway report --format json`)")
+    return _anchors(data["chain_tips"], f"report {data.get('quarter', path.name)}")
