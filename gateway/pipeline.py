@@ -72,6 +72,7 @@ class Plan:
     error: GatewayError | None
     profile: Profile | None
     cache: str = "miss"
+    tokens: Any = field(default=None, compare=False, repr=False)  # the analyzer's tokens of ``sql``
 
     @property
     def redacted(self) -> tuple[str, ...]:
@@ -128,6 +129,7 @@ class Gateway:
         self.metrics = Metrics()  # shared by both front doors; served at /metrics
         self._hashed_templates: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._requesters_stamp = self._stamp_requesters()
+        self._record_templates: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -304,7 +306,8 @@ class Gateway:
             return Plan(request_id, sql, (), Decision("deny", exc.message.removeprefix("gateway: "), rule=exc.rule or "purpose"),
                         exc, None)
         analysis: Analysis = self.analyzer.analyze(sql, profile)
-        return Plan(request_id, sql, analysis.statements, analysis.decision, analysis.error, profile, analysis.cache)
+        return Plan(request_id, sql, analysis.statements, analysis.decision, analysis.error, profile, analysis.cache,
+                    analysis.tokens)
 
     def new_request_id(self) -> str:
         return self._ids.next()
@@ -329,14 +332,45 @@ class Gateway:
         return lowered.get(name.lower(), "")
 
     # -- request log ---------------------------------------------------------------------------
-    def _request_record(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> dict[str, Any]:
+    def _request_record(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> Any:
+        """The request record: on the hot path (no error) a prepared record whose static part was
+        serialized once per (session claim, statement shape); otherwise a plain dict."""
+        if plan.error is not None or sqlstate is not None or not plan.statements:
+            return self._request_record_dict(ctx, plan, params, sqlstate)
+        from gateway.audit.record import prepared_request, request_template
+
+        # every input of _static_fields, by identity (frozen values: the same objects say the same thing)
+        refs: tuple[Any, ...] = (ctx, self.policy, plan.profile, plan.decision,
+                                 *[x for st in plan.statements for x in (st.accesses, st.masked, st.redacted, st.kind)])
+        key = tuple(map(id, refs))
+        hit = self._record_templates.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], refs)):
+            template = request_template(**self._static_fields(ctx, plan, sqlstate))
+            if len(self._record_templates) > 10000:
+                self._record_templates.clear()
+            self._record_templates[key] = hit = (refs, template)  # refs keep the ids from being reused
+        hasher = self.audit.hasher
+        return prepared_request(hit[1], request_id=plan.request_id, sql_received=hasher.hash_sql(plan.sql, plan.tokens),
+                                sql_sent=self._hashed_sent_sql(plan), params=hasher.hash_params(params))
+
+    def _request_record_dict(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> dict[str, Any]:
+        return self.audit.build_request_record(
+            request_id=plan.request_id,
+            sql_received=plan.sql,
+            sql_sent=self._hashed_sent_sql(plan),
+            sql_sent_hashed=True,
+            params=list(params) if params else None,
+            **self._static_fields(ctx, plan, sqlstate),
+        )
+
+    def _static_fields(self, ctx: SessionContext, plan: Plan, sqlstate: str | None) -> dict[str, Any]:
+        """What a request record says that does not change between requests of one session and shape."""
         accesses = [a for st in plan.statements for a in st.accesses]
         masked = [m for st in plan.statements for m in st.masked]
         purpose = ctx.claim.purpose
         profile = plan.profile
         statutory = self.policy.is_statutory_request(purpose)
-        return self.audit.build_request_record(
-            request_id=plan.request_id,
+        return dict(
             requester=ctx.requester.name,
             agency=ctx.requester.agency,
             front_door=ctx.front_door,
@@ -344,10 +378,6 @@ class Gateway:
             tls=ctx.tls,
             claim=ctx.claim,
             statement_kind=plan.statement_kind,
-            sql_received=plan.sql,
-            sql_sent=self._hashed_sent_sql(plan),
-            sql_sent_hashed=True,
-            params=list(params) if params else None,
             accesses=accesses,
             decision=plan.decision.action,
             reason=plan.decision.reason,
@@ -407,11 +437,11 @@ class Gateway:
 
     def log_outcome(self, ctx: SessionContext, plan: Plan, *, rows: int, duration_ms: float,
                     sqlstate: str | None = None, persons: int | None = None, status: str = "ok") -> None:
-        from gateway.audit.record import build_outcome_record
+        from gateway.audit.record import prepared_outcome
 
-        self.audit.append_nowait(build_outcome_record(
+        self.audit.append_nowait(prepared_outcome(
             request_id=plan.request_id, rows_returned=rows, persons_returned=persons, duration_ms=duration_ms,
-            backend_sqlstate=sqlstate, status=status, instance=self.settings.instance_name,
+            backend_sqlstate=sqlstate, status=status,
         ))
 
     async def log_event(self, ctx: SessionContext | None, kind: str, **fields: Any) -> None:

@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.audit.canonical import PreparedRecord
 from gateway.audit.literals import derive_key
 
 GENESIS = "0" * 64
@@ -66,13 +67,18 @@ class ChainState:
     def __post_init__(self) -> None:
         self.key = chain_key_for(self.log_key)
 
-    def seal(self, record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    def seal(self, record: dict[str, Any] | PreparedRecord) -> tuple[dict[str, Any], str]:
         """Assign ``seq``/``prev``/``instance``/``hash``; return the sealed record and its line.
 
         The state moves on only through :meth:`advance` semantics built in here; a caller whose write
         then fails must call :meth:`rewind` with the values it had before (see the file sink).
         """
-        sealed = dict(record)
+        if type(record) is PreparedRecord:
+            line = self.seal_line(record)
+            sealed = record.as_dict()
+            sealed["hash"] = self.prev
+            return sealed, line
+        sealed = dict(record)  # type: ignore[arg-type]
         sealed["instance"] = self.instance
         sealed["seq"] = self.seq + 1
         sealed["prev"] = self.prev
@@ -82,6 +88,19 @@ class ChainState:
         self.seq += 1
         self.prev = digest
         return sealed, body[:-1] + ',"hash":"' + digest + '"}\n'
+
+    def seal_line(self, record: PreparedRecord) -> str:
+        """:meth:`seal` for a prepared record (its template lists ``instance``, ``seq`` and ``prev`` as
+        dynamic): only the line, the static members were serialized once for the template."""
+        values = record.values
+        values["instance"] = self.instance
+        values["seq"] = self.seq + 1
+        values["prev"] = self.prev
+        body = record.render()
+        digest = hmac.digest(self.key, body.encode("utf-8"), "sha256").hex()
+        self.seq += 1
+        self.prev = digest
+        return body[:-1] + ',"hash":"' + digest + '"}\n'
 
     def mark(self) -> tuple[int, str]:
         """The current tip, to :meth:`rewind` to if a batch sealed after it is never written."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from gateway.audit.canonical import PreparedRecord
 from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import build_request_record, to_dict, utc_now
@@ -71,7 +72,7 @@ class GroupCommitSink:
         self.max_batch = max_batch
         self._linger = max(0.0, fsync_interval_ms) / 1000.0
         self._chain: ChainState | None = None
-        self._queue: collections.deque[tuple[dict[str, Any], asyncio.Future[None] | None]] = collections.deque()
+        self._queue: collections.deque[tuple[dict[str, Any] | PreparedRecord, asyncio.Future[None] | None]] = collections.deque()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -96,7 +97,7 @@ class GroupCommitSink:
         if self._writer is None or self._closing:
             raise AuditUnavailable("gateway: the request log is not open, so the request is refused")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((to_dict(record), future))
+        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), future))
         self._wakeup.set()
         return future
 
@@ -104,9 +105,9 @@ class GroupCommitSink:
         """Queue ``record`` (an ``outcome``, say) for the next batch without waiting; it is made
         durable with that batch. If the batch fails the record is lost and an error is logged."""
         if self._writer is None or self._closing:
-            log.error("audit_record_dropped", reason="log closed", type=to_dict(record).get("type"))
+            log.error("audit_record_dropped", reason="log closed", type=record.get("type") if type(record) is PreparedRecord else to_dict(record).get("type"))
             return
-        self._queue.append((to_dict(record), None))
+        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), None))
         self._wakeup.set()
 
     def build_request_record(self, **fields: Any) -> dict[str, Any]:

@@ -81,27 +81,29 @@ class LiteralHasher:
             return [None if p is None else _plain(p) for p in params]
         return [self.hash_literal(p) for p in params]
 
-    def hash_sql(self, sql: str | None) -> str | None:
+    def hash_sql(self, sql: str | None, tokens: list[Any] | None = None) -> str | None:
         """``sql`` with every literal and comment replaced by its keyed hash (cached per text:
-        prepared statements send the same text again and again)."""
+        prepared statements send the same text again and again). ``tokens``: the text's tokens, when
+        the caller has them already (the analyzer does), so that it is not tokenized twice."""
         if sql is None or not self.enabled:
             return sql
         cache = self._sql_cache
         hit = cache.get(sql)
         if hit is not None:
             return hit
-        hashed = self._hash_sql(sql)
+        hashed = self._hash_sql(sql, tokens)
         if len(sql) <= 4096:
             if len(cache) >= 4096:
                 cache.clear()
             cache[sql] = hashed
         return hashed
 
-    def _hash_sql(self, sql: str) -> str:
-        try:
-            tokens = _TOKENIZER.tokenize(sql)
-        except SqlglotError:
-            return f"{self.hash_literal(sql)} /* untokenizable statement, {len(sql)} chars */"
+    def _hash_sql(self, sql: str, tokens: list[Any] | None = None) -> str:
+        if tokens is None:
+            try:
+                tokens = _TOKENIZER.tokenize(sql)
+            except SqlglotError:
+                return f"{self.hash_literal(sql)} /* untokenizable statement, {len(sql)} chars */"
         out: list[str] = []
         pos = 0
         prev = None

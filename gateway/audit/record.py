@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gateway import __version__
+from gateway.audit.canonical import PreparedRecord, RecordTemplate
 from gateway.audit.literals import LiteralHasher
 from gateway.policy.types import JUSTIFICATION_FIELDS, Access, PurposeClaim
 
@@ -314,3 +315,45 @@ def build_purpose_change_record(
         "rule": rule,
         "gateway_version": __version__,
     }
+
+
+#: Members of a ``request`` record that change from one request to the next (the chain adds the last
+#: three). Everything else is fixed by the session and the statement shape: see :func:`request_template`.
+REQUEST_DYNAMIC = ("request_id", "time", "sql_received", "sql_sent", "params", "instance", "seq", "prev")
+OUTCOME_DYNAMIC = ("request_id", "time", "rows_returned", "persons_returned", "duration_ms", "backend_sqlstate",
+                   "status", "instance", "seq", "prev")
+
+
+def request_template(**fields: Any) -> RecordTemplate:
+    """The static part of ``request`` records: the keyword arguments of :func:`build_request_record`
+    without its dynamic members (:data:`REQUEST_DYNAMIC`), serialized once. A request then supplies
+    only its id, time, hashed SQL and parameters (:func:`prepared_request`). Fields a later schema adds
+    go to one side or the other; the canonical form is the same as :func:`build_request_record` gives.
+    """
+    record = build_request_record(hasher=_NO_HASHER, request_id="", sql_received=None, sql_sent=None,
+                                  sql_sent_hashed=True, params=None, time="", **fields)
+    static = {k: v for k, v in record.items() if k not in REQUEST_DYNAMIC}
+    return RecordTemplate(static, REQUEST_DYNAMIC)
+
+
+def prepared_request(template: RecordTemplate, *, request_id: str, sql_received: str | None, sql_sent: str | None,
+                     params: list[Any], time: str | None = None) -> PreparedRecord:
+    """A ``request`` record from its template; SQL and parameters already hashed by the caller."""
+    return PreparedRecord(template, {"request_id": request_id, "time": time or utc_now(),
+                                     "sql_received": sql_received, "sql_sent": sql_sent, "params": params})
+
+
+_OUTCOME = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcome"}, OUTCOME_DYNAMIC)
+
+
+def prepared_outcome(*, request_id: str, rows_returned: int, persons_returned: int | None, duration_ms: float,
+                     backend_sqlstate: str | None = None, status: str = "ok") -> PreparedRecord:
+    """:func:`build_outcome_record` as a prepared record (same members, same canonical JSON)."""
+    return PreparedRecord(_OUTCOME, {
+        "request_id": request_id, "time": utc_now(), "rows_returned": rows_returned,
+        "persons_returned": persons_returned, "duration_ms": round(duration_ms, 3),
+        "backend_sqlstate": backend_sqlstate, "status": status,
+    })
+
+
+_NO_HASHER = LiteralHasher(b"\0" * 32, enabled=False)

@@ -89,7 +89,7 @@ class Analyzer:
                 out.append(rendered)
                 out.append(part)
             statements.append(_replace_sql(plan, "".join(out), template.parts, tuple(tokens[i].text for i in template.slots)))
-        return Analysis(tuple(statements), entry.analysis.decision, entry.analysis.error, cache="shape")
+        return Analysis(tuple(statements), entry.analysis.decision, entry.analysis.error, cache="shape", tokens=tokens)
 
 
 def _replace_sql(plan: StatementPlan, sql: str, parts: tuple[str, ...], slots: tuple[str, ...]) -> StatementPlan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.errors import GatewayError
 from gateway.policy.types import Access, Decision
@@ -30,6 +31,9 @@ class Analysis:
     decision: Decision
     error: GatewayError | None = None
     cache: str = "miss"  # "exact" | "shape" | "miss"
+    # on a shape hit, the tokens of the analyzed text: the request log hashes its literals without
+    # tokenizing it again (never pickled across to an analysis worker: only set by the cache)
+    tokens: Any = field(default=None, compare=False, repr=False)
 
     @property
     def redacted(self) -> tuple[str, ...]:
