@@ -1,13 +1,17 @@
 """The product benchmark: pgbench through the gateway against PostgreSQL directly and PgBouncer,
-measured in one run, targets interleaved round by round.
+measured in one run, targets interleaved round by round; CPU per request of the gateway and PgBouncer.
 
-    python bench/compare.py [--persons 100000] [--seconds 10] [--clients 8 32] [--rounds 2]
+    python bench/compare.py                       # 1, 8 and 32 clients; simple, extended, prepared
+    python bench/compare.py --clients 8 --modes simple --seconds 5 --rounds 1   # a quick look
 
 Starts its own PostgreSQL (gateway.pgserver), seeds the reference data, starts PgBouncer (session
 pooling; `apt-get install pgbouncer`) and `gateway serve` (durable request log on), then runs the
-point-lookup script by person_id with -M simple, extended and prepared. Prints tps per target and the
-ratios gateway/direct and gateway/pgbouncer (medians over rounds), as a Markdown table for the README.
-Run it on a quiet machine: client, proxies and server share the two cores.
+point-lookup script by person_id with -M simple, extended and prepared. For each cell it reports the
+median tps over rounds per target, the ratios gateway/direct and gateway/PgBouncer, the CPU each
+proxy process spent per request (user + sys of all its threads, from /proc/PID/stat, divided by the
+transactions pgbench reports) and p50/p99 latency from pgbench's per-transaction log. Prints a
+Markdown table for the README at the end. Runs unattended (about rounds x cells x 3 x seconds).
+Run it on a quiet machine: client, proxies and server share the cores.
 """
 
 from __future__ import annotations
@@ -27,14 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
 
-from pgbench_run import SCRIPT  # noqa: E402
-from pgbench_run import run_pgbench as _run  # noqa: E402
-
-
-
-def run_pgbench(*args: object, **kwargs: object) -> float:
-    return _run(*args, **kwargs)[0]  # type: ignore[arg-type]
+from pgbench_run import SCRIPT, Run, child_pids, pgbench, tree_cpu  # noqa: E402
 
 
 def start_pgbouncer(work: Path, pg_port: int, user: str, password: str, pool_mode: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -71,15 +70,34 @@ def start_pgbouncer(work: Path, pg_port: int, user: str, password: str, pool_mod
     raise RuntimeError(f"pgbouncer did not start; see {work / 'pgbouncer.log'}")
 
 
+def _measured(run: object, pids: list[int]) -> tuple[Run, float | None]:
+    """Run pgbench (``run()``) and the CPU µs per transaction the processes ``pids`` spent meanwhile."""
+    if not pids:
+        return run(), None  # type: ignore[operator,no-any-return]
+    pids = [p for pid in pids for p in child_pids(pid)]
+    before = sum(tree_cpu(pids))
+    result: Run = run()  # type: ignore[operator]
+    after = sum(tree_cpu(pids))
+    return result, (after - before) / max(1, result.transactions) * 1e6
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=100_000)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--clients", type=int, nargs="+", default=[8])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--modes", nargs="+", default=["simple", "extended", "prepared"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--persons", type=int, default=100_000, help="persons seeded (default 100000)")
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per pgbench run (default 10)")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="client counts (default 1 8 32)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds; medians are reported (default 2)")
+    parser.add_argument("--modes", nargs="+", default=["simple", "extended", "prepared"],
+                        choices=["simple", "extended", "prepared"])
     parser.add_argument("--no-audit-sync", action="store_true",
                         help="request records written without fdatasync (to see what durability costs)")
+    parser.add_argument("--gateway-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="extra environment for gateway serve (e.g. GATEWAY_WORKERS=2)")
     args = parser.parse_args()
     if not shutil.which("pgbench") or not shutil.which("pgbouncer"):
         print("needs pgbench and pgbouncer on PATH (apt-get install postgresql-client pgbouncer)", file=sys.stderr)
@@ -94,40 +112,69 @@ def main() -> int:
     script = work / "lookup.sql"
     script.write_text(SCRIPT.format(n=args.persons))
     os.chmod(script, 0o644)
-    results: dict[tuple[str, str, int], list[float]] = {}
+    results: dict[tuple[str, str, int], list[tuple[Run, float | None]]] = {}
+    env = dict(item.split("=", 1) for item in args.gateway_env)
+    if args.no_audit_sync:
+        env["GATEWAY_AUDIT_SYNC"] = "false"
     with PostgresServer(settings={"max_connections": "300"}) as pg:
         dsn = pg.create_database("dmv")
         asyncio.run(seed(dsn, args.persons, 1))
         bouncer_dir = work / "pgbouncer"
         bouncer_dir.mkdir()
         bouncer, bouncer_port = start_pgbouncer(bouncer_dir, pg.port, pg.superuser, pg.password, "session")
-        gen = start_gateway(dsn, work, **({"GATEWAY_AUDIT_SYNC": "false"} if args.no_audit_sync else {}))
+        bouncer_pid = int((bouncer_dir / "pgbouncer.pid").read_text()) if (bouncer_dir / "pgbouncer.pid").exists() else bouncer.pid
+        gen = start_gateway(dsn, work, **env)
         gw = next(gen)
         purpose = "-c gateway.purpose=service_delivery"
         targets = {
-            "direct": lambda mode, c: run_pgbench("127.0.0.1", pg.port, pg.superuser, pg.password, mode, c, args.seconds, script),
-            "pgbouncer": lambda mode, c: run_pgbench("127.0.0.1", bouncer_port, pg.superuser, pg.password, mode, c, args.seconds, script),
-            "gateway": lambda mode, c: run_pgbench(gw.host, gw.port, "dmv_clerk", "dmv_clerk-demo-password", mode, c,
-                                                   args.seconds, script, purpose),
+            "direct": (lambda mode, c: pgbench("127.0.0.1", pg.port, pg.superuser, pg.password, mode, c, args.seconds, script), []),
+            "pgbouncer": (lambda mode, c: pgbench("127.0.0.1", bouncer_port, pg.superuser, pg.password, mode, c,
+                                                  args.seconds, script), [bouncer_pid]),
+            "gateway": (lambda mode, c: pgbench(gw.host, gw.port, "dmv_clerk", "dmv_clerk-demo-password", mode, c,
+                                                args.seconds, script, purpose), [gw.process.pid]),
         }
         try:
+            for mode in args.modes:  # warm-up, not counted: first plans, imports, connection pools
+                for name, (run, pids) in targets.items():
+                    pgbench(*(("127.0.0.1", pg.port, pg.superuser, pg.password) if name == "direct" else
+                              ("127.0.0.1", bouncer_port, pg.superuser, pg.password) if name == "pgbouncer" else
+                              (gw.host, gw.port, "dmv_clerk", "dmv_clerk-demo-password")),
+                            mode, 2, 1, script, purpose if name == "gateway" else "", latencies=False)
             for round_no in range(args.rounds):
                 for clients in args.clients:
                     for mode in args.modes:
-                        for name, run in targets.items():
-                            tps = run(mode, clients)
-                            results.setdefault((name, mode, clients), []).append(tps)
-                            print(f"round {round_no + 1} c={clients:<3} {mode:9s} {name:10s} {tps:9.0f} tps", flush=True)
+                        for name, (run, pids) in targets.items():
+                            result, cpu = _measured(lambda: run(mode, clients), pids)
+                            results.setdefault((name, mode, clients), []).append((result, cpu))
+                            print(f"round {round_no + 1} c={clients:<3} {mode:9s} {name:10s} {result.tps:9.0f} tps "
+                                  f"cpu {_fmt(cpu, '.0f')} us/req p50 {_fmt(result.p50_ms, '.3f')} ms "
+                                  f"p99 {_fmt(result.p99_ms, '.3f')} ms", file=sys.stderr, flush=True)
         finally:
             gen.close()
             bouncer.send_signal(signal.SIGTERM)
             bouncer.wait(10)
-    print("\n| clients | mode | direct tps | PgBouncer tps | gateway tps | gateway/direct | gateway/PgBouncer |")
-    print("|---|---|---|---|---|---|---|")
+
+    def med(name: str, mode: str, clients: int, pick: object) -> float | None:
+        values = [pick(r) for r in results[(name, mode, clients)]]  # type: ignore[operator]
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    print(f"\npgbench point lookups by person_id, {args.persons} persons, {args.seconds} s x {args.rounds} rounds, "
+          f"request log {'NOT fsynced' if args.no_audit_sync else 'durable'}; medians. CPU: user+sys of the process "
+          "per transaction. p50/p99 in ms (direct / PgBouncer / gateway).\n")
+    print("| clients | mode | direct tps | PgBouncer tps | gateway tps | gw/direct | gw/PgBouncer "
+          "| gateway CPU µs/req | PgBouncer CPU µs/req | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for clients in args.clients:
         for mode in args.modes:
-            d, b, g = (statistics.median(results[(n, mode, clients)]) for n in ("direct", "pgbouncer", "gateway"))
-            print(f"| {clients} | {mode} | {d:.0f} | {b:.0f} | {g:.0f} | {g / d:.2f} | {g / b:.2f} |")
+            d, b, g = (med(n, mode, clients, lambda r: r[0].tps) for n in ("direct", "pgbouncer", "gateway"))
+            gcpu = med("gateway", mode, clients, lambda r: r[1])
+            bcpu = med("pgbouncer", mode, clients, lambda r: r[1])
+            p50 = " / ".join(_fmt(med(n, mode, clients, lambda r: r[0].p50_ms), ".3f") for n in ("direct", "pgbouncer", "gateway"))
+            p99 = " / ".join(_fmt(med(n, mode, clients, lambda r: r[0].p99_ms), ".3f") for n in ("direct", "pgbouncer", "gateway"))
+            assert d and b and g
+            print(f"| {clients} | {mode} | {d:.0f} | {b:.0f} | {g:.0f} | {g / d:.2f} | {g / b:.2f} "
+                  f"| {_fmt(gcpu, '.0f')} | {_fmt(bcpu, '.0f')} | {p50} | {p99} |")
     return 0
 
 
