@@ -167,11 +167,12 @@ class _Channel:
         self.requests = requests
         self.first = first
         self.sent = 0
+        self.loop = asyncio.get_running_loop()  # once: get_running_loop() is a getpid() call each time
 
     async def fill(self) -> None:
         from gateway.frontdoor.pg.session import SessionClosed
 
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         if self.writer.turn is not None:
             await self.writer.turn
         if self.first:
@@ -195,11 +196,12 @@ class _Backend:
         self.replies = replies
         self.feed: Any = None
         self.sent = 0
+        self.loop = asyncio.get_running_loop()
 
     def write(self, data: bytes) -> None:
         reply = self.replies[min(self.sent, len(self.replies) - 1)]
         self.sent += 1
-        asyncio.get_running_loop().call_soon(self.feed, reply)
+        self.loop.call_soon(self.feed, reply)
 
     def pause_reading(self) -> None:
         pass

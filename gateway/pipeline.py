@@ -23,6 +23,7 @@ import structlog
 from gateway import __version__
 from gateway.analyzer.classify import Classifier
 from gateway.analyzer.utility import GATEWAY_SETTINGS
+from gateway.audit.sink import RequestLog
 from gateway.catalog.model import Catalog
 from gateway.config import Settings
 from gateway.errors import BackendUnavailable, GatewayError, PurposeRefused
@@ -111,7 +112,7 @@ class _Ids:
 class Gateway:
     """One per process: the policy, the requesters, the live catalog and the request log."""
 
-    def __init__(self, settings: Settings, policy: Policy, requesters: Requesters, audit: Any,
+    def __init__(self, settings: Settings, policy: Policy, requesters: Requesters, audit: RequestLog,
                  *, refresh_seconds: float = 5.0) -> None:
         self.settings = settings
         self.policy = policy
@@ -481,7 +482,7 @@ def _hash_template(hasher: Any, parts: tuple[str, ...]) -> tuple[str, ...]:
     return pieces
 
 
-def open_request_log(settings: Settings) -> Any:
+def open_request_log(settings: Settings) -> RequestLog:
     """The request log the settings name: a PostgreSQL table when ``audit_dsn`` is set, else a file."""
     key_path = Path(settings.audit_key) if settings.audit_key else None
     if settings.audit_dsn:

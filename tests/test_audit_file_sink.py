@@ -249,3 +249,23 @@ def test_a_torn_tail_after_kill_is_recognised(tmp_path: Path) -> None:
     result = verify_files([tmp_path], KEY)
     assert result.ok
     assert [f for f in result.findings if f.severity == "warning"][0].where == "requests.jsonl line 7"
+
+
+def test_both_sinks_are_request_logs_and_unavailable_after_close(tmp_path: Path) -> None:
+    from gateway.audit.pg_sink import PgAuditLog
+    from gateway.audit.sink import RequestLog
+
+    async def go() -> None:
+        log = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY)
+        assert isinstance(log, RequestLog) and not log.available
+        await log.start()
+        assert log.available
+        await log.append(request(1))
+        await log.close()
+        assert not log.available
+        records = await log.read_records()
+        assert [r["type"] for r in records if r["type"] == "request"] == ["request"]
+        assert (await log.verify()).ok
+
+    asyncio.run(go())
+    assert isinstance(PgAuditLog("postgresql://x@127.0.0.1:1/x", instance="gw1", key=KEY), RequestLog)

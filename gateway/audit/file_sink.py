@@ -40,6 +40,10 @@ log = structlog.get_logger("gateway.audit")
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
+class _PathMoved(Exception):
+    """The open file is no longer the one at the log's path."""
+
+
 class AuditLog(GroupCommitSink):
     """The request log in a local file (see the module docstring). One writer per file."""
 
@@ -99,6 +103,31 @@ class AuditLog(GroupCommitSink):
             self._note_failure(describe(exc))
         self._start_writer()
 
+    # -- reading back (RequestLog) ---------------------------------------------------------------
+
+    def log_directory(self) -> Path:
+        return self.path.parent
+
+    def log_key(self) -> bytes:
+        from gateway.audit.keyfile import read_key
+
+        return self._key if self._key else read_key(self.key_path)
+
+    async def read_records(self) -> list[dict[str, Any]]:
+        from gateway.audit.verify import iter_records
+
+        return await asyncio.to_thread(lambda: list(iter_records([self.log_directory()])))
+
+    async def verify(self) -> Any:
+        from gateway.audit.verify import verify_files
+
+        return await asyncio.to_thread(verify_files, [self.log_directory()], self.log_key())
+
+    def _in_writer(self, fn: Any, *args: Any) -> asyncio.Future[Any]:
+        """Run blocking ``fn(*args)`` on the writer thread (the loop taken at start: no getpid per call)."""
+        assert self._loop is not None
+        return self._loop.run_in_executor(self._executor, fn, *args)
+
     async def close(self) -> None:
         """Write a closing checkpoint, flush what is queued, stop the writer and close the file."""
         await self._stop_writer()
@@ -109,7 +138,7 @@ class AuditLog(GroupCommitSink):
             self._executor = None
         self._drop_fd()
 
-    async def _flush(self, records: list[dict[str, Any]]) -> list[Exception | None]:
+    async def _flush(self, records: list[dict[str, Any]], retry: bool = True) -> list[Exception | None]:
         """Seal ``records`` here, on the event loop's thread, then write and fdatasync them on the
         writer thread. Sealing is pure Python: done on the writer thread it would hold the GIL against
         the loop, and every batch would pay for the hand-over twice. On an OSError the chain is
@@ -126,7 +155,14 @@ class AuditLog(GroupCommitSink):
             self._chain.rewind(mark)  # nothing was written: the chain must not move
             raise
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._write_data, self._fd, data)
+            await self._in_writer(self._write_data, self._fd, data)
+        except _PathMoved:  # nothing written: seal the batch again, into a fresh file at the path
+            self._chain.rewind(mark)
+            self._drop_fd()
+            self._pending.append(checkpoint_record("reopen", time=utc_now(), note="log file moved or removed"))
+            if retry:
+                return await self._flush(records, retry=False)
+            raise SinkError(f"{self.path} keeps moving") from None
         except OSError:
             self._chain.rewind(mark)
             self._drop_fd(truncate_to=offset)
@@ -138,7 +174,7 @@ class AuditLog(GroupCommitSink):
         if self._tip is not None:
             tip, self._tip = self._tip, None
             try:
-                await asyncio.get_running_loop().run_in_executor(self._executor, write_tip, tip_path(self.path), tip)
+                await self._in_writer(write_tip, tip_path(self.path), tip)
             except OSError as exc:  # the log itself is durable; the anchor is late until the next checkpoint
                 log.warning("audit_tip_not_written", path=str(tip_path(self.path)), error=describe(exc))
         return errors
@@ -146,6 +182,16 @@ class AuditLog(GroupCommitSink):
     # -- blocking work, on the writer thread ------------------------------------------------------
 
     def _write_data(self, fd: int, data: bytes) -> None:
+        """Write and fdatasync one batch, first checking that ``fd`` is still the file at the log's path
+        (an operator may move or remove it): here, off the event loop, where the stat calls cost the
+        loop nothing. Raises :class:`_PathMoved` (nothing written) if it is not."""
+        try:
+            on_disk = os.stat(self.path)
+        except OSError:
+            raise _PathMoved() from None
+        held = os.fstat(fd)
+        if (on_disk.st_ino, on_disk.st_dev) != (held.st_ino, held.st_dev):
+            raise _PathMoved()
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
@@ -155,15 +201,7 @@ class AuditLog(GroupCommitSink):
     def _ensure_open(self) -> None:
         assert self._chain is not None
         if self._fd is not None:
-            try:
-                on_disk = os.stat(self.path)
-            except OSError:
-                on_disk = None
-            held = os.fstat(self._fd)
-            if on_disk is not None and (on_disk.st_ino, on_disk.st_dev) == (held.st_ino, held.st_dev):
-                return
-            self._drop_fd()
-            self._pending.append(checkpoint_record("reopen", time=utc_now(), note="log file moved or removed"))
+            return  # whether it is still the file at the path is checked by the writer thread, per write
         ends = read_ends(self.path)
         if ends.torn:
             first = ends.first["seq"] if ends.first else self._chain.seq + 1

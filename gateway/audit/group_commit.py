@@ -73,7 +73,10 @@ class GroupCommitSink:
         self._linger = max(0.0, fsync_interval_ms) / 1000.0
         self._chain: ChainState | None = None
         self._queue: collections.deque[tuple[dict[str, Any] | PreparedRecord, asyncio.Future[None] | None]] = collections.deque()
-        self._wakeup = asyncio.Event()
+        # the writer's wake-up: a bare future on the loop, not asyncio.Event (whose wait() looks the running
+        # loop up, a getpid() system call each time); the loop is taken once, when the writer starts
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self._pending: list[dict[str, Any]] = []  # checkpoints written first in the next batch
@@ -96,9 +99,10 @@ class GroupCommitSink:
         :class:`AuditUnavailable`): ``append`` without a coroutine, for the hot path."""
         if self._writer is None or self._closing:
             raise AuditUnavailable("gateway: the request log is not open, so the request is refused")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        assert self._loop is not None
+        future: asyncio.Future[None] = self._loop.create_future()
         self._queue.append((record if type(record) is PreparedRecord else to_dict(record), future))
-        self._wakeup.set()
+        self._wakeup()
         return future
 
     def append_nowait(self, record: Any) -> None:
@@ -108,7 +112,7 @@ class GroupCommitSink:
             log.error("audit_record_dropped", reason="log closed", type=record.get("type") if type(record) is PreparedRecord else to_dict(record).get("type"))
             return
         self._queue.append((record if type(record) is PreparedRecord else to_dict(record), None))
-        self._wakeup.set()
+        self._wakeup()
 
     def build_request_record(self, **fields: Any) -> dict[str, Any]:
         """:func:`gateway.audit.record.build_request_record` with this log's hasher and instance."""
@@ -117,23 +121,29 @@ class GroupCommitSink:
 
     @property
     def available(self) -> bool:
-        """False while the last write failed (for ``/readyz``)."""
-        return self._writer is not None and self._failing is None
+        """False while the last write failed (for ``/readyz``), before start and after close."""
+        return self._writer is not None and not self._closing and self._failing is None
 
     # -- for subclasses --------------------------------------------------------------------------
 
     async def _flush(self, records: list[dict[str, Any]]) -> list[Exception | None]:
         raise NotImplementedError
 
+    def _wakeup(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
     def _start_writer(self) -> None:
-        self._writer = asyncio.create_task(self._run(), name=f"audit-writer-{self.instance}")
+        self._loop = asyncio.get_running_loop()
+        self._writer = self._loop.create_task(self._run(), name=f"audit-writer-{self.instance}")
 
     async def _stop_writer(self) -> None:
         if self._writer is None or self._closing:
             return
         self._queue.append((checkpoint_record("close", time=utc_now()), None))
         self._closing = True
-        self._wakeup.set()
+        self._wakeup()
         await self._writer
 
     def _seal_batch(self, records: list[dict[str, Any]]) -> tuple[list[str], list[Exception | None]]:
@@ -197,8 +207,11 @@ class GroupCommitSink:
             if not self._queue:
                 if self._closing:
                     return
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                self._wake = loop.create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
                 continue
             if self._linger and not self._closing:
                 await self._gather(loop)

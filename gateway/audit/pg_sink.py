@@ -165,6 +165,23 @@ class PgAuditLog(GroupCommitSink):
         self._conn = conn
         return conn
 
+    # -- reading back (RequestLog) ---------------------------------------------------------------
+
+    def log_key(self) -> bytes:
+        from gateway.audit.keyfile import read_key
+
+        if self._key:
+            return self._key
+        if self.key_path is None:
+            raise ConfigError("the PostgreSQL request log has no key file configured")
+        return read_key(Path(self.key_path))
+
+    async def read_records(self) -> list[dict[str, Any]]:
+        return [r async for r in iter_pg_records(self.dsn, self.table)]
+
+    async def verify(self) -> Any:
+        return await verify_pg(self.dsn, self.log_key(), self.table)
+
     async def _flush(self, records: list[dict[str, Any]]) -> list[Exception | None]:
         assert self._chain is not None
         conn = await self._ensure_connected()

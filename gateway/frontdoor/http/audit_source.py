@@ -7,15 +7,14 @@ Filters come from a query string (``?requester=...&person=42&person=43``) and ar
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from gateway.audit.report import Quarter, QuarterReport, Thresholds, Verification, build_report
 from gateway.audit.search import EVENT_TYPES, SearchQuery, join_outcomes, search
+from gateway.audit.sink import RequestLog
 
 DECISIONS = ("allow", "redact", "deny")
 SEARCH_PARAMS = ("requester", "agency", "purpose", "decision", "since", "until", "person", "license", "value",
@@ -82,41 +81,16 @@ def parse_search(params: Mapping[str, str], multi: Mapping[str, list[str]]) -> S
 
 
 class AuditSource:
-    """Reads the log that ``audit`` (the gateway's sink) writes: files beside its path, or its table."""
+    """Reads the log that ``audit`` (the gateway's sink) writes, through its :class:`RequestLog` side."""
 
-    def __init__(self, audit: Any) -> None:
+    def __init__(self, audit: RequestLog) -> None:
         self.audit = audit
 
-    def _paths(self) -> list[Path]:
-        return [Path(self.audit.path).parent]
-
-    def _key(self) -> bytes:
-        from gateway.audit.keyfile import read_key
-
-        key = getattr(self.audit, "_key", None)
-        return key if key else read_key(Path(self.audit.key_path))
-
-    def _records_sync(self) -> list[dict[str, Any]]:
-        from gateway.audit.verify import iter_records
-
-        return list(iter_records(self._paths()))
-
     async def records(self) -> list[dict[str, Any]]:
-        if hasattr(self.audit, "path"):
-            return await asyncio.to_thread(self._records_sync)
-        from gateway.audit.pg_sink import iter_pg_records
-
-        return [r async for r in iter_pg_records(self.audit.dsn, self.audit.table)]
+        return await self.audit.read_records()
 
     async def verification(self) -> Verification:
-        if hasattr(self.audit, "path"):
-            from gateway.audit.verify import verify_files
-
-            result = await asyncio.to_thread(verify_files, self._paths(), self._key())
-        else:
-            from gateway.audit.pg_sink import verify_pg
-
-            result = await verify_pg(self.audit.dsn, self._key(), self.audit.table)
+        result = await self.audit.verify()
         shown = tuple(str(f) for f in result.findings if f.severity != "info")
         return Verification(result.ok, result.summary(), shown)
 

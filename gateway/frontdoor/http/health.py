@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from gateway import __version__
+from gateway.audit.sink import RequestLog
 
 READY_TIMEOUT_S = 3.0
 
@@ -29,10 +30,9 @@ async def _backend_ok(pool: Any) -> str | None:
     return None
 
 
-def audit_available(audit: Any) -> bool:
-    """The sink's own ``available`` (last write succeeded), and not closed (``available`` stays
-    true after ``close()`` in the audit sink; reported to its owner)."""
-    return bool(getattr(audit, "available", False)) and not getattr(audit, "_closing", False)
+def audit_available(audit: RequestLog) -> bool:
+    """The sink's own ``available``: started, not closed, last write succeeded."""
+    return audit.available
 
 
 async def readyz(request: Request) -> Response:
