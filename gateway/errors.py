@@ -107,3 +107,27 @@ class BackendUnavailable(GatewayError):
 
 class ConfigError(Exception):
     """A configuration, policy or requesters file is invalid (operator error, not a requester's)."""
+
+
+class StatementTooLarge(GatewayError):
+    """The statement text is longer than the gateway analyzes (``max_statement_chars``)."""
+
+    sqlstate = "54000"
+    http_status = 400
+    code = "statement_too_large"
+
+
+class StatementTooComplex(GatewayError):
+    """The statement nests too deeply, or its analysis ran past its deadline or ended its worker."""
+
+    sqlstate = "54001"
+    http_status = 400
+    code = "statement_too_complex"
+
+
+class TooManyConnections(GatewayError):
+    """A connection limit (total, per client address, per requester) is reached."""
+
+    sqlstate = "53300"
+    http_status = 503
+    code = "too_many_connections"

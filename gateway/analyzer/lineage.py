@@ -189,12 +189,13 @@ class _Walker:
         plain_distinct = distinct is not None and not distinct.args.get("on")
 
         nodes = []
+        clauses: dict[int, str] = {}  # id(node) -> its clause outside the projections: one walk up per node
         for node in walk_in_scope(select):
             if not isinstance(node, (exp.Column, exp.TableColumn)):
                 continue
             if isinstance(node, exp.Column) and node.find_ancestor(exp.Column) is not None:
                 continue
-            clause, proj_index, path = _locate(node, select, proj_ids)
+            clause, proj_index, path = _locate(node, select, proj_ids, clauses)
             nodes.append((clause != "expressions", clause, proj_index, path, node))
         nodes.sort(key=lambda item: item[0])  # projections first: aliases in ORDER BY refer to them
         for _, clause, proj_index, path, node in nodes:
@@ -254,17 +255,29 @@ class _Walker:
         return dict(origins)
 
 
-def _locate(node: exp.Expr, select: exp.Select, proj_ids: dict[int, int]) -> tuple[str, int | None, list[exp.Expr]]:
-    """The clause of ``select`` that holds ``node``, its projection index, and the nodes in between."""
+def _locate(node: exp.Expr, select: exp.Select, proj_ids: dict[int, int],
+            clauses: dict[int, str]) -> tuple[str, int | None, list[exp.Expr]]:
+    """The clause of ``select`` that holds ``node``, its projection index, and the nodes in between
+    (those only for a projection). ``clauses`` remembers the clause of the ancestors already walked
+    outside the projections, so a long chain (``a = 1 OR b = 2 OR ...``) is walked up once, not once per
+    column (that was quadratic)."""
     ancestors: list[exp.Expr] = []
     child, parent = node, node.parent
+    known = None
     while parent is not None and parent is not select:
+        known = clauses.get(id(parent))
+        if known is not None:
+            break
         ancestors.append(parent)
         child, parent = parent, parent.parent
-    if parent is None:
+    if known is None and parent is None:
         raise not_understood("a column outside its query")
-    clause = child.arg_key
-    index = proj_ids.get(id(child)) if clause == "expressions" else None
+    clause = known if known is not None else child.arg_key
+    if clause != "expressions":
+        for ancestor in ancestors:
+            clauses[id(ancestor)] = clause
+        return clause, None, []
+    index = proj_ids.get(id(child))
     return clause, index, [a for a in ancestors if not isinstance(a, (exp.Alias, exp.Paren))]
 
 

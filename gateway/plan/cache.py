@@ -16,10 +16,25 @@ from sqlglot.tokens import Token
 from gateway.analyzer.classify import Classifier
 from gateway.catalog.model import Catalog
 from gateway.errors import SqlSyntaxError
-from gateway.plan.fresh import SLOT_TYPES, Template, plan_fresh, render_literal, tokenize
+from gateway.analyzer.limits import AnalysisLimits
+from gateway.plan.fresh import SLOT_TYPES, Fresh, Template, plan_fresh, render_literal, tokenize, utility_only
 from gateway.plan.passes import PASSES, Pass, PlanEnv
 from gateway.plan.types import Analysis, StatementPlan, denied
 from gateway.policy.types import Profile
+
+
+#: statements longer than this are not tokenized by :meth:`Analyzer.cached`: a worker does it
+INLINE_CHARS = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A statement the caches do not know: what :meth:`Analyzer.fresh` and :meth:`Analyzer.remember` need."""
+
+    pkey: str
+    shape: tuple | None  # the token shape (the cache key); None: too long to tokenize in the caller
+    tokens: list[Token] | None
+    inline: bool  # only utility statements (SET, SHOW, BEGIN...): cheap enough for the event loop
 
 
 @dataclass
@@ -32,21 +47,39 @@ class Analyzer:
     """Plans SQL for a profile against one catalog snapshot. Swap the whole object on refresh."""
 
     def __init__(self, catalog: Catalog, classifier: Classifier, search_path: tuple[str, ...],
-                 cache_size: int = 20000, passes: tuple[Pass, ...] = PASSES) -> None:
+                 cache_size: int = 20000, passes: tuple[Pass, ...] = PASSES,
+                 limits: AnalysisLimits = AnalysisLimits(), inline_chars: int = INLINE_CHARS) -> None:
         self.catalog = catalog
         self.classifier = classifier
         self.search_path = search_path
         self.env = PlanEnv(catalog, classifier, search_path)
         self.passes = passes
         self.cache_size = cache_size
+        self.limits = limits
+        self.inline_chars = inline_chars
         self._exact: dict[tuple[str, str], Analysis] = {}
         self._shapes: dict[tuple[str, tuple], _ShapeEntry] = {}
 
     def analyze(self, sql: str, profile: Profile) -> Analysis:
+        """The whole plan in this thread: a cache hit, or a fresh plan remembered."""
+        found = self.cached(sql, profile)
+        if isinstance(found, Analysis):
+            return found
+        return self.remember(found, sql, self.fresh(sql, profile, found.tokens))
+
+    def cached(self, sql: str, profile: Profile) -> Analysis | Miss:
+        """The analysis from the exact or the shape cache (or a refusal that needs no parse), else a
+        :class:`Miss` saying what a fresh plan needs. Cheap: at most one tokenization, and none for a
+        statement longer than ``inline_chars`` (a 1 MB text takes ~1 s; the fresh plan tokenizes it)."""
         pkey = f"{profile.key}|{profile.purpose}"
         hit = self._exact.get((pkey, sql))
         if hit is not None:
             return hit
+        if len(sql) > self.inline_chars:
+            problem = self.limits.check_size(sql)
+            if problem is not None:
+                return denied(problem)
+            return Miss(pkey, None, None, False)
         try:
             tokens = tokenize(sql)
         except SqlSyntaxError as error:
@@ -58,12 +91,19 @@ class Analyzer:
             if analysis is not None:
                 self._remember_exact(pkey, sql, analysis)
                 return analysis
-        fresh = plan_fresh(sql, profile, self.env, tokens, self.passes)
-        if fresh.templates is not None:
+        return Miss(pkey, shape, tokens, utility_only(tokens))
+
+    def fresh(self, sql: str, profile: Profile, tokens: list[Token] | None = None) -> Fresh:
+        """The fresh plan, no cache involved (pure: the analysis workers run this)."""
+        return plan_fresh(sql, profile, self.env, tokens, self.passes, self.limits)
+
+    def remember(self, miss: Miss, sql: str, fresh: Fresh) -> Analysis:
+        """Keep a fresh plan (made here or in a worker) in the caches; returns its analysis."""
+        if fresh.templates is not None and miss.shape is not None:
             if len(self._shapes) >= self.cache_size:
                 self._shapes.clear()
-            self._shapes[(pkey, shape)] = _ShapeEntry(fresh.analysis, fresh.templates)
-        self._remember_exact(pkey, sql, fresh.analysis)
+            self._shapes[(miss.pkey, miss.shape)] = _ShapeEntry(fresh.analysis, fresh.templates)
+        self._remember_exact(miss.pkey, sql, fresh.analysis)
         return fresh.analysis
 
     def _remember_exact(self, pkey: str, sql: str, analysis: Analysis) -> None:

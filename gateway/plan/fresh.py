@@ -17,6 +17,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from gateway.analyzer.errors import not_understood
+from gateway.analyzer.limits import AnalysisLimits
 from gateway.analyzer.utility import read_utility
 from gateway.errors import GatewayError, SqlSyntaxError
 from gateway.plan.passes import PASSES, Pass, PlanEnv, StatementWork
@@ -70,11 +71,17 @@ def tokenize(sql: str) -> list[Token]:
 
 
 def plan_fresh(sql: str, profile: Profile, env: PlanEnv, tokens: list[Token] | None = None,
-               passes: tuple[Pass, ...] = PASSES) -> Fresh:
-    """Plan ``sql`` for ``profile``: never raises; a refusal is an Analysis with its error."""
+               passes: tuple[Pass, ...] = PASSES, limits: AnalysisLimits = AnalysisLimits()) -> Fresh:
+    """Plan ``sql`` for ``profile``: never raises; a refusal is an Analysis with its error. The length
+    and the nesting depth are checked before any parse (``limits``)."""
     try:
-        if tokens is None:
-            tokens = tokenize(sql)
+        problem: GatewayError | None = limits.check_size(sql)
+        if problem is None:
+            if tokens is None:
+                tokens = tokenize(sql)
+            problem = limits.check_depth(tokens)
+        if problem is not None:
+            return Fresh(denied(problem), None)
         return _plan(sql, tokens, profile, env, passes)
     except GatewayError as error:
         return Fresh(denied(error), None)
@@ -85,13 +92,31 @@ def plan_fresh(sql: str, profile: Profile, env: PlanEnv, tokens: list[Token] | N
         return Fresh(denied(not_understood(f"the analyzer could not process the statement ({type(exc).__name__})")), None)
 
 
-def _plan(sql: str, tokens: list[Token], profile: Profile, env: PlanEnv, passes: tuple[Pass, ...]) -> Fresh:
+def statement_indexes(tokens: list[Token]) -> list[list[int]]:
+    """The token indexes of each statement of a request (split at the tokenizer's semicolons)."""
     chunks: list[list[int]] = [[]]
     for i, token in enumerate(tokens):
         if token.token_type == TokenType.SEMICOLON:
             chunks.append([])
         else:
             chunks[-1].append(i)
+    return chunks
+
+
+def utility_only(tokens: list[Token]) -> bool:
+    """Every statement is one the utility reader answers without a parse (SET, SHOW, BEGIN...): cheap
+    enough to plan on the event loop."""
+    try:
+        return all(read_utility([tokens[i] for i in indexes]) is not None
+                   for indexes in statement_indexes(tokens) if indexes)
+    except GatewayError:
+        return True  # refused by the reader itself: as cheap
+    except Exception:  # noqa: BLE001 - let the fresh plan (in a worker) report it
+        return False
+
+
+def _plan(sql: str, tokens: list[Token], profile: Profile, env: PlanEnv, passes: tuple[Pass, ...]) -> Fresh:
+    chunks = statement_indexes(tokens)
     plans: list[StatementPlan] = []
     templates: list[Template | None] = []
     cacheable = True
@@ -152,16 +177,21 @@ def _template(tree: exp.Expr, indexes: set[int], tokens: list[Token]) -> Templat
     by_start = {tokens[i].start: i for i in indexes if tokens[i].token_type in SLOT_TYPES}
     marked = tree.copy()
     slots: list[int] = []
+    taken: set[int] = set()
     for literal in list(marked.find_all(exp.Literal)):
         index = by_start.get(literal.meta.get("start", -1))
-        if index is None or index in slots or render_literal(tokens[index]) is None:
+        if index is None or index in taken or render_literal(tokens[index]) is None:
             continue
-        literal.replace(exp.Literal.string(f"{_MARK}{len(slots)}\x01"))
+        # in place: Expr.replace() on a member of a long argument list is linear in the list (quadratic
+        # over a 40,000-item IN list; bench/analysis_growth.py)
+        literal.set("this", f"{_MARK}{len(slots)}\x01")
+        literal.set("is_string", True)
         slots.append(index)
+        taken.add(index)
     text = marked.sql(dialect="postgres", comments=False)
     pieces = _MARK_RE.split(text)
     order = [int(n) for n in pieces[1::2]]
     if len(pieces) != 2 * len(slots) + 1 or sorted(order) != list(range(len(slots))):
         return None  # a literal was printed twice, dropped or moved into another token: no template
-    fixed = {i: tokens[i].text for i in indexes if tokens[i].token_type in SLOT_TYPES and i not in slots}
+    fixed = {i: tokens[i].text for i in indexes if tokens[i].token_type in SLOT_TYPES and i not in taken}
     return Template(parts=tuple(pieces[0::2]), slots=[slots[n] for n in order], fixed=fixed)

@@ -42,10 +42,7 @@ class Analysis:
 
 def redacted_columns(statements: tuple[StatementPlan, ...]) -> tuple[str, ...]:
     """Every redacted output column of ``statements``, once each, in order."""
-    out: list[str] = []
-    for st in statements:
-        out.extend(c for c in st.redacted if c not in out)
-    return tuple(out)
+    return tuple(dict.fromkeys(c for st in statements for c in st.redacted))
 
 
 def denied(error: GatewayError) -> Analysis:
