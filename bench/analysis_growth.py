@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import asyncpg
 
-from gateway.analyzer.planner import Analyzer
-from gateway.catalog.classify import Classifier
+from gateway.plan.cache import Analyzer
+from gateway.analyzer.classify import Classifier
 from gateway.catalog.introspect import load_catalog
 from gateway.identity.requesters import load_requesters
 from gateway.policy.load import load_policy

@@ -67,6 +67,11 @@ class Settings(BaseModel):
     http_rate_per_second: float = Field(50.0, gt=0)  # per bearer token
     http_rate_burst: int = Field(200, ge=1)
     instance_name: str = Field("gateway", min_length=1)
+    # -- one request must never stop the service (issue 12) --
+    analysis_workers: int = Field(2, ge=0, le=64)  # processes for cold analyses; 0: on the event loop (tests)
+    analysis_timeout_ms: int = Field(5_000, ge=10)  # a cold analysis past this is killed and refused
+    max_statement_chars: int = Field(1_000_000, ge=1_000)  # longer statements are refused unparsed
+    max_nesting_depth: int = Field(256, ge=8, le=4_000)  # brackets, CASE and prefix operators
 
     @field_validator("pg_listen", "http_listen")
     @classmethod

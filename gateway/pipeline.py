@@ -22,15 +22,16 @@ import structlog
 
 from gateway import __version__
 from gateway.analyzer.classify import Classifier
+from gateway.analyzer.limits import AnalysisLimits
 from gateway.analyzer.utility import GATEWAY_SETTINGS
 from gateway.audit.sink import RequestLog
 from gateway.catalog.model import Catalog
 from gateway.config import Settings
-from gateway.errors import BackendUnavailable, GatewayError, PurposeRefused
+from gateway.errors import BackendUnavailable, GatewayError, PurposeRefused, StatementTooComplex
 from gateway.identity.requesters import Requesters, load_requesters
 from gateway.metrics import Metrics
-from gateway.plan.cache import Analyzer
-from gateway.plan.types import Analysis, StatementPlan, redacted_columns
+from gateway.plan.cache import INLINE_CHARS, Analyzer, Miss
+from gateway.plan.types import Analysis, StatementPlan, denied, redacted_columns
 from gateway.policy.load import load_policy
 from gateway.policy.policy import Policy
 from gateway.policy.types import PURPOSES, Decision, Profile, PurposeClaim, Requester
@@ -74,6 +75,8 @@ class Plan:
     profile: Profile | None
     cache: str = "miss"
     tokens: Any = field(default=None, compare=False, repr=False)  # the analyzer's tokens of ``sql``
+    # (received, sent) SQL already hashed for the request log: long statements, hashed in a worker
+    hashed_sql: tuple[str | None, str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def redacted(self) -> tuple[str, ...]:
@@ -131,6 +134,8 @@ class Gateway:
         self._hashed_templates: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._requesters_stamp = self._stamp_requesters()
         self._record_templates: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
+        self.limits = AnalysisLimits(settings.max_statement_chars, settings.max_nesting_depth)
+        self.analysis_pool: Any = None  # AnalysisPool once started with analysis_workers > 0
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -181,6 +186,12 @@ class Gateway:
                 "TimeZone": str(conn.get_settings().TimeZone),
             }
         await self.audit.start()
+        if self.settings.analysis_workers > 0:  # after the log: its literal hasher goes to the workers
+            from gateway.analysis_pool import AnalysisPool
+
+            self.analysis_pool = AnalysisPool(self.settings.analysis_workers, self.settings.analysis_timeout_ms / 1000)
+            await self.analysis_pool.start()
+            self._load_workers()
         if not self.settings.audit_sync:
             log.warning("audit_not_durable", message="audit_sync is off: request records are not fsync'ed; "
                         "a crash can lose answered requests. Use this for benchmarks only.")
@@ -197,6 +208,8 @@ class Gateway:
             except asyncio.CancelledError:
                 pass
         await self.audit.close()
+        if self.analysis_pool is not None:
+            await self.analysis_pool.stop()
         if self.pool is not None:
             await self.pool.close()
 
@@ -211,8 +224,16 @@ class Gateway:
         """Swap in a new catalog snapshot and a fresh analyzer (its caches belong to the old one)."""
         search_path = tuple(self.policy.search_path)
         self.catalog = catalog
-        self.analyzer = Analyzer(catalog, Classifier(catalog, self.policy, search_path), search_path)
+        self.analyzer = Analyzer(catalog, Classifier(catalog, self.policy, search_path), search_path,
+                                 limits=self.limits)
+        self._load_workers()
         log.info("catalog_loaded", relations=len(catalog.relations), version=catalog.version)
+
+    def _load_workers(self) -> None:
+        """Ship the catalog, policy and limits the analyzer uses to the analysis workers."""
+        if self.analysis_pool is not None and self.catalog is not None:
+            self.analysis_pool.load(self.catalog, self.policy, tuple(self.policy.search_path), self.limits,
+                                    getattr(self.audit, "hasher", None))
 
     async def _refresh_loop(self) -> None:
         from gateway.catalog.introspect import catalog_fingerprint
@@ -293,20 +314,71 @@ class Gateway:
         return cached
 
     def plan(self, ctx: SessionContext, sql: str, param_type_oids: tuple[int, ...] = ()) -> Plan:
-        request_id = self._ids.next()
-        assert self.analyzer is not None, "the gateway is not started"
+        """Plan in this thread, whatever the cost (tools and tests; the front doors use plan_hot/plan_cold)."""
+        analyzer = self.analyzer
+        assert analyzer is not None, "the gateway is not started"
+        try:
+            profile, refused = self.profile(ctx), None
+        except PurposeRefused as exc:
+            profile, refused = _nothing(ctx), exc
+        return self._finish(ctx, sql, analyzer.analyze(sql, profile), profile, refused)
+
+    def plan_hot(self, ctx: SessionContext, sql: str, param_type_oids: tuple[int, ...] = ()) -> Plan | None:
+        """The plan when the caches (or a cheap check) answer; ``None`` when a cold analysis is needed:
+        then ``await plan_cold(...)``. Written ``gw.plan_hot(...) or await gw.plan_cold(...)``, a hit
+        costs no coroutine."""
+        analyzer = self.analyzer
+        assert analyzer is not None, "the gateway is not started"
+        refused = None
         try:
             profile = self.profile(ctx)
         except PurposeRefused as exc:
+            profile, refused = _nothing(ctx), exc
+        analysis = analyzer.cached(sql, profile)
+        if analysis.__class__ is Miss:
+            if not analysis.inline and self.analysis_pool is not None:  # type: ignore[union-attr]
+                return None
+            analysis = analyzer.remember(analysis, sql, analyzer.fresh(sql, profile, analysis.tokens))  # type: ignore[arg-type, union-attr]
+        return self._finish(ctx, sql, analysis, profile, refused)  # type: ignore[arg-type]
+
+    async def plan_cold(self, ctx: SessionContext, sql: str, param_type_oids: tuple[int, ...] = ()) -> Plan:
+        """The plan, analyzing in a worker process when the caches do not know the statement; a worker
+        past its deadline or dead refuses the statement (54001), never the gateway."""
+        analyzer = self.analyzer
+        assert analyzer is not None, "the gateway is not started"
+        refused = None
+        try:
+            profile = self.profile(ctx)
+        except PurposeRefused as exc:
+            profile, refused = _nothing(ctx), exc
+        found = analyzer.cached(sql, profile)
+        if isinstance(found, Analysis):
+            analysis = found
+        elif found.inline or self.analysis_pool is None:
+            analysis = analyzer.remember(found, sql, analyzer.fresh(sql, profile, found.tokens))
+        else:
+            long = found.shape is None  # not tokenized here: the worker hashes its SQL for the record too
+            try:
+                fresh, hashed = await self.analysis_pool.analyze(sql, profile, hash_sql=long)
+                analysis = analyzer.remember(found, sql, fresh)
+            except StatementTooComplex as exc:  # deadline or dead worker: this statement only, not cached
+                analysis, hashed = denied(exc), None
+            plan = self._finish(ctx, sql, analysis, profile, refused)
+            if hashed is not None and plan.statements == analysis.statements:
+                plan = replace(plan, hashed_sql=hashed)
+            return plan
+        return self._finish(ctx, sql, analysis, profile, refused)
+
+    def _finish(self, ctx: SessionContext, sql: str, analysis: Analysis, profile: Profile,
+                refused: PurposeRefused | None) -> Plan:
+        request_id = self._ids.next()
+        if refused is not None:
             # A session whose purpose is refused may still SET/RESET/SHOW its settings and end its
-            # transaction: plan those with a profile that reads nothing; anything else is refused.
-            nothing = Profile(ctx.requester.name, None, (), "deny", no_data=True, reason="purpose refused")
-            analysis = self.analyzer.analyze(sql, nothing)
+            # transaction (planned with a profile that reads nothing); anything else is refused.
             if analysis.error is None and all(s.kind not in ("select",) for s in analysis.statements):
                 return Plan(request_id, sql, analysis.statements, analysis.decision, None, None, analysis.cache)
-            return Plan(request_id, sql, (), Decision("deny", exc.message.removeprefix("gateway: "), rule=exc.rule or "purpose"),
-                        exc, None)
-        analysis: Analysis = self.analyzer.analyze(sql, profile)
+            return Plan(request_id, sql, (), Decision("deny", refused.message.removeprefix("gateway: "),
+                                                      rule=refused.rule or "purpose"), refused, None)
         return Plan(request_id, sql, analysis.statements, analysis.decision, analysis.error, profile, analysis.cache,
                     analysis.tokens)
 
@@ -351,14 +423,27 @@ class Gateway:
                 self._record_templates.clear()
             self._record_templates[key] = hit = (refs, template)  # refs keep the ids from being reused
         hasher = self.audit.hasher
-        return prepared_request(hit[1], request_id=plan.request_id, sql_received=hasher.hash_sql(plan.sql, plan.tokens),
-                                sql_sent=self._hashed_sent_sql(plan), params=hasher.hash_params(params))
+        if plan.hashed_sql is not None:  # a long statement: hashed by its analysis worker
+            received, sent = plan.hashed_sql
+        else:
+            received, sent = hasher.hash_sql(plan.sql, plan.tokens), self._hashed_sent_sql(plan)
+        return prepared_request(hit[1], request_id=plan.request_id, sql_received=received, sql_sent=sent,
+                                params=hasher.hash_params(params))
 
     def _request_record_dict(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> dict[str, Any]:
+        hashed = plan.hashed_sql
+        if hashed is None and len(plan.sql) > INLINE_CHARS and self.audit.hasher.enabled and not plan.statements:
+            # a long statement refused before any analysis: one keyed hash of the whole text, not a
+            # tokenization of it on the event loop
+            hashed = (f"{self.audit.hasher.hash_literal(plan.sql)} /* statement of {len(plan.sql)} characters, "
+                      "refused unanalyzed */", None)
         return self.audit.build_request_record(
             request_id=plan.request_id,
-            sql_received=plan.sql,
-            sql_sent=self._hashed_sent_sql(plan),
+            # a long statement's SQL is hashed by its analysis worker (tokens and HMACs for 40,000
+            # literals take a second: not for the event loop)
+            sql_received=plan.sql if hashed is None else hashed[0],
+            sql_received_hashed=hashed is not None,
+            sql_sent=self._hashed_sent_sql(plan) if hashed is None else hashed[1],
             sql_sent_hashed=True,
             params=list(params) if params else None,
             **self._static_fields(ctx, plan, sqlstate),
@@ -396,29 +481,8 @@ class Gateway:
         )
 
     def _hashed_sent_sql(self, plan: Plan) -> str | None:
-        """The SQL sent, literals as keyed hashes: template statements hash only their literal values
-        (the template's own hashing is done once per shape), others are tokenized by the hasher."""
-        hasher = self.audit.hasher
-        texts = []
-        for st in plan.statements:
-            if not st.sql:
-                continue
-            if st.parts is None or not hasher.enabled:
-                texts.append(hasher.hash_sql(st.sql))
-                continue
-            hashed_parts = self._hashed_templates.get(id(st.parts))
-            if hashed_parts is None or hashed_parts[0] is not st.parts:
-                hashed_parts = (st.parts, _hash_template(hasher, st.parts))
-                if len(self._hashed_templates) > 20000:
-                    self._hashed_templates.clear()
-                self._hashed_templates[id(st.parts)] = hashed_parts
-            pieces = hashed_parts[1]
-            out = [pieces[0]]
-            for value, piece in zip(st.slots, pieces[1:]):
-                out.append(f"'{hasher.hash_literal(value)}'")
-                out.append(piece)
-            texts.append("".join(out))
-        return ";\n".join(texts) or None
+        """The SQL sent, literals as keyed hashes (see :func:`hashed_sent_sql`)."""
+        return hashed_sent_sql(self.audit.hasher, plan.statements, self._hashed_templates)
 
     def submit_request(self, ctx: SessionContext, plan: Plan, params: Any = None,
                        sqlstate: str | None = None) -> asyncio.Future[None]:
@@ -461,6 +525,34 @@ class Gateway:
         await self.audit.append(rec)
 
 
+def hashed_sent_sql(hasher: Any, statements: tuple[StatementPlan, ...],
+                    cache: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] | None = None) -> str | None:
+    """The SQL sent, literals as keyed hashes: template statements hash only their literal values
+    (the template's own hashing is done once per shape, kept in ``cache``), others are tokenized by
+    the hasher. Pure: the analysis workers run it for long statements."""
+    texts = []
+    for st in statements:
+        if not st.sql:
+            continue
+        if st.parts is None or not hasher.enabled:
+            texts.append(hasher.hash_sql(st.sql))
+            continue
+        hashed_parts = cache.get(id(st.parts)) if cache is not None else None
+        if hashed_parts is None or hashed_parts[0] is not st.parts:
+            hashed_parts = (st.parts, _hash_template(hasher, st.parts))
+            if cache is not None:
+                if len(cache) > 20000:
+                    cache.clear()
+                cache[id(st.parts)] = hashed_parts
+        pieces = hashed_parts[1]
+        out = [pieces[0]]
+        for value, piece in zip(st.slots, pieces[1:]):
+            out.append(f"'{hasher.hash_literal(value)}'")
+            out.append(piece)
+        texts.append("".join(out))
+    return ";\n".join(texts) or None
+
+
 def _certification_field(profile: Profile | None) -> dict[str, str] | None:
     """What the record says of an external requester's certification: the one that applied, or the lapse."""
     if profile is None or not profile.external or profile.no_data:
@@ -469,6 +561,10 @@ def _certification_field(profile: Profile | None) -> dict[str, str] | None:
         return {"status": profile.certification_lapse, "detail": profile.certification}
     return {"status": "current", "id": profile.certification}
 
+
+def _nothing(ctx: SessionContext) -> Profile:
+    """The profile of a session whose purpose is refused: it reads nothing."""
+    return Profile(ctx.requester.name, None, (), "deny", no_data=True, reason="purpose refused")
 
 _SLOT = "$987654321"  # a placeholder the literal hasher keeps as it is
 

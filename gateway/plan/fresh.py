@@ -165,7 +165,9 @@ def _query(sql: str, chunk: list[Token], indexes: list[int], all_tokens: list[To
         work = run(work, env, profile)
     assert work.facts is not None and work.decision is not None, "the passes must analyze and decide"
     template = _template(work.tree, set(indexes), all_tokens)
-    text = work.tree.sql(dialect="postgres", comments=False)
+    # the tree ends here: printed without the generator's defensive copy (a deep copy of a 40,000-item
+    # list costs more than its parse)
+    text = work.tree.sql(dialect="postgres", comments=False, copy=False)
     parts, slot_values = (template.parts, tuple(all_tokens[i].text for i in template.slots)) if template else (None, ())
     plan = StatementPlan("select", text, "SELECT", work.decision.redacted, None, work.facts.accesses, work.decision,
                          work.masked, parts, slot_values)
@@ -188,7 +190,7 @@ def _template(tree: exp.Expr, indexes: set[int], tokens: list[Token]) -> Templat
         literal.set("is_string", True)
         slots.append(index)
         taken.add(index)
-    text = marked.sql(dialect="postgres", comments=False)
+    text = marked.sql(dialect="postgres", comments=False, copy=False)  # marked is ours: no second copy
     pieces = _MARK_RE.split(text)
     order = [int(n) for n in pieces[1::2]]
     if len(pieces) != 2 * len(slots) + 1 or sorted(order) != list(range(len(slots))):

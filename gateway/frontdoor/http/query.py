@@ -72,7 +72,7 @@ async def query_endpoint(request: Request) -> Response:
                          client_addr=client_addr(request), tls=is_tls(request),
                          session_id=f"http-{request_id_of(request)}",
                          application_name=request.headers.get("user-agent", "")[:64])
-    plan = gw.plan(ctx, body.sql)
+    plan = gw.plan_hot(ctx, body.sql) or await gw.plan_cold(ctx, body.sql)
     if plan.error is None:
         plan = _select_only(plan)
     request.state.request_id = plan.request_id

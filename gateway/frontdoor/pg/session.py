@@ -202,7 +202,7 @@ class PgSession:
         if self.skipping:
             return
         sql = Query.decode(Reader(body)).sql
-        plan = self.gw.plan(self.ctx, sql)
+        plan = self.gw.plan_hot(self.ctx, sql) or await self.gw.plan_cold(self.ctx, sql)
         if plan.error is not None:
             await self._log(plan)
             self._refuse_query(plan.error.sqlstate, plan.error.client_message(plan.request_id))
@@ -244,7 +244,8 @@ class PgSession:
         if self.skipping:
             return
         msg = Parse.decode(Reader(body))
-        plan = self.gw.plan(self.ctx, msg.sql, param_type_oids=msg.param_types)
+        plan = (self.gw.plan_hot(self.ctx, msg.sql, msg.param_types)
+                or await self.gw.plan_cold(self.ctx, msg.sql, msg.param_types))
         if plan.error is not None:
             await self._log(plan)
             self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
@@ -281,7 +282,8 @@ class PgSession:
         plan = stmt.fresh_plan
         stmt.fresh_plan = None
         if plan is None or stmt.claim_version != self.claim_version:
-            plan = self.gw.plan(self.ctx, stmt.sql, param_type_oids=stmt.param_types)
+            plan = (self.gw.plan_hot(self.ctx, stmt.sql, stmt.param_types)
+                    or await self.gw.plan_cold(self.ctx, stmt.sql, stmt.param_types))
             if plan.error is not None:
                 await self._log(plan)
                 self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
