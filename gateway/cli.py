@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "report": "gateway.commands.report",
     "passwd": "gateway.commands.passwd",
     "certification": "gateway.commands.certification",
+    "notices": "gateway.commands.notices",
 }
 
 

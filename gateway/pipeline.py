@@ -136,6 +136,8 @@ class Gateway:
         self._record_templates: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
         self.limits = AnalysisLimits(settings.max_statement_chars, settings.max_nesting_depth)
         self.analysis_pool: Any = None  # AnalysisPool once started with analysis_workers > 0
+        self.notices = _subject_notices(settings, policy)
+        self._agencies: dict[Requester, bool] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -192,6 +194,7 @@ class Gateway:
             self.analysis_pool = AnalysisPool(self.settings.analysis_workers, self.settings.analysis_timeout_ms / 1000)
             await self.analysis_pool.start()
             self._load_workers()
+        self.notices.pool = self.pool
         if not self.settings.audit_sync:
             log.warning("audit_not_durable", message="audit_sync is off: request records are not fsync'ed; "
                         "a crash can lose answered requests. Use this for benchmarks only.")
@@ -207,6 +210,7 @@ class Gateway:
                 await self._refresh_task
             except asyncio.CancelledError:
                 pass
+        await self.notices.drain()
         await self.audit.close()
         if self.analysis_pool is not None:
             await self.analysis_pool.stop()
@@ -494,7 +498,37 @@ class Gateway:
         future = self.audit.submit(self._request_record(ctx, plan, params, sqlstate))
         future.add_done_callback(
             lambda _f: self.metrics.observe("gateway_audit_append_seconds", time.perf_counter() - started))
+        owed = self._notice_owed(ctx, plan)
+        if owed is not None:
+            future.add_done_callback(lambda f: self._queue_notices(f, ctx, plan, params, owed))
         return future
+
+    # -- subject notices (SPEC 10) ------------------------------------------------------------------
+    def _notice_owed(self, ctx: SessionContext, plan: Plan) -> str | None:
+        """Why this request owes the persons it names a notice, or None."""
+        agency = self._agencies.get(ctx.requester)
+        if agency is None:
+            from gateway.policy.lawcheck import is_immigration_agency
+
+            agency = self._agencies[ctx.requester] = is_immigration_agency(ctx.requester)
+        if agency:
+            return f"request by an immigration agency ({ctx.requester.agency})"
+        profile = plan.profile
+        if profile is not None and profile.purpose == "court_order" and plan.error is None \
+                and plan.decision.action != "deny":
+            entry = profile.entry
+            return f"release under a court order ({entry.label if entry else ctx.claim.order_reference})"
+        return None
+
+    def _queue_notices(self, future: asyncio.Future[None], ctx: SessionContext, plan: Plan, params: Any,
+                       reason: str) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return  # no record, no answer: nothing was asked of the database
+        individuals = getattr(plan, "individuals", ()) or (plan.named(params) if hasattr(plan, "named") else ())
+        columns = sorted({str(a.column) for st in plan.statements for a in st.accesses})
+        asked = f"{(plan.profile.purpose if plan.profile else None) or 'no purpose'}: " + (", ".join(columns) or "no column")
+        self.notices.submit(request_id=plan.request_id, requester=ctx.requester.name, agency=ctx.requester.agency,
+                            reason=reason, asked=asked[:500], individuals=tuple(individuals))
 
     async def log_request(self, ctx: SessionContext, plan: Plan, params: Any = None, sqlstate: str | None = None) -> None:
         """Write the request's record durably (raises AuditUnavailable: then answer nothing)."""
@@ -551,6 +585,17 @@ def hashed_sent_sql(hasher: Any, statements: tuple[StatementPlan, ...],
             out.append(piece)
         texts.append("".join(out))
     return ";\n".join(texts) or None
+
+
+def _subject_notices(settings: Settings, policy: Policy) -> Any:
+    from gateway.notices.queue import NoticeQueue, queue_path
+    from gateway.notices.service import SubjectNotices
+
+    naming = getattr(policy.file, "individuals", None)  # the anchor analysis's keys, when the policy has them
+    keys = dict(getattr(naming, "keys", None) or {})
+    combinations = tuple(getattr(naming, "combinations", None) or ())
+    return SubjectNotices(NoticeQueue(queue_path(settings.audit_path)), policy.file.notices, keys=keys,
+                          combinations=combinations)
 
 
 def _certification_field(profile: Profile | None) -> dict[str, str] | None:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.notices.due import NoticeRules
 from gateway.policy.registries import Authorization, CourtOrder
 from gateway.policy.types import PURPOSES, UNCLASSIFIED, Action
 
@@ -117,6 +118,7 @@ class PolicyFile(_Strict):
     justification: JustificationRules
     court_orders: tuple[CourtOrder, ...] = ()
     authorizations: tuple[Authorization, ...] = ()
+    notices: NoticeRules = NoticeRules()  # subject notices: due in N (business) days, holidays
 
 
 def semantic_problems(model: PolicyFile) -> list[tuple[Loc, str]]:
