@@ -148,6 +148,8 @@ class QuarterReport:
     #: the log's end when the report was made, per instance: the next ``audit verify --since-report``
     #: proves nothing up to it was cut off
     chain_tips: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: statutory counts, year to date, certifications, subject notices (gateway.audit.report_compliance)
+    compliance: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,6 +15,7 @@ from pathlib import Path
 from string import Template
 
 from gateway.audit.report import Count, QuarterReport, Row
+from gateway.audit.report_compliance_render import compliance_csv_rows, compliance_html
 from gateway.audit.report_svg import horizontal_bars, weekly_columns
 
 
@@ -69,6 +70,8 @@ def to_csv(report: QuarterReport) -> str:
             writer.writerow({"section": section, **_row_fields(r)})
     for u in report.unusual:
         writer.writerow({"section": "unusual", "key": u.kind, "requester": u.requester, "total": u.count, "detail": u.detail})
+    for row in compliance_csv_rows(report.compliance):
+        writer.writerow(row)
     writer.writerow({"section": "verification", "key": "ok" if report.verification.ok else "broken",
                      "detail": report.verification.summary})  # fmt: skip
     writer.writerow({"section": "attestation", "key": "made" if report.attestation.made else "refused",
@@ -231,4 +234,5 @@ def to_html(report: QuarterReport, *, title: str = "Colorado DMV request log", g
         unusual_table=unusual,
         login_failures=report.login_failures,
         purpose_changes=report.purpose_changes,
+        compliance=compliance_html(report.compliance),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +45,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="requests in the quarter flagged as high volume")
     parser.add_argument("--repeated-lookups", type=int, default=5,
                         help="requests by one requester naming the same value, flagged as repeated look-ups")
+    parser.add_argument("--requesters", default=os.environ.get("GATEWAY_REQUESTERS"),
+                        help="requesters file, for the certifications on file (default: $GATEWAY_REQUESTERS)")
+    parser.add_argument("--policy", default=os.environ.get("GATEWAY_POLICY", "policies/colorado-dmv.yaml"),
+                        help="policy file, for certification_valid_days (default: $GATEWAY_POLICY)")
+    parser.add_argument("--notices", type=Path, help="the subject-notice queue (default: beside the log)")
 
 
 def _verification(args: argparse.Namespace, paths: list[Path], key: bytes) -> Any:
@@ -60,6 +67,38 @@ def _verification(args: argparse.Namespace, paths: list[Path], key: bytes) -> An
     return Verification(result.ok, result.summary(), shown)
 
 
+def _certification_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if not args.requesters:
+        return []
+    from datetime import date
+
+    from gateway.identity.certifications import summary
+    from gateway.identity.requesters import load_requesters
+    from gateway.policy.load import load_policy
+
+    days = load_policy(args.policy).file.external_requesters.certification_valid_days
+    rows: list[dict[str, Any]] = []
+    for entry in sorted(load_requesters(args.requesters), key=lambda e: e.requester.name):
+        req = entry.requester
+        if req.internal or req.is_auditor:
+            continue
+        found = summary(req.name, req.agency, entry.certifications, req.certification, date.today(), days)
+        rows += found or [{"requester": req.name, "agency": req.agency, "id": None, "status": "missing"}]
+    return rows
+
+
+def _compliance(args: argparse.Namespace, paths: list[Path], records: list[dict[str, Any]], quarter: Any) -> Any:
+    from gateway.audit.report_compliance import build_compliance
+    from gateway.notices.queue import FILE_NAME, NoticeQueue
+
+    queue = args.notices
+    if queue is None and paths:
+        queue = (paths[0] if paths[0].is_dir() else paths[0].parent) / FILE_NAME
+    notices = NoticeQueue(queue).notices() if queue is not None else []
+    return build_compliance(records, quarter.start, quarter.end, certifications=_certification_rows(args),
+                            notices=notices)
+
+
 def find_chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         found = shutil.which(name)
@@ -72,7 +111,13 @@ def html_to_pdf(html: str, out: Path) -> None:
     """Print ``html`` to ``out`` with headless chromium; raises RuntimeError with a clear message."""
     browser = find_chromium()
     if browser is None:
-        raise RuntimeError("PDF needs chromium (apt-get install chromium); use --format html and print it instead")
+        try:
+            import weasyprint  # type: ignore[import-not-found, import-untyped]
+        except ImportError:
+            raise RuntimeError("PDF needs chromium (apt-get install chromium) or weasyprint (pip install weasyprint); "
+                               "use --format html and print it instead") from None
+        weasyprint.HTML(string=html).write_pdf(str(out))
+        return
     with tempfile.TemporaryDirectory(prefix="gateway-report-") as tmp:
         page = Path(tmp) / "report.html"
         page.write_text(html, "utf-8")
@@ -94,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
         paths, key = _resolve(args)
         verification = _verification(args, paths, key)
         thresholds = Thresholds(args.bulk_persons, args.requests_per_requester, args.repeated_lookups)
-        report = build_report(_records(args, paths), quarter, verification, thresholds)
+        records = _records(args, paths)
+        report = build_report(records, quarter, verification, thresholds)
+        report = dataclasses.replace(report, compliance=_compliance(args, paths, records, quarter))
     except (_UsageError, ConfigError, ValueError) as exc:
         print(f"gateway report: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,101 @@
+"""The report's compliance sections (SPEC 10): statutory-request counts, year-to-date figures,
+certifications on file (and those expiring within 30 days), subject notices (overdue ones listed),
+use notices given. Pure: records, certification rows and notices in, a frozen value out; rendered by
+:mod:`gateway.audit.report_compliance_render`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+from gateway.audit.attestation import is_immigration_agency, law_violation, released
+from gateway.audit.record import parse_time
+
+EXPIRING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class StatutoryCount:
+    purpose: str
+    requests: int
+    granted: int
+    refused: int
+    status_released: int
+
+
+@dataclass(frozen=True)
+class ComplianceSections:
+    statutory: tuple[StatutoryCount, ...]
+    statutory_total: int
+    use_notices: int
+    year_to_date: dict[str, Any]
+    certifications: tuple[dict[str, Any], ...]
+    expiring: tuple[dict[str, Any], ...]
+    notices: dict[str, int]
+    overdue: tuple[dict[str, Any], ...]
+
+
+def _figures(records: Iterable[dict[str, Any]], start: datetime, end: datetime) -> tuple[dict[str, int], dict[str, list[int]], int]:
+    totals: Counter[str] = Counter()
+    by_purpose: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    use_notices = 0
+    for record in records:
+        if record.get("type") != "request":
+            continue
+        moment = parse_time(str(record.get("time")))
+        if not start <= moment < end:
+            continue
+        status, _pii = released(record)
+        denied = record.get("decision") == "deny"
+        totals["requests"] += 1
+        totals["refused"] += denied
+        totals["status_released"] += bool(status)
+        totals["immigration_agency"] += is_immigration_agency(record) or record.get("purpose") == "civil_immigration_enforcement"
+        totals["barred"] += law_violation(record) is not None
+        use_notices += bool(record.get("use_notice"))
+        if record.get("statutory_request"):
+            totals["statutory"] += 1
+            row = by_purpose[str(record.get("purpose") or "none")]
+            row[0] += 1
+            row[1] += not denied
+            row[2] += denied
+            row[3] += bool(status)
+    return dict(totals), by_purpose, use_notices
+
+
+def build_compliance(records: Sequence[dict[str, Any]], quarter_start: datetime, quarter_end: datetime, *,
+                     certifications: Sequence[dict[str, Any]] = (), notices: Sequence[Any] = (),
+                     today: date | None = None) -> ComplianceSections:
+    today = today or datetime.now(timezone.utc).date()
+    totals, by_purpose, use_notices = _figures(records, quarter_start, quarter_end)
+    year_start = datetime(quarter_start.year, 1, 1, tzinfo=timezone.utc)
+    ytd, _, ytd_notices = _figures(records, year_start, quarter_end)
+    in_year = [n for n in notices if year_start.isoformat()[:10] <= n.requested_at[:10] < quarter_end.isoformat()[:10]]
+    in_quarter = [n for n in in_year if n.requested_at[:10] >= quarter_start.isoformat()[:10]]
+    ytd_figures = {
+        "period_start": year_start.date().isoformat(), "period_end": quarter_end.date().isoformat(),
+        "requests": ytd.get("requests", 0), "statutory_requests": ytd.get("statutory", 0),
+        "status_released": ytd.get("status_released", 0), "refused": ytd.get("refused", 0),
+        "immigration_agency": ytd.get("immigration_agency", 0), "barred": ytd.get("barred", 0),
+        "use_notices": ytd_notices, "subject_notices": len(in_year),
+    }  # fmt: skip
+    statutory = tuple(StatutoryCount(p, *counts) for p, counts in sorted(by_purpose.items(), key=lambda kv: -kv[1][0]))
+    expiring = tuple(c for c in certifications if c.get("status") == "current" and c.get("days_left") is not None
+                     and int(c["days_left"]) <= EXPIRING_DAYS)  # fmt: skip
+    overdue = tuple(n.as_dict() for n in notices if n.overdue(today))
+    states = Counter(n.status for n in in_quarter)
+    return ComplianceSections(
+        statutory=statutory,
+        statutory_total=totals.get("statutory", 0),
+        use_notices=use_notices,
+        year_to_date=ytd_figures,
+        certifications=tuple(certifications),
+        expiring=expiring,
+        notices={"queued_in_quarter": len(in_quarter), "sent": states["sent"], "deferred": states["deferred"],
+                 "pending": states["queued"], "overdue_now": len(overdue)},
+        overdue=overdue,
+    )
