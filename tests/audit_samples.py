@@ -65,7 +65,7 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
             lic = "CO00042042"  # one person looked up again and again
         common = dict(hasher=hasher, request_id=rid, requester=who, agency=AGENCIES[who], instance="gw-a",
                       front_door=rng.choice(["pg", "http"]), client_addr="10.0.3.%d" % rng.randrange(2, 200),
-                      tls=True, time=format_time(moment), policy_digest="sha256:5e1f0c", statutory_request=True)  # fmt: skip
+                      tls=True, time=format_time(moment), policy_digest="sha256:5e1f0c")  # fmt: skip
         sql = f"SELECT p.first_name, p.last_name, l.status FROM dmv.persons p JOIN dmv.licenses l USING (person_id) WHERE l.license_number = '{lic}'"
         accesses = [_acc("dmv.persons.first_name", ["pii"]), _acc("dmv.persons.last_name", ["pii"]),
                     _acc("dmv.licenses.status", ["pii"]), _acc("dmv.licenses.license_number", ["pii"], "where")]  # fmt: skip
@@ -121,7 +121,8 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
             sql = "SELECT person_id, first_name, last_name, city FROM dmv.persons WHERE county = 'Denver'"
             persons = rng.randrange(800, 3000)
         out.append(build_request_record(
-            **common, claim=claim, statement_kind="select", sql_received=sql, sql_sent=sql, params=[],
+            **common, claim=claim, statement_kind="select",
+            statutory_request=claim is not None and claim["purpose"] != "service_delivery", sql_received=sql, sql_sent=sql, params=[],
             accesses=accesses, decision=decision, reason=reason, rule=rule, registry_entry=entry,
             certification=CERTIFIED.get(who), use_notice=decision != "deny" and claim is not None
             and claim["purpose"] in EXCEPTION_PURPOSES,
