@@ -137,7 +137,7 @@ class Gateway:
         self.limits = AnalysisLimits(settings.max_statement_chars, settings.max_nesting_depth)
         self.analysis_pool: Any = None  # AnalysisPool once started with analysis_workers > 0
         self.notices = _subject_notices(settings, policy)
-        self._agencies: dict[Requester, bool] = {}
+        self._agencies: dict[str, bool] = {}  # requester name -> is an immigration agency
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -506,11 +506,11 @@ class Gateway:
     # -- subject notices (SPEC 10) ------------------------------------------------------------------
     def _notice_owed(self, ctx: SessionContext, plan: Plan) -> str | None:
         """Why this request owes the persons it names a notice, or None."""
-        agency = self._agencies.get(ctx.requester)
+        agency = self._agencies.get(ctx.requester.name)
         if agency is None:
             from gateway.policy.lawcheck import is_immigration_agency
 
-            agency = self._agencies[ctx.requester] = is_immigration_agency(ctx.requester)
+            agency = self._agencies[ctx.requester.name] = is_immigration_agency(ctx.requester)
         if agency:
             return f"request by an immigration agency ({ctx.requester.agency})"
         profile = plan.profile
