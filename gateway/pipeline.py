@@ -283,6 +283,7 @@ class Gateway:
             return False
         self.requesters = fresh
         self._profiles.clear()
+        self._agencies.clear()
         log.info("requesters_reloaded", source=fresh.source)
         return True
 
