@@ -9,7 +9,8 @@ pooling; `apt-get install pgbouncer`) and `gateway serve` (durable request log o
 point-lookup script by person_id with -M simple, extended and prepared. For each cell it reports the
 median tps over rounds per target, the ratios gateway/direct and gateway/PgBouncer, the CPU each
 proxy process spent per request (user + sys of all its threads, from /proc/PID/stat, divided by the
-transactions pgbench reports) and p50/p99 latency from pgbench's per-transaction log. Prints a
+transactions pgbench reports), PostgreSQL's CPU per query (all backends, finished ones included,
+direct vs through the gateway: the backend's share of the gateway's cost) and p50/p99 latency from pgbench's per-transaction log. Prints a
 Markdown table for the README at the end. Runs unattended (about rounds x cells x 3 x seconds).
 Run it on a quiet machine: client, proxies and server share the cores.
 """
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from pgbench_run import SCRIPT, Run, child_pids, pgbench, tree_cpu  # noqa: E402
+from pgbench_run import SCRIPT, Run, child_pids, pgbench, server_cpu, tree_cpu  # noqa: E402
 
 
 def start_pgbouncer(work: Path, pg_port: int, user: str, password: str, pool_mode: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -70,15 +71,15 @@ def start_pgbouncer(work: Path, pg_port: int, user: str, password: str, pool_mod
     raise RuntimeError(f"pgbouncer did not start; see {work / 'pgbouncer.log'}")
 
 
-def _measured(run: object, pids: list[int]) -> tuple[Run, float | None]:
-    """Run pgbench (``run()``) and the CPU µs per transaction the processes ``pids`` spent meanwhile."""
-    if not pids:
-        return run(), None  # type: ignore[operator,no-any-return]
+def _measured(run: object, pids: list[int], postmaster: int) -> tuple[Run, float | None, float]:
+    """Run pgbench (``run()``); the CPU µs per transaction the processes ``pids`` spent meanwhile,
+    and PostgreSQL's (every backend, finished ones included)."""
     pids = [p for pid in pids for p in child_pids(pid)]
-    before = sum(tree_cpu(pids))
+    before, pg_before = sum(tree_cpu(pids)), server_cpu(postmaster)
     result: Run = run()  # type: ignore[operator]
-    after = sum(tree_cpu(pids))
-    return result, (after - before) / max(1, result.transactions) * 1e6
+    after, pg_after = sum(tree_cpu(pids)), server_cpu(postmaster)
+    per = max(1, result.transactions)
+    return result, ((after - before) / per * 1e6 if pids else None), (pg_after - pg_before) / per * 1e6
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -112,13 +113,14 @@ def main() -> int:
     script = work / "lookup.sql"
     script.write_text(SCRIPT.format(n=args.persons))
     os.chmod(script, 0o644)
-    results: dict[tuple[str, str, int], list[tuple[Run, float | None]]] = {}
+    results: dict[tuple[str, str, int], list[tuple[Run, float | None, float]]] = {}
     env = dict(item.split("=", 1) for item in args.gateway_env)
     if args.no_audit_sync:
         env["GATEWAY_AUDIT_SYNC"] = "false"
     with PostgresServer(settings={"max_connections": "300"}) as pg:
         dsn = pg.create_database("dmv")
         asyncio.run(seed(dsn, args.persons, 1))
+        postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])  # type: ignore[operator]
         bouncer_dir = work / "pgbouncer"
         bouncer_dir.mkdir()
         bouncer, bouncer_port = start_pgbouncer(bouncer_dir, pg.port, pg.superuser, pg.password, "session")
@@ -144,10 +146,10 @@ def main() -> int:
                 for clients in args.clients:
                     for mode in args.modes:
                         for name, (run, pids) in targets.items():
-                            result, cpu = _measured(lambda: run(mode, clients), pids)
-                            results.setdefault((name, mode, clients), []).append((result, cpu))
+                            result, cpu, pg_cpu = _measured(lambda: run(mode, clients), pids, postmaster)
+                            results.setdefault((name, mode, clients), []).append((result, cpu, pg_cpu))
                             print(f"round {round_no + 1} c={clients:<3} {mode:9s} {name:10s} {result.tps:9.0f} tps "
-                                  f"cpu {_fmt(cpu, '.0f')} us/req p50 {_fmt(result.p50_ms, '.3f')} ms "
+                                  f"cpu {_fmt(cpu, '.0f')} us/req postgres {pg_cpu:.0f} us/req p50 {_fmt(result.p50_ms, '.3f')} ms "
                                   f"p99 {_fmt(result.p99_ms, '.3f')} ms", file=sys.stderr, flush=True)
         finally:
             gen.close()
@@ -163,18 +165,19 @@ def main() -> int:
           f"request log {'NOT fsynced' if args.no_audit_sync else 'durable'}; medians. CPU: user+sys of the process "
           "per transaction. p50/p99 in ms (direct / PgBouncer / gateway).\n")
     print("| clients | mode | direct tps | PgBouncer tps | gateway tps | gw/direct | gw/PgBouncer "
-          "| gateway CPU µs/req | PgBouncer CPU µs/req | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| gateway CPU µs/req | PgBouncer CPU µs/req | PostgreSQL CPU µs/query direct / via gateway | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for clients in args.clients:
         for mode in args.modes:
             d, b, g = (med(n, mode, clients, lambda r: r[0].tps) for n in ("direct", "pgbouncer", "gateway"))
             gcpu = med("gateway", mode, clients, lambda r: r[1])
             bcpu = med("pgbouncer", mode, clients, lambda r: r[1])
+            pg_cpu = " / ".join(_fmt(med(n, mode, clients, lambda r: r[2]), ".0f") for n in ("direct", "gateway"))
             p50 = " / ".join(_fmt(med(n, mode, clients, lambda r: r[0].p50_ms), ".3f") for n in ("direct", "pgbouncer", "gateway"))
             p99 = " / ".join(_fmt(med(n, mode, clients, lambda r: r[0].p99_ms), ".3f") for n in ("direct", "pgbouncer", "gateway"))
             assert d and b and g
             print(f"| {clients} | {mode} | {d:.0f} | {b:.0f} | {g:.0f} | {g / d:.2f} | {g / b:.2f} "
-                  f"| {_fmt(gcpu, '.0f')} | {_fmt(bcpu, '.0f')} | {p50} | {p99} |")
+                  f"| {_fmt(gcpu, '.0f')} | {_fmt(bcpu, '.0f')} | {pg_cpu} | {p50} | {p99} |")
     return 0
 
 

@@ -237,7 +237,6 @@ def make_gateway(catalog: Any, log_dir: Path) -> tuple[Any, Any]:
 
 async def run_stage(mode: str, stage: str, n: int, catalog: Any, log_dir: Path) -> float:
     """Run ``stage`` ``n`` times; CPU seconds (all threads) spent in the loop."""
-    from gateway.audit.record import prepared_outcome
     from gateway.frontdoor.pg.relay import EXEC, EXT, QUERY, SYNC, Pending, Relay
     from gateway.frontdoor.pg.session import PgSession, _params
     from gateway.wire import Bind, Parse, Query
@@ -301,6 +300,8 @@ async def run_stage(mode: str, stage: str, n: int, catalog: Any, log_dir: Path) 
                     relay.expect(Pending(SYNC))
                 relay.feed(reply)
         elif stage == "outcome":
+            from gateway.audit.record import prepared_outcome
+
             for _ in range(n):
                 chain.seal(prepared_outcome(request_id="x-0000001", rows_returned=1, persons_returned=None,
                                             duration_ms=0.123))

@@ -72,6 +72,23 @@ def process_cpu(pid: int) -> tuple[float, float]:
     return int(fields[11]) / _TICK, int(fields[12]) / _TICK
 
 
+def server_cpu(postmaster: int) -> float:
+    """CPU seconds of a PostgreSQL server: the postmaster, its live children, and the children it has
+    reaped (backends of finished connections: ``cutime``/``cstime`` of the postmaster)."""
+    try:
+        text = Path(f"/proc/{postmaster}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2:].split()
+    total = sum(int(f) for f in fields[11:15]) / _TICK
+    for pid in child_pids(postmaster)[1:]:
+        try:
+            total += sum(process_cpu(pid))
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def tree_cpu(pids: list[int]) -> tuple[float, float]:
     user = system = 0.0
     for pid in pids:

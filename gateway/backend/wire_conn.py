@@ -29,6 +29,7 @@ from gateway.wire import (
     ErrorResponse, NoticeResponse, ParameterStatus, PasswordMessage, Query, ReadyForQuery, RemoteProtocolError,
     SASLInitialResponse, SASLResponse, SSLRequest, StartupMessage, Terminate, encode,
 )
+from gateway.wire.backend import BackendMessage
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class BackendConnection:
                 raise BackendUnavailable(f"gateway: the backend refused the session: {msg.message}")
 
     # ---- collect mode --------------------------------------------------------------------
-    async def next_message(self) -> object:
+    async def next_message(self) -> BackendMessage:
         proto = self._proto
         while True:
             msg = proto.parser.next_event()

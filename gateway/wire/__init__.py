@@ -10,7 +10,7 @@ from gateway.wire.auth import (
     AuthenticationSASL, AuthenticationSASLContinue, AuthenticationSASLFinal,
 )
 from gateway.wire.backend import (
-    BackendKeyData, BindComplete,
+    BackendKeyData, BackendMessage, BindComplete,
     CloseComplete, CommandComplete, CopyBothResponse, CopyInResponse, CopyOutResponse, DataRow,
     EmptyQueryResponse, ErrorResponse, FieldDescription, FunctionCallResponse, NegotiateProtocolVersion,
     NoData, NoticeResponse, NotificationResponse, ParameterDescription, ParameterStatus, ParseComplete,
@@ -18,9 +18,9 @@ from gateway.wire.backend import (
 )
 from gateway.wire.encode import encode, encode_all
 from gateway.wire.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from gateway.wire.framing import DEFAULT_MAX_MESSAGE, complete_prefix, iter_frames
+from gateway.wire.framing import DEFAULT_MAX_MESSAGE, complete_prefix, frame_end, iter_frames
 from gateway.wire.frontend import (
-    PROTOCOL_3_0, Bind, CancelRequest, Close, CopyData, CopyDone, CopyFail, Describe, Execute, Flush,
+    PROTOCOL_3_0, Bind, CancelRequest, FrontendMessage, Close, CopyData, CopyDone, CopyFail, Describe, Execute, Flush,
     FunctionCall, GSSENCRequest, Parse, PasswordMessage, Query, SASLInitialResponse, SASLResponse,
     SSLRequest, StartupMessage, Sync, Terminate,
 )
@@ -37,5 +37,5 @@ __all__ = [
     "ParameterDescription", "ParameterStatus", "Parse", "ParseComplete", "PasswordMessage",
     "PortalSuspended", "ProtocolError", "Query", "ReadyForQuery", "RemoteProtocolError", "RowDescription",
     "SASLInitialResponse", "SASLResponse", "SSLRequest", "StartupMessage", "Sync", "Terminate",
-    "complete_prefix", "encode", "encode_all", "iter_frames",
+    "complete_prefix", "encode", "encode_all", "frame_end", "iter_frames", "BackendMessage", "FrontendMessage",
 ]

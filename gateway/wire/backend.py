@@ -12,7 +12,10 @@ from typing import ClassVar
 
 from gateway.wire.buffer import Reader, cstr, i16, i32, read_values, u16, u32, values_body
 from gateway.wire.errors import LocalProtocolError, RemoteProtocolError
-from gateway.wire.auth import decode_auth
+from gateway.wire.auth import (
+    AuthenticationCleartextPassword, AuthenticationMD5Password, AuthenticationOk, AuthenticationOther,
+    AuthenticationSASL, AuthenticationSASLContinue, AuthenticationSASLFinal, decode_auth,
+)
 from gateway.wire.frontend import CopyData, CopyDone
 
 
@@ -394,6 +397,16 @@ class EmptyQueryResponse:
     def decode(cls, r: Reader) -> EmptyQueryResponse:
         r.finish()
         return cls()
+
+
+BackendMessage = (
+    ErrorResponse | NoticeResponse | ParameterStatus | BackendKeyData | ReadyForQuery | RowDescription | DataRow
+    | CommandComplete | ParameterDescription | NegotiateProtocolVersion | CopyInResponse | CopyOutResponse
+    | CopyBothResponse | NotificationResponse | FunctionCallResponse | ParseComplete | BindComplete
+    | CloseComplete | NoData | PortalSuspended | EmptyQueryResponse | CopyData | CopyDone
+    | AuthenticationOk | AuthenticationCleartextPassword | AuthenticationMD5Password | AuthenticationSASL
+    | AuthenticationSASLContinue | AuthenticationSASLFinal | AuthenticationOther
+)
 
 
 class _Auth:

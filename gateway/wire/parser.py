@@ -16,12 +16,13 @@ True
 from __future__ import annotations
 
 import struct
+from typing import Any
 
-from gateway.wire.backend import BACKEND_TYPES
+from gateway.wire.backend import BACKEND_TYPES, BackendMessage
 from gateway.wire.buffer import Reader
 from gateway.wire.errors import RemoteProtocolError
-from gateway.wire.framing import DEFAULT_MAX_MESSAGE
-from gateway.wire.frontend import FRONTEND_TYPES, CancelRequest, StartupMessage, decode_startup
+from gateway.wire.framing import DEFAULT_MAX_MESSAGE, frame_end
+from gateway.wire.frontend import FRONTEND_TYPES, CancelRequest, FrontendMessage, StartupMessage, decode_startup
 
 _U32 = struct.Struct("!I")
 
@@ -60,19 +61,17 @@ class _Parser:
         if self._broken:
             raise self._broken
         buf, pos = self._buf, self._pos
-        if len(buf) - pos < 5:
-            return None
-        length = _U32.unpack_from(buf, pos + 1)[0]
-        if length < 4 or length > self.max_message:
-            self._broken = RemoteProtocolError(f"invalid message length {length}")
-            raise self._broken
-        end = pos + 1 + length
-        if end > len(buf):
+        try:
+            end = frame_end(buf, pos, self.max_message)
+        except RemoteProtocolError as exc:
+            self._broken = exc
+            raise
+        if end < 0:
             return None
         self._pos = end
         return buf[pos], bytes(buf[pos + 5:end])
 
-    def _decode(self, table: dict[int, object], type_byte: int, body: bytes) -> object:
+    def _decode(self, table: dict[int, Any], type_byte: int, body: bytes) -> Any:
         cls = table.get(type_byte)
         if cls is None:
             self._broken = RemoteProtocolError(f"unknown message type {chr(type_byte)!r}")
@@ -94,7 +93,8 @@ class FrontendParser(_Parser):
         self.in_startup = True
         self.closed = False
 
-    def next_event(self) -> object | None:
+    def next_event(self) -> FrontendMessage | None:
+        """The next whole message (a startup packet first, then typed messages), or ``None``."""
         if self._broken:
             raise self._broken
         if self.closed and self.buffered:
@@ -107,7 +107,7 @@ class FrontendParser(_Parser):
             return None
         return self._decode(FRONTEND_TYPES, raw[0], raw[1])
 
-    def _next_startup(self) -> object | None:
+    def _next_startup(self) -> FrontendMessage | None:
         buf, pos = self._buf, self._pos
         if len(buf) - pos < 4:
             return None
@@ -133,7 +133,8 @@ class FrontendParser(_Parser):
 class BackendParser(_Parser):
     """Parses the server's side of a connection."""
 
-    def next_event(self) -> object | None:
+    def next_event(self) -> BackendMessage | None:
+        """The next whole message from the server, or ``None`` if more bytes are needed."""
         raw = self.next_raw()
         if raw is None:
             return None

@@ -6,6 +6,7 @@ import asyncio
 import ssl
 
 from gateway.wire import FrontendParser, RemoteProtocolError
+from gateway.wire.frontend import FrontendMessage
 
 READ_SIZE = 256 * 1024
 
@@ -31,7 +32,7 @@ class ClientChannel:
             raise ClientGone()
         self.parser.feed(data)
 
-    async def next_event(self) -> object:
+    async def next_event(self) -> FrontendMessage:
         """The next whole message (startup packet or typed), reading as needed."""
         while True:
             msg = self.parser.next_event()

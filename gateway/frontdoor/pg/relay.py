@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any
 from gateway.frontdoor.pg import responses
 from gateway.wire import CopyFail, DEFAULT_MAX_MESSAGE, ErrorResponse, RemoteProtocolError, encode
 from gateway.wire.buffer import Reader
+from gateway.wire.framing import frame_end
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ EXT, EXEC, SYNC, QUERY, SYNTH = range(5)
 _D, _Z, _E, _C, _I, _S, _G = (ord(c) for c in "DZECIsG")
 _EXT_TERMINAL = frozenset(ord(c) for c in "123Tn")
 _EXEC_TERMINAL = frozenset((_C, _I, _S))
-_unpack = struct.Struct("!I").unpack_from
 
 
 class Pending:
@@ -99,12 +98,9 @@ class Relay:
         pending = self.pending
         head = pending[0] if pending else None
         max_message = self.max_message
-        while n - pos >= 5:
-            length = _unpack(data, pos + 1)[0]
-            end = pos + 1 + length
-            if end > n:
-                if length > max_message or length < 4:
-                    raise RemoteProtocolError(f"backend sent an invalid message length {length}")
+        while True:
+            end = frame_end(data, pos, max_message)
+            if end < 0:
                 break
             t = data[pos]
             if t == _D:
@@ -121,8 +117,6 @@ class Relay:
                     pieces.append(replacement)
                     start = end
                 head = pending[0] if pending else None
-            elif length < 4:
-                raise RemoteProtocolError(f"backend sent an invalid message length {length}")
             pos = end
         self._tail = data[pos:] if pos < n else b""
         if pieces is None:
