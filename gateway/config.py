@@ -72,6 +72,17 @@ class Settings(BaseModel):
     analysis_timeout_ms: int = Field(5_000, ge=10)  # a cold analysis past this is killed and refused
     max_statement_chars: int = Field(1_000_000, ge=1_000)  # longer statements are refused unparsed
     max_nesting_depth: int = Field(256, ge=8, le=4_000)  # brackets, CASE and prefix operators
+    # -- limits at the wire door (0: no limit / no timeout where it says so) --
+    max_message_bytes_before_login: int = Field(16 * 1024, ge=1024)  # startup, SASL messages
+    max_message_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024)  # after login
+    startup_timeout_ms: int = Field(10_000, ge=100)  # connect -> StartupMessage (TLS included)
+    auth_timeout_ms: int = Field(15_000, ge=100)  # StartupMessage -> logged in
+    idle_session_timeout_ms: int = Field(3_600_000, ge=0)  # idle outside a transaction; 0: never
+    idle_in_transaction_timeout_ms: int = Field(300_000, ge=0)  # idle inside a transaction; 0: never
+    max_connections: int = Field(2_000, ge=1)  # wire clients in all (logging in or logged in)
+    max_connections_per_address: int = Field(500, ge=1)
+    max_connections_per_requester: int = Field(500, ge=1)
+    fd_headroom: int = Field(64, ge=8)  # file descriptors kept free for the log, backends, workers
 
     @field_validator("pg_listen", "http_listen")
     @classmethod

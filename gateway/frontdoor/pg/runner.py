@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway.backend.pool import BackendPool
 from gateway.backend.target import BackendTarget
+from gateway.frontdoor.pg.door import DoorLimits, fit_file_descriptors
 from gateway.frontdoor.pg.server import PgServer, make_ssl_context
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ async def start_services(settings: Any, gw: Any = None, *, http: bool = True) ->
     pool = BackendPool(target, gw.backend_startup_options, size=max(20, settings.pool_size * 4),
                        acquire_timeout=10.0)
     host, port = settings.pg_address
+    limits = fit_file_descriptors(DoorLimits.from_settings(settings), pool.size + settings.pool_size
+                                  + settings.analysis_workers)
     pg = PgServer(gw, pool, host=host, port=port, ssl_ctx=make_ssl_context(settings.tls_cert, settings.tls_key),
-                  cert_file=settings.tls_cert, require_tls=settings.require_tls)
+                  cert_file=settings.tls_cert, require_tls=settings.require_tls, limits=limits)
     try:
         await pg.start()
     except BaseException:

@@ -16,6 +16,7 @@ import itertools
 import logging
 import secrets
 import ssl
+import time
 from typing import Any
 
 from gateway.backend.pool import BackendPool
@@ -23,6 +24,7 @@ from gateway.errors import BackendUnavailable, GatewayError
 from gateway.frontdoor.pg import responses
 from gateway.frontdoor.pg.auth import authenticate
 from gateway.frontdoor.pg.channel import ClientChannel, ClientGone
+from gateway.frontdoor.pg.door import Door, DoorLimits
 from gateway.frontdoor.pg.session import PgSession, SessionClosed
 from gateway.frontdoor.pg.startup import read_startup, session_settings
 from gateway.frontdoor.pg.throttle import LoginThrottle
@@ -49,7 +51,7 @@ def make_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None
 class PgServer:
     def __init__(self, gw: Any, pool: BackendPool, *, host: str = "127.0.0.1", port: int = 6432,
                  ssl_ctx: ssl.SSLContext | None = None, cert_file: str | None = None, require_tls: bool = False,
-                 max_message: int = 64 * 1024 * 1024) -> None:
+                 limits: DoorLimits | None = None) -> None:
         self.gw = gw
         self.pool = pool
         self.host = host
@@ -57,18 +59,40 @@ class PgServer:
         self.ssl_ctx = ssl_ctx
         self.cert_pem = open(cert_file, encoding="ascii").read() if cert_file and ssl_ctx else None
         self.require_tls = require_tls
-        self.max_message = max_message
+        self.door = Door(limits or DoorLimits())
         self.throttle = LoginThrottle()
         self.sessions: dict[int, tuple[bytes, PgSession]] = {}
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._refusing = 0  # clients over a limit, being told so
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._client, self.host, self.port, limit=1 << 20)
+        # the reader's buffer limit bounds what one client can make the gateway hold unread (2 x limit)
+        self._server = await asyncio.start_server(self._client, self.host, self.port, limit=256 * 1024)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
+        if self.door.sweep_interval:
+            self._sweeper = asyncio.create_task(self._sweep_idle())
+
+    async def _sweep_idle(self) -> None:
+        """Close sessions idle past idle_session_timeout / idle_in_transaction_timeout."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.door.sweep_interval)
+            now = time.monotonic()
+            for _secret, session in list(self.sessions.values()):
+                expired = self.door.idle_expired(session, now)
+                if expired is not None:
+                    log.info("closing an idle session of %s from %s: %s", session.ctx.requester.name,
+                             session.channel.address, expired[1].removeprefix("gateway: "))
+                    session.channel.write(responses.error(*expired, fatal=True))
+                    loop.call_soon(session.channel.writer.close)  # the session loop sees EOF and cleans up
+                    session.idle_since = 0.0
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -85,9 +109,23 @@ class PgServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        channel = ClientChannel(reader, writer, self.max_message)
+        door = self.door
+        channel = ClientChannel(reader, writer, door.limits.max_message_before_login)
+        refusal = door.admit(channel.host)
         try:
-            await self._serve(channel)
+            if refusal is not None:
+                if self._refusing >= max(16, door.limits.max_connections // 10):
+                    return  # far over: not even a startup read, the socket is closed at once
+                self._refusing += 1
+                try:
+                    await self._refuse_after_startup(channel, refusal)
+                finally:
+                    self._refusing -= 1
+                return
+            try:
+                await self._serve(channel)
+            finally:
+                door.leave(channel.host)
         except (ClientGone, SessionClosed, ConnectionError, asyncio.IncompleteReadError):
             pass
         except ProtocolError as exc:
@@ -105,13 +143,49 @@ class PgServer:
             self._tasks.discard(task)
             await channel.close()
 
+    async def _refuse_after_startup(self, channel: ClientChannel, refusal: GatewayError) -> None:
+        """Like PostgreSQL, read the startup packet (answering SSLRequest) before refusing, so that
+        the client shows the reason; bounded by the startup deadline."""
+        try:
+            async with asyncio.timeout(min(2.0, self.door.limits.startup_timeout)):
+                startup = await read_startup(channel, self.ssl_ctx, False, self._cancel)
+        except (TimeoutError, ProtocolError, GatewayError, ssl.SSLError):
+            return
+        if startup is not None:
+            channel.write(responses.error(refusal.sqlstate, refusal.client_message(), fatal=True))
+
     async def _serve(self, channel: ClientChannel) -> None:
         gw = self.gw
-        startup = await read_startup(channel, self.ssl_ctx, self.require_tls, self._cancel)
+        limits = self.door.limits
+        try:
+            async with asyncio.timeout(limits.startup_timeout):
+                startup = await read_startup(channel, self.ssl_ctx, self.require_tls, self._cancel)
+        except TimeoutError:  # closed without a word, as PostgreSQL does (the client may not speak yet)
+            log.info("closing a connection from %s: no startup packet within %g s (setting startup_timeout_ms)",
+                     channel.address, limits.startup_timeout)
+            return
         if startup is None:
             return
         settings = session_settings(startup, _pinned(), gw.validate_setting)
-        entry = await authenticate(channel, gw, settings.user, self.throttle, self.cert_pem)
+        try:
+            async with asyncio.timeout(limits.auth_timeout):
+                entry = await authenticate(channel, gw, settings.user, self.throttle, self.cert_pem)
+        except TimeoutError:
+            log.info("closing a connection from %s: login of %r not done within %g s", channel.address,
+                     settings.user, limits.auth_timeout)
+            raise LoginTimeout(f"gateway: canceling authentication due to timeout ({limits.auth_timeout:g} s, "
+                               "setting auth_timeout_ms)") from None
+        refusal = self.door.admit_requester(entry.requester.name, channel.host)
+        if refusal is not None:
+            raise refusal
+        try:
+            channel.parser.max_message = limits.max_message
+            await self._logged_in(channel, settings, entry)
+        finally:
+            self.door.leave_requester(entry.requester.name)
+
+    async def _logged_in(self, channel: ClientChannel, settings: Any, entry: Any) -> None:
+        gw = self.gw
         from gateway.pipeline import SessionContext
         from gateway.policy.types import PurposeClaim
 
@@ -195,6 +269,12 @@ def _pinned() -> dict[str, str | None]:
     from gateway.analyzer.utility import PINNED
 
     return dict(PINNED)
+
+
+class LoginTimeout(GatewayError):
+    sqlstate = "08P01"
+    http_status = 408
+    code = "login_timeout"
 
 
 def _literal(value: str) -> str:

@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from time import monotonic
 from typing import Any
 
 from gateway.errors import AuditUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, UnknownSetting
@@ -68,6 +69,7 @@ class PgSession:
         self.statements: dict[str, Statement] = {}
         self.portals: dict[str, Portal] = {}
         self.skipping = False
+        self.idle_since = 0.0  # monotonic time since which the session waits for its client; 0: it does not
         self._out: list[bytes] = []
         self._draining = False
         self._holding = 0  # request records not yet durable: answers wait for them (no record, no answer)
@@ -190,7 +192,9 @@ class PgSession:
                 self._flush_backend()
                 while transport.get_write_buffer_size() > HIGH_WATER:  # the backend is not keeping up
                     await asyncio.sleep(0.005)
+                self.idle_since = monotonic()  # the door's sweeper closes sessions idle past their timeout
                 await self.channel.fill()
+                self.idle_since = 0.0
                 continue
             handler = handlers.get(raw[0])
             if handler is None:
