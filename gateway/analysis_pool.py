@@ -52,6 +52,7 @@ def _worker_main(conn: Connection) -> None:
     """A worker: load catalogs, analyze statements, until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when its workers end
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a drain of the gateway needs them; EOF ends them
     from gateway.plan.cache import Analyzer
     from gateway.analyzer.classify import Classifier
     from gateway.policy.types import Profile

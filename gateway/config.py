@@ -82,6 +82,7 @@ class Settings(BaseModel):
     max_connections: int = Field(2_000, ge=1)  # wire clients in all (logging in or logged in)
     max_connections_per_address: int = Field(500, ge=1)
     max_connections_per_requester: int = Field(500, ge=1)
+    shutdown_timeout_ms: int = Field(30_000, ge=0)  # SIGTERM: how long in-flight requests may finish
     fd_headroom: int = Field(64, ge=8)  # file descriptors kept free for the log, backends, workers
 
     @field_validator("pg_listen", "http_listen")

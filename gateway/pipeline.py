@@ -287,6 +287,43 @@ class Gateway:
         log.info("requesters_reloaded", source=fresh.source)
         return True
 
+    async def reload(self) -> bool:
+        """Reload the policy and the requesters files together (SIGHUP, the admin console's RELOAD):
+        both parse and pass the law check, or neither is taken and the old ones keep serving. Either
+        way a clear log line and a ``reload`` record. True when the new files are in force."""
+        from gateway.policy.lawcheck import law_problems
+
+        try:
+            policy = load_policy(self.settings.policy)
+            requesters = load_requesters(self.settings.requesters)
+            problems = law_problems(policy, requesters).problems
+            if problems:
+                raise ValueError("the policy breaks the law: " + "; ".join(problems))
+        except Exception as exc:  # noqa: BLE001 - a broken file is refused, the old policy stays
+            error = str(exc).strip() or type(exc).__name__
+            log.error("reload_refused", error=error, policy=self.settings.policy, requesters=self.settings.requesters,
+                      message="the new policy/requesters files were refused; the loaded ones stay in force")
+            await self._log_reload(False, error)
+            return False
+        old_digest = self.policy.digest
+        self.policy, self.requesters = policy, requesters
+        self._requesters_stamp = self._stamp_requesters()
+        self._profiles.clear()
+        self._agencies.clear()
+        if self.catalog is not None:
+            self.set_catalog(self.catalog)  # the classifier and the workers follow the new policy
+        log.info("reloaded", policy=self.settings.policy, requesters=self.settings.requesters,
+                 policy_digest=policy.digest, previous_digest=old_digest)
+        await self._log_reload(True, None)
+        return True
+
+    async def _log_reload(self, accepted: bool, error: str | None) -> None:
+        try:
+            await self.log_event(None, kind="reload", accepted=accepted, error=error, policy=self.settings.policy,
+                                 requesters=self.settings.requesters, policy_digest=self.policy.digest)
+        except Exception as exc:  # noqa: BLE001 - the reload itself stands; the log line says it
+            log.error("reload_record_failed", error=str(exc))
+
     def _current(self, requester: Requester) -> Requester:
         """``requester`` with the certification now on file (a session outlives a reload)."""
         if requester.internal:

@@ -28,7 +28,8 @@ from gateway.audit.literals import LiteralHasher
 from gateway.policy.types import JUSTIFICATION_FIELDS, Access, PurposeClaim
 
 SCHEMA_VERSION = 1
-RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end")
+RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end",
+                "reload")
 
 
 _SECOND: list[Any] = [-1, ""]  # the last whole second formatted (strftime is slow on the hot path)

@@ -30,12 +30,20 @@ async def serve(settings: object, *, announce: bool = True, on_ready: Callable[[
     services = await start_services(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    log = logging.getLogger("gateway.serve")
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def reload() -> None:  # SIGHUP: policy and requesters, atomically (a broken file keeps the old ones)
+        log.info("SIGHUP: reloading %s and %s", settings.policy, settings.requesters)  # type: ignore[attr-defined]
+        task = loop.create_task(services.gw.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    for sig, handler in ((signal.SIGINT, stop.set), (signal.SIGTERM, stop.set), (signal.SIGHUP, reload)):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, handler)
         except (NotImplementedError, RuntimeError):
             pass
-    log = logging.getLogger("gateway.serve")
     if announce:
         pg = services.pg
         log.info("PostgreSQL wire protocol on %s:%s%s", pg.host, pg.port, " (TLS available)" if pg.ssl_ctx else "")
@@ -52,8 +60,9 @@ async def serve(settings: object, *, announce: bool = True, on_ready: Callable[[
     try:
         await stop.wait()
     finally:
-        log.info("stopping")
-        await stop_services(services)
+        drain = settings.shutdown_timeout_ms / 1000  # type: ignore[attr-defined]
+        log.info("stopping: no new connections; in-flight requests may finish for %g s", drain)
+        await stop_services(services, drain=drain)
 
 
 def refuse_unlawful_policy(settings: Any) -> None:

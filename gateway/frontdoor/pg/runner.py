@@ -89,7 +89,10 @@ def _report_http_exit(task: asyncio.Task[Any]) -> None:
         log.error("the HTTP front door stopped: %s", task.exception())
 
 
-async def stop_services(services: Services) -> None:
+async def stop_services(services: Services, *, drain: float = 0.0) -> None:
+    """Stop everything; with ``drain`` seconds, in-flight wire requests may finish first."""
+    if drain > 0:
+        await services.pg.drain(drain)
     await services.pg.stop()
     for task in services.tasks:
         task.cancel()

@@ -90,6 +90,26 @@ class PgServer:
                     loop.call_soon(session.channel.writer.close)  # the session loop sees EOF and cleans up
                     session.idle_since = 0.0
 
+    async def drain(self, timeout: float) -> None:
+        """Stop accepting; end each session once it has no request in flight (FATAL 57P01), for up to
+        ``timeout`` seconds; what is left is cut by :meth:`stop`."""
+        if self._server is not None:
+            self._server.close()
+        deadline = time.monotonic() + timeout
+        log.info("draining %d session(s) for up to %g s", len(self.sessions), timeout)
+        loop = asyncio.get_running_loop()
+        while self.sessions and time.monotonic() < deadline:
+            for _secret, session in list(self.sessions.values()):
+                if session.idle_since and not session.relay.busy and not session.holding:
+                    session.channel.write(responses.error(
+                        "57P01", "gateway: terminating connection due to administrator command (the gateway is "
+                        "shutting down)", fatal=True))
+                    loop.call_soon(session.channel.writer.close)
+                    session.idle_since = 0.0
+            await asyncio.sleep(0.05)
+        if self.sessions:
+            log.warning("%d session(s) still busy after %g s: cut", len(self.sessions), timeout)
+
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()

@@ -82,6 +82,11 @@ class PgSession:
             ord("c"): self._ignore, ord("f"): self._ignore,
         }
 
+    @property
+    def holding(self) -> bool:
+        """Answers held back until their request records are durable."""
+        return bool(self._holding)
+
     # ---- plumbing -----------------------------------------------------------------------
     def _write_client(self, data: bytes) -> None:
         if self._holding:
