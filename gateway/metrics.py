@@ -80,7 +80,7 @@ class Metrics:
     def render(self, gauges: Mapping[str, float] | None = None) -> str:
         lines: list[str] = []
         for name in sorted(set(self._counters) | set(self._histograms) | set(gauges or {})):
-            kind, text = HELP.get(name, ("untyped", name))
+            kind, text = HELP.get(name, ("gauge" if gauges and name in gauges else "untyped", name))
             lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
             for labels, value in sorted(self._counters.get(name, {}).items()):
                 lines.append(f"{name}{_labels(labels)} {_number(value)}")

@@ -136,6 +136,7 @@ class Gateway:
         self._record_templates: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
         self.limits = AnalysisLimits(settings.max_statement_chars, settings.max_nesting_depth)
         self.analysis_pool: Any = None  # AnalysisPool once started with analysis_workers > 0
+        self.gauge_sources: list[Any] = [self._own_gauges]  # callables -> {name: value}, served at /metrics
         self.notices = _subject_notices(settings, policy)
         self._agencies: dict[str, bool] = {}  # requester name -> is an immigration agency
 
@@ -229,9 +230,30 @@ class Gateway:
         search_path = tuple(self.policy.search_path)
         self.catalog = catalog
         self.analyzer = Analyzer(catalog, Classifier(catalog, self.policy, search_path), search_path,
-                                 limits=self.limits)
+                                 limits=self.limits, cache_bytes=self.settings.analysis_cache_mb * 1024 * 1024)
         self._load_workers()
         log.info("catalog_loaded", relations=len(catalog.relations), version=catalog.version)
+
+    def gauges(self) -> dict[str, float]:
+        """Current state for /metrics: analysis workers and caches here, the wire door and its pool from
+        the front door (it adds a source)."""
+        out: dict[str, float] = {}
+        for source in self.gauge_sources:
+            try:
+                out.update(source())
+            except Exception:  # noqa: BLE001 - a gauge must never break /metrics
+                pass
+        return out
+
+    def _own_gauges(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.analysis_pool is not None:
+            for key, value in self.analysis_pool.state.items():
+                out[f"gateway_analysis_workers_{key}"] = value
+        if self.analyzer is not None:
+            for key, value in self.analyzer.cache_state.items():
+                out[f"gateway_analysis_cache_{key}"] = value
+        return out
 
     def _load_workers(self) -> None:
         """Ship the catalog, policy and limits the analyzer uses to the analysis workers."""

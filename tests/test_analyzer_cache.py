@@ -95,3 +95,21 @@ def test_utility_statements(analysis_env) -> None:  # type: ignore[no-untyped-de
     for sql in ("BEGIN READ WRITE", "SET TRANSACTION READ WRITE", "SET search_path = public", "SET role = postgres",
                 "RESET ALL", "DISCARD ALL", "SET default_transaction_read_only = off", "SET gateway.purpose = 'x'; SELECT 1"):
         assert analysis_env.analyze(sql, "clerk").error is not None, sql
+
+
+def test_caches_are_bounded_by_bytes(analysis_env) -> None:  # type: ignore[no-untyped-def]
+    """150 distinct 35 KB shapes grew the gateway by 238 MB: the caches keep within their byte budget."""
+    from gateway.plan.cache import Analyzer
+
+    budget = 2 * 1024 * 1024
+    analyzer = Analyzer(analysis_env.catalog, analysis_env.analyzer.classifier, analysis_env.analyzer.search_path,
+                        cache_bytes=budget, inline_chars=1 << 20)
+    profile = analysis_env.profile("clerk")
+    for n in range(20):
+        cols = ", ".join(f"zip AS z{n}_{i}" for i in range(300))  # ~5 KB, 2,400 tokens, its own shape
+        analyzer.analyze(f"SELECT {cols} FROM dmv.persons WHERE person_id = 1", profile)
+        state = analyzer.cache_state
+        assert state["shape_bytes"] <= budget // 2 and state["exact_bytes"] <= budget // 2
+    assert 0 < analyzer.cache_state["shapes"] < 20  # the oldest went first, the newest are kept
+    last = ", ".join(f"zip AS z19_{i}" for i in range(300))
+    assert analyzer.analyze(f"SELECT {last} FROM dmv.persons WHERE person_id = 2", profile).cache == "shape"

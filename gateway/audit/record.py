@@ -29,7 +29,7 @@ from gateway.policy.types import JUSTIFICATION_FIELDS, Access, PurposeClaim
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end",
-                "reload")
+                "reload", "admin")
 
 
 _SECOND: list[Any] = [-1, ""]  # the last whole second formatted (strftime is slow on the hot path)

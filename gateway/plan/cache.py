@@ -41,6 +41,14 @@ class Miss:
 class _ShapeEntry:
     analysis: Analysis
     templates: tuple[Template | None, ...]  # per statement; None: a utility statement, its SQL is fixed
+    size: int = 0  # estimated bytes held (the cache is bounded by bytes as well as entries)
+
+
+def _shape_size(shape: tuple, analysis: Analysis) -> int:
+    """A rough upper estimate of what a shape entry holds: its key (a pair per token), the printed SQL
+    and its template parts, the accesses."""
+    statements = analysis.statements
+    return (500 + 120 * len(shape) + sum(3 * len(st.sql) + 300 * len(st.accesses) for st in statements))
 
 
 class Analyzer:
@@ -48,7 +56,8 @@ class Analyzer:
 
     def __init__(self, catalog: Catalog, classifier: Classifier, search_path: tuple[str, ...],
                  cache_size: int = 20000, passes: tuple[Pass, ...] = PASSES,
-                 limits: AnalysisLimits = AnalysisLimits(), inline_chars: int = INLINE_CHARS) -> None:
+                 limits: AnalysisLimits = AnalysisLimits(), inline_chars: int = INLINE_CHARS,
+                 cache_bytes: int = 64 * 1024 * 1024) -> None:
         self.catalog = catalog
         self.classifier = classifier
         self.search_path = search_path
@@ -59,6 +68,10 @@ class Analyzer:
         self.inline_chars = inline_chars
         self._exact: dict[tuple[str, str], Analysis] = {}
         self._shapes: dict[tuple[str, tuple], _ShapeEntry] = {}
+        # bytes: half of cache_bytes for each cache; the oldest entries go first
+        self.cache_bytes = cache_bytes
+        self._shape_bytes = 0
+        self._exact_bytes = 0
 
     def analyze(self, sql: str, profile: Profile) -> Analysis:
         """The whole plan in this thread: a cache hit, or a fresh plan remembered."""
@@ -100,18 +113,41 @@ class Analyzer:
     def remember(self, miss: Miss, sql: str, fresh: Fresh) -> Analysis:
         """Keep a fresh plan (made here or in a worker) in the caches; returns its analysis."""
         if fresh.templates is not None and miss.shape is not None:
-            if len(self._shapes) >= self.cache_size:
-                self._shapes.clear()
-            self._shapes[(miss.pkey, miss.shape)] = _ShapeEntry(fresh.analysis, fresh.templates)
+            shapes = self._shapes
+            entry = _ShapeEntry(fresh.analysis, fresh.templates, _shape_size(miss.shape, fresh.analysis))
+            old = shapes.pop((miss.pkey, miss.shape), None)
+            if old is not None:
+                self._shape_bytes -= old.size
+            budget = self.cache_bytes // 2
+            while shapes and (len(shapes) >= self.cache_size or self._shape_bytes + entry.size > budget):
+                self._shape_bytes -= shapes.pop(next(iter(shapes))).size
+            if entry.size <= budget:
+                shapes[(miss.pkey, miss.shape)] = entry
+                self._shape_bytes += entry.size
         self._remember_exact(miss.pkey, sql, fresh.analysis)
         return fresh.analysis
+
+    @property
+    def cache_state(self) -> dict[str, int]:
+        return {"shapes": len(self._shapes), "shape_bytes": self._shape_bytes, "exact": len(self._exact),
+                "exact_bytes": self._exact_bytes}
 
     def _remember_exact(self, pkey: str, sql: str, analysis: Analysis) -> None:
         if len(sql) > 8192:
             return
-        if len(self._exact) >= self.cache_size:
-            self._exact.clear()
-        self._exact[(pkey, sql)] = analysis
+        exact = self._exact
+        # bytes estimated from the text alone (the printed SQL is about as long): nothing allocated on
+        # the shape-hit path, and the same figure when the entry is evicted
+        size = 256 + 3 * len(sql)
+        if self._exact_bytes + size > self.cache_bytes // 2 or len(exact) >= self.cache_size:
+            budget = self.cache_bytes // 2 - size
+            while exact and (len(exact) >= self.cache_size or self._exact_bytes > budget):
+                key = next(iter(exact))
+                del exact[key]
+                self._exact_bytes -= 256 + 3 * len(key[1])
+        if (pkey, sql) not in exact:
+            self._exact_bytes += size
+        exact[(pkey, sql)] = analysis
 
     def _from_template(self, entry: _ShapeEntry, tokens: list[Token]) -> Analysis | None:
         statements = []

@@ -58,5 +58,7 @@ def pool_gauges(pool: Any) -> dict[str, float]:
 async def metrics_endpoint(request: Request) -> Response:
     gw = request.app.state.gw
     gauges = {**pool_gauges(gw.pool), "gateway_audit_available": 1.0 if audit_available(gw.audit) else 0.0}
+    if hasattr(gw, "gauges"):
+        gauges.update(gw.gauges())
     text = request.app.state.metrics.render(gauges)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -74,6 +74,8 @@ async def start_services(settings: Any, gw: Any = None, *, http: bool = True) ->
         await gw.stop()
         raise
     services = Services(gw, pg, pool)
+    if hasattr(gw, "gauge_sources"):
+        gw.gauge_sources.append(pg.gauges)
     serve_http = find_http_server() if http else None
     if serve_http is not None:
         http_host, http_port = settings.http_address

@@ -20,9 +20,10 @@ import time
 from typing import Any
 
 from gateway.backend.pool import BackendPool
-from gateway.errors import BackendUnavailable, GatewayError
+from gateway.errors import BackendUnavailable, GatewayError, PolicyDenied
 from gateway.frontdoor.pg import responses
 from gateway.frontdoor.pg.auth import authenticate
+from gateway.frontdoor.pg.admin import ADMIN_DATABASE, may_administer, run_admin
 from gateway.frontdoor.pg.channel import ClientChannel, ClientGone
 from gateway.frontdoor.pg.door import Door, DoorLimits
 from gateway.frontdoor.pg.session import PgSession, SessionClosed
@@ -66,6 +67,19 @@ class PgServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._refusing = 0  # clients over a limit, being told so
+
+    def gauges(self) -> dict[str, float]:
+        """The wire door and its backend pool, for /metrics."""
+        door = self.door
+        out: dict[str, float] = {
+            "gateway_wire_clients": door.total, "gateway_wire_sessions": len(self.sessions),
+            "gateway_wire_max_connections": door.limits.max_connections,
+        }
+        for kind, n in door.refused.items():
+            out[f"gateway_wire_refused_{kind}"] = n
+        for key, value in self.pool.stats.items():
+            out[f"gateway_wire_backend_pool_{key}"] = value
+        return out
 
     async def start(self) -> None:
         # the reader's buffer limit bounds what one client can make the gateway hold unread (2 x limit)
@@ -215,6 +229,17 @@ class PgServer:
             client_addr=channel.address, tls=channel.tls, session_id=session_id,
             application_name=settings.application_name,
         )
+        if settings.database == ADMIN_DATABASE:  # the admin console: no backend connection at all
+            if not may_administer(entry.requester):
+                raise PolicyDenied(f"gateway: requester {entry.requester.name} may not use the admin console "
+                                   "(database gateway is for the auditor or DBA role)")
+            params = dict(gw.pinned_settings, session_authorization=entry.requester.name,
+                          application_name=settings.application_name)
+            params.setdefault("server_version", "15.0")
+            channel.write(b"".join(encode(ParameterStatus(k, v)) for k, v in params.items())
+                          + encode(BackendKeyData(secrets.randbits(31) or 1, secrets.token_bytes(4))))
+            await run_admin(channel, self, ctx)
+            return
         backend = await self.pool.acquire()
         try:
             if settings.backend:
