@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -83,6 +83,10 @@ class Settings(BaseModel):
     max_connections: int = Field(2_000, ge=1)  # wire clients in all (logging in or logged in)
     max_connections_per_address: int = Field(500, ge=1)
     max_connections_per_requester: int = Field(500, ge=1)
+    # -- wire backend pool --
+    pool_mode: Literal["transaction", "session"] = "transaction"  # transaction: sessions share connections
+    wire_pool_size: int | None = Field(None, ge=1, le=10_000)  # backend connections (default max(20, 4 x pool_size))
+    wire_pool_wait_ms: int = Field(10_000, ge=0)  # how long a statement waits for a free connection
     shutdown_timeout_ms: int = Field(30_000, ge=0)  # SIGTERM: how long in-flight requests may finish
     fd_headroom: int = Field(64, ge=8)  # file descriptors kept free for the log, backends, workers
 

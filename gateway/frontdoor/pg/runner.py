@@ -60,13 +60,14 @@ async def start_services(settings: Any, gw: Any = None, *, http: bool = True) ->
     gw = gw or Gateway.from_settings(settings)
     await gw.start()
     target = BackendTarget.from_dsn(settings.backend_dsn)
-    pool = BackendPool(target, gw.backend_startup_options, size=max(20, settings.pool_size * 4),
-                       acquire_timeout=10.0)
+    pool = BackendPool(target, gw.backend_startup_options, size=settings.wire_pool_size or max(20, settings.pool_size * 4),
+                       acquire_timeout=settings.wire_pool_wait_ms / 1000)
     host, port = settings.pg_address
     limits = fit_file_descriptors(DoorLimits.from_settings(settings), pool.size + settings.pool_size
                                   + settings.analysis_workers)
     pg = PgServer(gw, pool, host=host, port=port, ssl_ctx=make_ssl_context(settings.tls_cert, settings.tls_key),
-                  cert_file=settings.tls_cert, require_tls=settings.require_tls, limits=limits)
+                  cert_file=settings.tls_cert, require_tls=settings.require_tls, limits=limits,
+                  pool_mode=settings.pool_mode)
     try:
         await pg.start()
     except BaseException:

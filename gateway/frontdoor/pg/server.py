@@ -52,7 +52,7 @@ def make_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None
 class PgServer:
     def __init__(self, gw: Any, pool: BackendPool, *, host: str = "127.0.0.1", port: int = 6432,
                  ssl_ctx: ssl.SSLContext | None = None, cert_file: str | None = None, require_tls: bool = False,
-                 limits: DoorLimits | None = None) -> None:
+                 limits: DoorLimits | None = None, pool_mode: str = "transaction") -> None:
         self.gw = gw
         self.pool = pool
         self.host = host
@@ -61,6 +61,7 @@ class PgServer:
         self.cert_pem = open(cert_file, encoding="ascii").read() if cert_file and ssl_ctx else None
         self.require_tls = require_tls
         self.door = Door(limits or DoorLimits())
+        self.pool_mode = pool_mode
         self.throttle = LoginThrottle()
         self.sessions: dict[int, tuple[bytes, PgSession]] = {}
         self._server: asyncio.AbstractServer | None = None
@@ -241,6 +242,7 @@ class PgServer:
             await run_admin(channel, self, ctx)
             return
         backend = await self.pool.acquire()
+        held = [backend]  # what this function still has to give back (the session takes it over)
         try:
             if settings.backend:
                 sets = "; ".join(f"SET {name} = {_literal(value)}" for name, value in settings.backend.items())
@@ -248,14 +250,19 @@ class PgServer:
                     await backend.simple(sets)
                 except ValueError as exc:
                     raise _invalid(str(exc)) from None
-            await self._run_session(channel, gw, ctx, backend, settings.application_name)
+            # transaction pooling unless the session starts with backend settings (then: session mode)
+            pooled = self.pool_mode == "transaction" and not settings.backend
+            await self._run_session(channel, gw, ctx, held, settings.application_name, pooled)
         finally:
-            if backend.alive:
-                await self.pool.release(backend)
-            else:
-                await self.pool.discard(backend)
+            for conn in held:
+                if conn.alive:
+                    await self.pool.release(conn)
+                else:
+                    await self.pool.discard(conn)
 
-    async def _run_session(self, channel: ClientChannel, gw: Any, ctx: Any, backend: Any, app_name: str) -> None:
+    async def _run_session(self, channel: ClientChannel, gw: Any, ctx: Any, held: list[Any], app_name: str,
+                           pooled: bool) -> None:
+        backend = held[0]
         params: dict[str, str] = {k: backend.server_params[k] for k in BACKEND_REPORTED if k in backend.server_params}
         params.update(gw.pinned_settings)
         params.update({"is_superuser": "off", "session_authorization": ctx.requester.name,
@@ -264,14 +271,15 @@ class PgServer:
         while pid in self.sessions:
             pid = secrets.randbits(31) or 1
         secret = secrets.token_bytes(4)
-        session = PgSession(gw, channel, backend, ctx)
-        self.sessions[pid] = (secret, session)
         lost = asyncio.get_running_loop().create_future()
 
         def on_lost(exc: Exception | None) -> None:
             if not lost.done():
                 lost.set_result(None)
 
+        session = PgSession(gw, channel, backend, ctx, self.pool if pooled else None, on_lost)
+        held.clear()  # the session holds its connection now (none at times, when pooled)
+        self.sessions[pid] = (secret, session)
         backend.attach(session.relay.feed, on_lost)
         channel.write(b"".join(encode(ParameterStatus(k, v)) for k, v in params.items())
                       + encode(BackendKeyData(pid, secret)) + encode(ReadyForQuery("I")))
@@ -290,16 +298,21 @@ class PgServer:
             elif not loop_task.cancelled():
                 loop_task.exception()  # retrieved: the session ended either way
             self.sessions.pop(pid, None)
-            backend.status = session.relay.status
-            if session.relay.busy:  # answers still in flight: never hand this connection to someone else
-                backend.broken = True
+            current, session.backend = session.backend, None
+            if current is not None:
+                current.status = session.relay.status
+                if session.relay.busy:  # answers still in flight: never hand this connection to someone else
+                    current.broken = True
+                held.append(current)
             await _log_event(gw, session.ctx, "session_end")
 
     async def _cancel(self, msg: CancelRequest) -> None:
         found = self.sessions.get(msg.process_id)
         if found is None or not hmac.compare_digest(found[0], bytes(msg.secret_key)):
             return
-        await found[1].backend.cancel()
+        backend = found[1].backend
+        if backend is not None:  # a pooled session between transactions has nothing running
+            await backend.cancel()
 
 
 async def _log_event(gw: Any, ctx: Any, kind: str) -> None:

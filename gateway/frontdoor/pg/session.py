@@ -60,11 +60,22 @@ class Portal:
 
 
 class PgSession:
-    def __init__(self, gw: Any, channel: Any, backend: Any, ctx: Any) -> None:
+    """``pool`` given: transaction pooling - the backend connection goes back to the pool whenever the
+    session is idle outside a transaction, and one is taken again for the next statement. A session
+    that needs backend state (a named prepared statement, a backend SET, startup settings) is pinned
+    to its connection from then on (session mode). ``gateway.*`` settings live here, never there."""
+
+    def __init__(self, gw: Any, channel: Any, backend: Any, ctx: Any, pool: Any = None,
+                 on_lost: Any = None) -> None:
         self.gw = gw
         self.channel = channel
-        self.backend = backend
+        self.backend = backend  # None while a pooled session holds no connection
         self.ctx = ctx
+        self.pool = pool
+        self.pinned = pool is None
+        self.on_lost = on_lost
+        self._unnamed_open = False  # an unnamed statement parsed and not executed yet: keep the connection
+        self._release_armed = False
         self.claim_version = 0
         self.statements: dict[str, Statement] = {}
         self.portals: dict[str, Portal] = {}
@@ -74,7 +85,7 @@ class PgSession:
         self._draining = False
         self._holding = 0  # request records not yet durable: answers wait for them (no record, no answer)
         self._held: list[bytes] = []
-        self.relay = Relay(self._write_client, backend.write, self._outcome)
+        self.relay = Relay(self._write_client, self._write_backend, self._outcome)
         self._handlers = {
             ord("Q"): self._query, ord("P"): self._parse, ord("B"): self._bind, ord("D"): self._describe,
             ord("E"): self._execute, ord("S"): self._sync, ord("H"): self._flush, ord("C"): self._close,
@@ -86,6 +97,32 @@ class PgSession:
     def holding(self) -> bool:
         """Answers held back until their request records are durable."""
         return bool(self._holding)
+
+    # ---- transaction pooling -------------------------------------------------------------
+    def _write_backend(self, data: bytes) -> None:
+        if self.backend is not None:
+            self.backend.write(data)
+
+    def pin(self) -> None:
+        """From now on this session keeps its backend connection (it has state there)."""
+        self.pinned = True
+
+    async def _take_backend(self) -> None:
+        backend = await self.pool.acquire()
+        backend.attach(self.relay.feed, self.on_lost)
+        self.backend = backend
+
+    def _maybe_release(self) -> None:
+        """The relay has no answer pending: give the connection back if nothing ties the session to it."""
+        self._release_armed = False
+        backend = self.backend
+        if (backend is None or self.pinned or self._out or self.relay.pending or self.relay.status != "I"
+                or self._draining or self._unnamed_open or not backend.alive):
+            return
+        self.backend = None
+        backend.detach()
+        backend.status = "I"
+        asyncio.get_running_loop().create_task(self.pool.release(backend, reset=False))
 
     # ---- plumbing -----------------------------------------------------------------------
     def _write_client(self, data: bytes) -> None:
@@ -99,7 +136,8 @@ class PgSession:
         writer.write(data)
         if not self._draining and writer.transport.get_write_buffer_size() > HIGH_WATER:
             self._draining = True
-            self.backend.pause_reading()
+            if self.backend is not None:
+                self.backend.pause_reading()
             asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
@@ -109,7 +147,7 @@ class PgSession:
             pass
         finally:
             self._draining = False
-            if self.backend.alive:
+            if self.backend is not None and self.backend.alive:
                 self.backend.resume_reading()
 
     def _send(self, data: bytes, entry: Pending | None) -> None:
@@ -121,7 +159,7 @@ class PgSession:
         if self._out:
             data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out.clear()
-            if self.backend.alive:
+            if self.backend is not None and self.backend.alive:
                 self.backend.write(data)
 
     def _outcome(self, plan: Any, rows: int, t0: float, sqlstate: str | None) -> None:
@@ -190,13 +228,24 @@ class PgSession:
     async def run(self) -> None:
         parser = self.channel.parser
         handlers = self._handlers
-        transport = self.backend.transport
+        pooled = self.pool is not None
         while True:
             raw = parser.next_raw()
             if raw is None:
+                if pooled:
+                    if self._out and self.backend is None:
+                        await self._take_backend()  # waits for a free connection (pool wait setting)
+                    if not self._release_armed and not self.pinned:
+                        self._release_armed = True
+                        if self.relay.pending:
+                            self.relay.idle_waiters.append(self._maybe_release)
+                        else:
+                            self._flush_backend()
+                            self._maybe_release()
                 self._flush_backend()
-                while transport.get_write_buffer_size() > HIGH_WATER:  # the backend is not keeping up
-                    await asyncio.sleep(0.005)
+                backend = self.backend
+                while backend is not None and backend.transport.get_write_buffer_size() > HIGH_WATER:
+                    await asyncio.sleep(0.005)  # the backend is not keeping up
                 self.idle_since = monotonic()  # the door's sweeper closes sessions idle past their timeout
                 await self.channel.fill()
                 self.idle_since = 0.0
@@ -237,6 +286,8 @@ class PgSession:
             return
         self._notice_redactions(plan)
         text = ";\n".join(s.sql for s in statements if s.kind != "empty" and s.sql)
+        if not self.pinned and any(s.kind == "set" for s in statements):
+            self.pin()  # a backend setting now lives on this connection: session mode from here on
         self._send(encode(Query(text)), Pending(QUERY, plan))
 
     async def _function_call(self, body: bytes) -> None:
@@ -271,6 +322,11 @@ class PgSession:
         # a duplicate name is forwarded too (rewritten, like any Parse): the backend answers 42P05 if the
         # statement exists, and the client text itself never reaches the backend
         sql = st.sql if st is not None else ""
+        if not self.pinned:
+            if msg.name or (st is not None and st.kind == "set"):
+                self.pin()  # a named statement (or a backend setting) lives on this connection
+            else:
+                self._unnamed_open = True
         self.statements[msg.name] = Statement(msg.sql, msg.param_types, sql, fresh_plan=plan,
                                               claim_version=self.claim_version)
         data = frame(b"P", body) if sql == msg.sql else encode(Parse(msg.name, sql, msg.param_types))
@@ -328,6 +384,7 @@ class PgSession:
         self._send(frame(b"D", body), Pending(EXT))
 
     async def _execute(self, body: bytes) -> None:
+        self._unnamed_open = False
         if self.skipping:
             return
         msg = Execute.decode(Reader(body))
