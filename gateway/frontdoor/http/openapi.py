@@ -192,6 +192,8 @@ PATHS: dict[str, Any] = {
         "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "responses": {
         "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    "/docs": {"get": {"summary": "This document as a browsable HTML page (no script, no CDN)", "operationId": "apiDocs",
+                      "responses": {"200": {"description": "an HTML page", "content": _HTML}}}},
     "/audit/": {"get": {"summary": "Auditor page: sign-in, or the filtered request log", "operationId": "auditPage",
                         "parameters": [p for p in _SEARCH_PARAMS if p["name"] not in ("limit", "offset", "value")],
                         "responses": _PAGE}},

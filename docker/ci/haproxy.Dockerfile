@@ -1,0 +1,8 @@
+# TEST ONLY: a stand-in for the official haproxy image where no public image can be pulled (docker/test.sh).
+ARG BASE=localhost/debian-bookworm-min
+FROM ${BASE}
+RUN apt-get update && apt-get install -y --no-install-recommends haproxy \
+    && rm -rf /var/lib/apt/lists/* && mkdir -p /usr/local/etc/haproxy
+USER haproxy
+STOPSIGNAL SIGUSR1
+CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
