@@ -110,7 +110,7 @@ up() {
 CONTAINERS=(haproxy gateway1 gateway2 db audit-db)
 
 down() {
-  for c in "${CONTAINERS[@]}"; do pm rm -f -v -t 10 "$PREFIX-$c" >/dev/null 2>&1 || true; done
+  for c in "${CONTAINERS[@]}"; do pm rm -f -v -t 40 "$PREFIX-$c" >/dev/null 2>&1 || true; done
 }
 
 case "${1:-}" in
