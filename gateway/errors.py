@@ -61,6 +61,12 @@ class InvalidSetting(GatewayError):
     code = "invalid_parameter_value"
 
 
+class TransactionAborted(GatewayError):
+    sqlstate = "25P02"
+    http_status = 400
+    code = "in_failed_sql_transaction"
+
+
 class UnknownSetting(GatewayError):
     sqlstate = "42704"
     http_status = 400

@@ -21,9 +21,9 @@ from typing import Any
 import structlog
 
 from gateway import __version__
+from gateway.analyzer import settings as pg_settings
 from gateway.analyzer.classify import Classifier
 from gateway.analyzer.limits import AnalysisLimits
-from gateway.analyzer.utility import GATEWAY_SETTINGS
 from gateway.audit.sink import RequestLog
 from gateway.catalog.model import Catalog
 from gateway.config import Settings
@@ -34,25 +34,11 @@ from gateway.plan.cache import INLINE_CHARS, Analyzer, Miss
 from gateway.plan.types import Analysis, StatementPlan, denied, redacted_columns
 from gateway.policy.load import load_policy
 from gateway.policy.policy import Policy
-from gateway.policy.types import PURPOSES, Decision, Profile, PurposeClaim, Requester
+from gateway.policy.types import GATEWAY_SETTINGS, PURPOSES, Decision, Profile, PurposeClaim, Requester
 
 log = structlog.get_logger("gateway")
 
 PlannedStatement = StatementPlan
-
-#: What the gateway reports to requesters as ParameterStatus, and pins.
-PINNED_SETTINGS: dict[str, str] = {
-    "client_encoding": "UTF8",
-    "server_encoding": "UTF8",
-    "standard_conforming_strings": "on",
-    "DateStyle": "ISO, MDY",
-    "IntervalStyle": "postgres",
-    "integer_datetimes": "on",
-    "is_superuser": "off",
-    "backslash_quote": "safe_encoding",
-    "default_transaction_read_only": "on",
-}
-
 
 @dataclass(frozen=True)
 class SessionContext:
@@ -149,27 +135,8 @@ class Gateway:
 
     @property
     def backend_startup_options(self) -> dict[str, str]:
-        options = {
-            "search_path": "pg_catalog",
-            "default_transaction_read_only": "on",
-            "client_encoding": "UTF8",
-            "DateStyle": "ISO, MDY",
-            "IntervalStyle": "postgres",
-            "standard_conforming_strings": "on",
-            "backslash_quote": "safe_encoding",
-            "application_name": "gateway",
-        }
-        if self.settings.statement_timeout_ms:
-            options["statement_timeout"] = str(self.settings.statement_timeout_ms)
-        return options
-
-    @property
-    def pinned_settings(self) -> dict[str, str]:
-        out = dict(PINNED_SETTINGS)
-        for name in ("server_version", "TimeZone", "server_encoding"):
-            if name in self.server_params:
-                out[name] = self.server_params[name]
-        return out
+        """What every backend session starts with (``gateway.analyzer.settings`` is the one table)."""
+        return pg_settings.backend_startup_options(self.settings.statement_timeout_ms)
 
     async def start(self) -> None:
         import asyncpg
@@ -461,12 +428,17 @@ class Gateway:
         return None
 
     def show_value(self, ctx: SessionContext, name: str) -> str:
-        if name.startswith("gateway."):
-            return getattr(ctx.claim, name.removeprefix("gateway."), None) or ""
-        if name == "search_path":
+        """What SHOW answers for a setting the gateway answers itself."""
+        if name.lower().startswith("gateway."):
+            return getattr(ctx.claim, name.lower().removeprefix("gateway."), None) or ""
+        known = pg_settings.setting(name)
+        if known is None:
+            return ""
+        if known.answer == "search_path":
             return ", ".join(self.policy.search_path)
-        lowered = {k.lower(): v for k, v in self.pinned_settings.items()}
-        return lowered.get(name.lower(), "")
+        if known.answer == "requester":
+            return ctx.requester.name
+        return known.value or ""
 
     # -- request log ---------------------------------------------------------------------------
     def _request_record(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> Any:

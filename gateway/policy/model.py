@@ -16,18 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.notices.due import NoticeRules
 from gateway.policy.registries import Authorization, CourtOrder
-from gateway.policy.types import PURPOSES, UNCLASSIFIED, Action
+from gateway.policy.types import JUSTIFICATION_FIELDS, PURPOSES, UNCLASSIFIED, Action, Purpose
 
 Loc = tuple[str | int, ...]
-PurposeToken = Literal[
-    "service_delivery",
-    "criminal_law_enforcement",
-    "required_by_law",
-    "court_order",
-    "governor_authorized",
-    "civil_immigration_enforcement",
-]
-JustificationField = Literal["case_number", "legal_citation", "order_reference", "authorization_id"]
+PurposeToken = Purpose  # one list of purpose tokens: gateway.policy.types
+JustificationField = Literal[JUSTIFICATION_FIELDS]  # type: ignore[valid-type]  # derived from PurposeClaim
 
 TAG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 RELATION_NAME = re.compile(r"^[^.\s]+\.[^.\s]+$")

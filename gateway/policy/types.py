@@ -7,9 +7,9 @@ sees SQL text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     from gateway.policy.registries import RegistryEntry
@@ -22,16 +22,16 @@ ACTION_RANK: dict[str, int] = {"allow": 0, "redact": 1, "deny": 2}
 #: Tag given to anything the policy does not classify (fail closed).
 UNCLASSIFIED = "unclassified"
 
-PURPOSES = (
+Purpose = Literal[
     "service_delivery",
     "criminal_law_enforcement",
     "required_by_law",
     "court_order",
     "governor_authorized",
     "civil_immigration_enforcement",
-)
-
-JUSTIFICATION_FIELDS = ("case_number", "legal_citation", "order_reference", "authorization_id")
+]
+#: The purpose tokens (SPEC 3), in order: derived from :data:`Purpose`.
+PURPOSES: tuple[str, ...] = get_args(Purpose)
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,15 @@ class PurposeClaim:
     authorization_id: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
-        return {
-            "purpose": self.purpose,
-            "case_number": self.case_number,
-            "legal_citation": self.legal_citation,
-            "order_reference": self.order_reference,
-            "authorization_id": self.authorization_id,
-        }
+        return asdict(self)
+
+
+#: The claim's fields, each a ``gateway.NAME`` session setting (SPEC 4): derived from :class:`PurposeClaim`.
+CLAIM_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PurposeClaim))
+#: The justification fields: every claim field but the purpose itself.
+JUSTIFICATION_FIELDS: tuple[str, ...] = tuple(f for f in CLAIM_FIELDS if f != "purpose")
+#: ``gateway.purpose``, ``gateway.case_number``...
+GATEWAY_SETTINGS: tuple[str, ...] = tuple(f"gateway.{f}" for f in CLAIM_FIELDS)
 
 
 @dataclass(frozen=True)

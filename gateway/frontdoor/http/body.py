@@ -15,9 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.policy.types import JUSTIFICATION_FIELDS, PurposeClaim
+from gateway.policy.types import CLAIM_FIELDS as _CLAIM_FIELDS, JUSTIFICATION_FIELDS, PurposeClaim
 
-CLAIM_FIELDS = ("purpose", *JUSTIFICATION_FIELDS)
+CLAIM_FIELDS = _CLAIM_FIELDS
 FIELDS = ("sql", "params", *CLAIM_FIELDS, "limit", "offset")
 MAX_SQL_CHARS = 1_000_000
 MAX_PARAMS = 10_000

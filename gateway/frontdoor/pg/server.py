@@ -19,6 +19,7 @@ import ssl
 import time
 from typing import Any
 
+from gateway.analyzer.settings import reported
 from gateway.backend.pool import BackendPool
 from gateway.errors import BackendUnavailable, GatewayError, PolicyDenied
 from gateway.frontdoor.pg import responses
@@ -33,9 +34,6 @@ from gateway.wire import BackendKeyData, CancelRequest, ParameterStatus, Protoco
 
 log = logging.getLogger(__name__)
 
-#: Backend ParameterStatus values passed on to clients (the rest come from the gateway's pins).
-BACKEND_REPORTED = ("server_version", "server_encoding", "DateStyle", "TimeZone", "IntervalStyle",
-                    "integer_datetimes", "standard_conforming_strings", "client_encoding")
 _session_ids = itertools.count(1)
 
 
@@ -201,7 +199,7 @@ class PgServer:
             return
         if startup is None:
             return
-        settings = session_settings(startup, _pinned(), gw.validate_setting)
+        settings = session_settings(startup, gw.validate_setting)
         try:
             async with asyncio.timeout(limits.auth_timeout):
                 entry = await authenticate(channel, gw, settings.user, self.throttle, self.cert_pem)
@@ -234,8 +232,7 @@ class PgServer:
             if not may_administer(entry.requester):
                 raise PolicyDenied(f"gateway: requester {entry.requester.name} may not use the admin console "
                                    "(database gateway is for the auditor or DBA role)")
-            params = dict(gw.pinned_settings, session_authorization=entry.requester.name,
-                          application_name=settings.application_name)
+            params = reported({}, entry.requester.name, settings.application_name)
             params.setdefault("server_version", "15.0")
             channel.write(b"".join(encode(ParameterStatus(k, v)) for k, v in params.items())
                           + encode(BackendKeyData(secrets.randbits(31) or 1, secrets.token_bytes(4))))
@@ -263,10 +260,7 @@ class PgServer:
     async def _run_session(self, channel: ClientChannel, gw: Any, ctx: Any, held: list[Any], app_name: str,
                            pooled: bool) -> None:
         backend = held[0]
-        params: dict[str, str] = {k: backend.server_params[k] for k in BACKEND_REPORTED if k in backend.server_params}
-        params.update(gw.pinned_settings)
-        params.update({"is_superuser": "off", "session_authorization": ctx.requester.name,
-                       "application_name": app_name})
+        params = reported(backend.server_params, ctx.requester.name, app_name)
         pid = secrets.randbits(31) or 1
         while pid in self.sessions:
             pid = secrets.randbits(31) or 1
@@ -320,13 +314,6 @@ async def _log_event(gw: Any, ctx: Any, kind: str) -> None:
         await gw.log_event(ctx, kind=kind)
     except Exception:  # noqa: BLE001 - session bookkeeping only
         log.debug("log_event %s failed", kind, exc_info=True)
-
-
-def _pinned() -> dict[str, str | None]:
-    """Settings that change how SQL text is read or who runs it (the analyzer's list is the authority)."""
-    from gateway.analyzer.utility import PINNED
-
-    return dict(PINNED)
 
 
 class LoginTimeout(GatewayError):

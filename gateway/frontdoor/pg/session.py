@@ -17,7 +17,10 @@ import time
 from time import monotonic
 from typing import Any
 
-from gateway.errors import AuditUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, UnknownSetting
+from gateway.errors import (
+    AuditUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, TransactionAborted, UnknownSetting,
+)
+from gateway.policy.claim_scope import ClaimScope, transaction_event
 from gateway.policy.types import Decision
 from gateway.frontdoor.pg import responses
 from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, SYNC, Pending, Relay
@@ -77,6 +80,7 @@ class PgSession:
         self._unnamed_open = False  # an unnamed statement parsed and not executed yet: keep the connection
         self._release_armed = False
         self.claim_version = 0
+        self.scope = ClaimScope.starting_with(ctx.claim)  # gateway.* with PostgreSQL's scoping
         self.statements: dict[str, Statement] = {}
         self.portals: dict[str, Portal] = {}
         self.skipping = False
@@ -288,6 +292,7 @@ class PgSession:
         text = ";\n".join(s.sql for s in statements if s.kind != "empty" and s.sql)
         if not self.pinned and any(s.kind == "set" for s in statements):
             self.pin()  # a backend setting now lives on this connection: session mode from here on
+        await self._observe(statements)
         self._send(encode(Query(text)), Pending(QUERY, plan))
 
     async def _function_call(self, body: bytes) -> None:
@@ -396,6 +401,8 @@ class PgSession:
             else:
                 self.relay.synthetic(result)
             return
+        if portal is not None and portal.plan is not None and portal.plan.statements[0].kind != "select":
+            await self._observe(portal.plan.statements)
         self._send(frame(b"E", body), Pending(EXEC, portal.plan if portal is not None else None))
 
     async def _sync(self, body: bytes) -> None:
@@ -441,17 +448,53 @@ class PgSession:
             problem = self.gw.validate_setting(f"gateway.{key}", value)
             if problem:
                 return InvalidSetting(f"gateway: invalid value for gateway.{key}: {problem}")
-        old = getattr(self.ctx.claim, key, None)
-        claim = dataclasses.replace(self.ctx.claim, **{key: value})
-        if key == "purpose" and old != value:
+        if self.scope.in_transaction and not self.relay.busy and self.relay.status == "E":
+            return TransactionAborted("current transaction is aborted, commands ignored until end of transaction block")
+        trial = self.scope.copy()
+        applied = trial.set(key, value, local=st.sql == "SET LOCAL")
+        problem = await self._claim_changed(trial)
+        if problem is not None:
+            return problem
+        if not applied:
+            return responses.notice("SET LOCAL can only be used in transaction blocks", "25P01") \
+                + responses.command_complete(st.command_tag or "SET")
+        return responses.command_complete(st.command_tag or "SET")
+
+    async def _observe(self, statements: Any) -> None:
+        """Transaction events, RESET ALL and DISCARD ALL scope the gateway.* settings as PostgreSQL does."""
+        for st in statements:
+            event = transaction_event(st.kind, st.sql)
+            if event is None:
+                continue
+            trial = self.scope.copy()
+            kind, name = event
+            if kind == "commit" and not self.relay.busy and self.relay.status == "E":
+                kind = "rollback"  # COMMIT of a failed transaction rolls it back
+            if kind == "discard_all":
+                if trial.in_transaction:
+                    continue  # the backend refuses DISCARD ALL inside a transaction block
+                trial.discard_all()
+            elif kind == "reset_all":
+                trial.reset_all()
+            else:
+                trial.event(kind, name)
+            if await self._claim_changed(trial) is not None:
+                log.warning("a purpose change by %s could not be logged", kind)
+
+    async def _claim_changed(self, trial: ClaimScope) -> GatewayError | None:
+        """Make ``trial`` the session's scope; a change of the effective purpose is logged first."""
+        old, claim = self.ctx.claim, trial.claim
+        if claim.purpose != old.purpose:
             try:  # recorded first: a purpose change that cannot be logged does not happen
                 await self.gw.log_event(dataclasses.replace(self.ctx, claim=claim), kind="purpose_change",
-                                        previous_purpose=old, claim=claim, accepted=True)
+                                        previous_purpose=old.purpose, claim=claim, accepted=True)
             except AuditUnavailable as exc:
                 return exc
-        self.ctx = dataclasses.replace(self.ctx, claim=claim)
-        self.claim_version += 1
-        return responses.command_complete(st.command_tag or "SET")
+        self.scope = trial
+        if claim != old:
+            self.ctx = dataclasses.replace(self.ctx, claim=claim)
+            self.claim_version += 1
+        return None
 
 
 def _local_description(st: Any) -> bytes:

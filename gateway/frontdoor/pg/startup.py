@@ -8,28 +8,23 @@ and backend settings, refusing pinned ones and replication.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from gateway.analyzer.settings import UTF8_NAMES, same_value, setting
 from gateway.errors import BadRequest, FeatureNotSupported, InvalidSetting, PolicyDenied, UnknownSetting
 from gateway.frontdoor.pg.channel import ClientChannel
 from gateway.frontdoor.pg.options import OptionsError, parse_options
+from gateway.policy.types import CLAIM_FIELDS
 from gateway.wire import (
     CancelRequest, GSSENCRequest, NegotiateProtocolVersion, RemoteProtocolError, SSLRequest, StartupMessage,
     encode,
 )
 
-GATEWAY_FIELDS = ("purpose", "case_number", "legal_citation", "order_reference", "authorization_id")
+GATEWAY_FIELDS = CLAIM_FIELDS
 
-#: Backend settings a client may choose for its session (applied with SET after the backend login).
-HARMLESS = frozenset({
-    "datestyle", "timezone", "extra_float_digits", "intervalstyle", "bytea_output", "lc_monetary", "lc_numeric",
-    "lc_time", "application_name", "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
-    "jit", "geqo", "work_mem", "enable_seqscan", "enable_indexscan", "enable_bitmapscan", "timezone_abbreviations",
-})
 #: Startup parameters that are not settings.
 NOT_SETTINGS = frozenset({"user", "database", "options", "replication"})
-UTF8_NAMES = frozenset({"utf8", "utf-8", "unicode", "sql_ascii", "auto"})
 
 
 async def read_startup(channel: ClientChannel, ssl_ctx: ssl.SSLContext | None, require_tls: bool,
@@ -74,11 +69,11 @@ def _norm(value: str) -> str:
     return value.strip().strip("'\"").lower().replace(" ", "")
 
 
-def session_settings(msg: StartupMessage, pinned: Mapping[str, str | None],
-                     validate: Callable[[str, str], str | None]) -> StartupSettings:
+def session_settings(msg: StartupMessage, validate: Callable[[str, str], str | None]) -> StartupSettings:
     """Validate the startup parameters; raises a GatewayError (FATAL for the client) if one is refused.
 
-    ``pinned`` maps a setting to the only value accepted (``None``: no value may be asked for).
+    What may be asked for comes from the one settings table (``gateway.analyzer.settings``): a
+    pinned setting only at its pinned value, a forbidden one never, the client's own settings freely.
     """
     params = msg.params
     user = params.get("user", "")
@@ -92,7 +87,6 @@ def session_settings(msg: StartupMessage, pinned: Mapping[str, str | None],
         pairs += parse_options(params.get("options", ""))
     except OptionsError as exc:
         raise BadRequest(f"gateway: {exc}") from None
-    pinned_lower = {k.lower(): v for k, v in pinned.items()}
     gateway: dict[str, str] = {}
     backend: dict[str, str] = {}
     for name, value in pairs:
@@ -108,11 +102,10 @@ def session_settings(msg: StartupMessage, pinned: Mapping[str, str | None],
         elif lname == "client_encoding":
             if _norm(value) not in UTF8_NAMES:
                 raise PolicyDenied(f"gateway: client_encoding is pinned to UTF8 (asked for {value})")
-        elif lname in pinned_lower:
-            pinned_value = pinned_lower[lname]
-            if pinned_value is None or _norm(value) != _norm(pinned_value):
-                raise PolicyDenied(f"gateway: setting {name} is pinned by the gateway and cannot be changed")
-        elif lname in HARMLESS:
-            backend[lname] = value
-        # anything else is ignored: it cannot change what the gateway lets through
+        elif (known := setting(lname)) is None or known.kind == "server":
+            continue  # unknown or read-only: it cannot change what the gateway lets through
+        elif known.kind == "client":
+            backend[known.name] = value
+        elif known.kind == "forbidden" or known.value is None or not same_value(value, known.value):
+            raise PolicyDenied(f"gateway: setting {name} is pinned by the gateway and cannot be changed")
     return StartupSettings(user, params.get("database", user), params.get("application_name", ""), gateway, backend)
