@@ -86,6 +86,9 @@ def test_utility_statements(analysis_env) -> None:  # type: ignore[no-untyped-de
         "ROLLBACK": "transaction", "SAVEPOINT s1": "transaction", "RELEASE SAVEPOINT s1": "transaction",
         "SHOW gateway.purpose": "gateway_show", "SHOW search_path": "gateway_show", "SHOW TimeZone": "show",
         "SET application_name = 'x'": "set", "SET client_encoding = 'UTF8'": "noop", "RESET gateway.case_number": "gateway_set",
+        "RESET ALL": "set", "DISCARD ALL": "set", "SHOW TRANSACTION ISOLATION LEVEL": "show",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE": "set",
+        "SET LOCAL gateway.purpose = 'court_order'": "gateway_set",
         "": "empty", ";": "empty",
     }
     for sql, kind in kinds.items():
@@ -93,7 +96,7 @@ def test_utility_statements(analysis_env) -> None:  # type: ignore[no-untyped-de
         assert analysis.error is None, (sql, analysis.error)
         assert analysis.statements[0].kind == kind, sql
     for sql in ("BEGIN READ WRITE", "SET TRANSACTION READ WRITE", "SET search_path = public", "SET role = postgres",
-                "RESET ALL", "DISCARD ALL", "SET default_transaction_read_only = off", "SET gateway.purpose = 'x'; SELECT 1"):
+                "SET SESSION AUTHORIZATION postgres", "DISCARD SOMETHING", "SET default_transaction_read_only = off", "SET gateway.purpose = 'x'; SELECT 1"):
         assert analysis_env.analyze(sql, "clerk").error is not None, sql
 
 

@@ -297,11 +297,11 @@ def test_purpose_change_applies_to_an_already_prepared_statement(wire_gw: WireGa
     async def main() -> None:
         conn = await asyncpg.connect(
             host=wire_gw.host, port=wire_gw.port, user="cbi_analyst", password="cbi_analyst-demo-password",
-            database="dmv", ssl=False,
-            server_settings={"options": "-c gateway.purpose=criminal_law_enforcement -c gateway.case_number=CR-2026-0042"})
+            database="dmv", ssl=False, server_settings={"options": "-c gateway.case_number=CR-2026-0042"})
         notices: list[str] = []
         conn.add_log_listener(lambda _c, m: notices.append(str(m)))
-        try:
+        try:  # set after startup: RESET goes back to the startup value (none), as in PostgreSQL
+            await conn.execute("SET gateway.purpose = 'criminal_law_enforcement'")
             stmt = await conn.prepare("SELECT person_id, immigration_status FROM dmv.lawful_presence WHERE person_id = $1")
             assert (await stmt.fetchrow(4))["immigration_status"] is not None
             await conn.execute("RESET gateway.purpose")
