@@ -187,3 +187,17 @@ def test_set_forms_drivers_send(wire_gw: WireGateway) -> None:
                         "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "SET client_encoding = 'LATIN1'"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(refused)
+
+
+def test_session_identity_is_the_requesters_and_agrees(wire_gw: WireGateway) -> None:
+    with connect(wire_gw, "cbi_analyst") as conn:
+        row = conn.execute("SELECT current_user, session_user, user, current_role, current_schema(), "
+                           "current_schemas(false), pg_catalog.current_schemas(true)").fetchone()
+        assert row == ("cbi_analyst", "cbi_analyst", "cbi_analyst", "cbi_analyst", "dmv", ["dmv", "public"],
+                       ["pg_catalog", "dmv", "public"])
+        assert conn.execute("SHOW search_path").fetchone() == ("dmv, public",)
+        assert conn.execute("SHOW session_authorization").fetchone() == ("cbi_analyst",)
+        assert conn.execute("SELECT current_user = %s", ("cbi_analyst",)).fetchone() == (True,)
+        assert conn.execute("SELECT pg_backend_pid()").fetchone() == (conn.info.backend_pid,)
+    with connect(wire_gw, "dmv_clerk") as conn:  # another requester, the same statement: its own answer
+        assert conn.execute("SELECT current_user").fetchone() == ("dmv_clerk",)

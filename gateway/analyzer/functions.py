@@ -59,8 +59,19 @@ SAFE_FUNCTIONS: frozenset[str] = frozenset(
     to_regproc to_regnamespace has_table_privilege has_schema_privilege has_column_privilege
     has_database_privilege has_function_privilege pg_has_role pg_is_in_recovery
     row array_in int4 int8 text bool
+    current_schemas pg_get_partkeydef pg_relation_is_publishable pg_current_xact_id txid_current
+    pg_get_function_sqlbody pg_get_statisticsobjdef pg_get_triggerdef pg_get_constraintdef pg_tablespace_location
+    to_regrole to_regoper to_regoperator to_regprocedure to_regcollation pg_collation_is_visible
+    pg_opclass_is_visible pg_operator_is_visible pg_conversion_is_visible pg_ts_config_is_visible
+    pg_char_to_encoding pg_get_function_arg_default pg_postmaster_start_time pg_conf_load_time
+    pg_is_other_temp_schema pg_my_temp_schema pg_jit_available array_to_string string_to_array
+    has_any_column_privilege has_sequence_privilege has_type_privilege has_tablespace_privilege
+    has_foreign_data_wrapper_privilege has_server_privilege has_language_privilege pg_get_viewdef
     """.split()
 )
+
+#: Schema-qualified functions outside pg_catalog that may run, as (schema, name).
+QUALIFIED_FUNCTIONS: frozenset[tuple[str, str]] = frozenset({("information_schema", "_pg_expandarray")})
 
 #: Explicitly refused even though they look harmless, with the reason shown to the requester.
 REFUSED_REASONS: dict[str, str] = {
@@ -120,6 +131,11 @@ def function_name(node: exp.Func, sql: str | None = None) -> str:
 def refusal(node: exp.Func, sql: str | None = None) -> str | None:
     """Why a call is refused, or None when it is allowed."""
     name = function_name(node, sql)
+    parent = node.parent
+    if isinstance(parent, exp.Dot) and parent.expression is node and isinstance(parent.this, exp.Identifier):
+        if (parent.this.name.lower(), name) in QUALIFIED_FUNCTIONS:
+            return None
+        return f"function {parent.this.name}.{name}() is not on the gateway's allowlist"
     if name in REFUSED_REASONS:
         return f"function {name}() is not allowed ({REFUSED_REASONS[name]})"
     if isinstance(node, exp.Anonymous):

@@ -148,7 +148,20 @@ class _Walker:
             alias = expression.args.get("alias")
             names = [c.name for c in alias.columns] if alias is not None and alias.columns else []
             return [(names[i] if i < len(names) else f"column{i + 1}", {}) for i in range(width)]
+        if isinstance(expression, exp.Lateral):
+            return self._lateral(scope, expression)
         raise not_understood(f"unsupported query part ({type(expression).__name__})")
+
+    def _lateral(self, scope: Scope, lateral: exp.Lateral) -> list[tuple[str, Origins]]:
+        """``LATERAL (SELECT ...)``: a derived table that may refer to the FROM items before it."""
+        inner = lateral.this.this if isinstance(lateral.this, exp.Subquery) else None
+        source = next((s for s in scope.sources.values() if isinstance(s, Scope) and s.expression is inner), None)
+        if inner is None or source is None:
+            raise not_understood("a LATERAL item other than a subquery")
+        outputs = self.outputs_of(source)
+        alias = lateral.args.get("alias")
+        renamed = [c.name for c in alias.columns] if alias is not None and alias.columns else []
+        return [(renamed[i] if i < len(renamed) else name, origins) for i, (name, origins) in enumerate(outputs)]
 
     def _check_leaf(self, scope: Scope, expression: exp.Expr) -> None:
         for node in walk_in_scope(expression):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from gateway.analyzer.errors import not_understood, refused
-from gateway.analyzer.functions import refusal
+from gateway.analyzer.functions import QUALIFIED_FUNCTIONS, refusal
 
 QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values, exp.Subquery)
 
@@ -35,8 +35,62 @@ _ALLOWED = (
 _ALLOWED_TYPES = frozenset(_ALLOWED)
 
 
+_OPERATORS: dict[str, type[exp.Expr] | None] = {}
+
+
+def _operator(node: exp.Operator) -> exp.Expr | None:
+    """``a OPERATOR(pg_catalog.~) b`` as the node ``a ~ b`` parses into (None: not a known operator)."""
+    op = str(node.args.get("operator") or "")
+    schema, _, name = op.rpartition(".")
+    if schema.strip().strip('"').lower() not in ("", "pg_catalog") or not name.strip():
+        return None
+    name = name.strip()
+    if name not in _OPERATORS:
+        from gateway.analyzer.dialect import DIALECT
+
+        try:
+            parsed = DIALECT.parse(f"SELECT a {name} b")[0].expressions[0]
+        except Exception:  # noqa: BLE001 - an operator sqlglot cannot read stays refused
+            parsed = None
+        ok = parsed is not None and isinstance(parsed.this, exp.Column) and isinstance(parsed.args.get("expression"), exp.Column)
+        _OPERATORS[name] = type(parsed) if ok else None
+    cls = _OPERATORS[name]
+    return cls(this=node.this, expression=node.expression) if cls is not None else None
+
+
+def normalize(tree: exp.Expr) -> exp.Expr:
+    """PostgreSQL spellings psql and drivers use, as the nodes the rest of the analyzer knows:
+    ``OPERATOR(pg_catalog.op)``, ``COLLATE pg_catalog.default``, ``::pg_catalog.type``,
+    ``pg_catalog.f(...)`` (the backend's search_path is pg_catalog: the same function), ``<> ALL(array)``."""
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Operator):
+            replacement = _operator(node)
+            if replacement is not None:
+                node.replace(replacement)
+        elif isinstance(node, exp.Collate) and isinstance(node.expression, exp.Column):
+            col = node.expression
+            if not col.table or col.table.lower() == "pg_catalog":
+                node.set("expression", exp.to_identifier(col.name, quoted=True))
+        elif isinstance(node, exp.DataType) and isinstance(node.args.get("kind"), exp.Dot):
+            dot = node.args["kind"]
+            if isinstance(dot.this, exp.Identifier) and dot.this.name.lower() == "pg_catalog" \
+                    and isinstance(dot.expression, exp.Identifier):
+                from gateway.analyzer.dialect import DIALECT
+
+                node.replace(exp.DataType.build(dot.expression.name, dialect=DIALECT, udt=True))
+        elif isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and isinstance(node.expression, exp.Func):
+            if node.this.name.lower() == "pg_catalog" and node.parent is not None:
+                node.replace(node.expression)
+        elif isinstance(node, exp.Anonymous) and str(node.name).upper() in ("ALL", "ANY", "SOME") \
+                and len(node.expressions) == 1:
+            cls = exp.All if str(node.name).upper() == "ALL" else exp.Any
+            node.replace(cls(this=exp.Paren(this=node.expressions[0])))
+    return tree
+
+
 def check_statement(tree: exp.Expr, sql: str) -> None:
     """Raise a refusal for anything in ``tree`` that a reading statement may not contain."""
+    normalize(tree)
     if not isinstance(tree, QUERY_ROOTS):
         raise not_understood(f"statement type {type(tree).__name__} is not a plain read")
     for node in tree.walk():
@@ -52,8 +106,12 @@ def check_statement(tree: exp.Expr, sql: str) -> None:
         if isinstance(node, exp.Table) and node.args.get("sample"):
             raise refused("TABLESAMPLE is not allowed (sampling by page depends on classified values)", "statement.tablesample")
         if isinstance(node, exp.Dot):
-            if isinstance(node.this, exp.Identifier) and node.this.name.lower() == "pg_catalog" and isinstance(node.expression, exp.Func):
+            if isinstance(node.this, exp.Identifier) and isinstance(node.expression, exp.Anonymous) \
+                    and (node.this.name.lower(), str(node.expression.name).lower()) in QUALIFIED_FUNCTIONS:
                 continue
+            if isinstance(node.this, exp.Paren) and isinstance(node.this.this, (exp.Func, exp.Dot)) \
+                    and isinstance(node.expression, exp.Identifier):
+                continue  # (f(...)).field: a field of a function's composite result
             raise not_understood("qualified function calls outside pg_catalog and field selection are not supported")
         if type(node) in _ALLOWED_TYPES:
             continue

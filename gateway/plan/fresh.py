@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from sqlglot import exp
-from sqlglot.dialects.postgres import Postgres
+from gateway.analyzer.dialect import DIALECT
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.tokens import Token, TokenType
 
@@ -25,7 +25,7 @@ from gateway.plan.types import Analysis, StatementPlan, denied
 from gateway.policy.decide import combine
 from gateway.policy.types import Profile
 
-DIALECT = Postgres()
+
 TOKENIZER = DIALECT.tokenizer()  # one instance: Dialect.tokenize builds a new one per call
 SLOT_TYPES = (TokenType.STRING, TokenType.NUMBER)
 _log = logging.getLogger("gateway.plan")

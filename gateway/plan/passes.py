@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from gateway.analyzer.classify import Classifier
+from gateway.analyzer.identity import answer_identity
 from gateway.analyzer.statement import StatementFacts, read_statement
 from gateway.catalog.model import Catalog, Relation
 from gateway.errors import PolicyDenied
@@ -43,6 +44,12 @@ class StatementWork:
 
 
 Pass = Callable[[StatementWork, PlanEnv, Profile], StatementWork]
+
+
+def identity(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWork:
+    schemas = env.catalog.schemas() | {"public"}
+    work.tree = answer_identity(work.tree, profile.requester, tuple(s for s in env.search_path if s in schemas))
+    return work
 
 
 def analyze(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWork:
@@ -80,4 +87,4 @@ def names(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWork:
     return work
 
 
-PASSES: tuple[Pass, ...] = (analyze, decide, mask, names)
+PASSES: tuple[Pass, ...] = (identity, analyze, decide, mask, names)

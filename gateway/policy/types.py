@@ -104,8 +104,9 @@ class Profile:
     """What one requester, with one stated purpose, may see: the analyzer's only input from policy.
 
     ``actions`` maps a classification tag to its action; tags not named get ``default_action``.
-    ``key`` identifies the profile's *visibility* (not the requester): two profiles with the same
-    key get the same analysis for the same SQL, so it is part of every cache key.
+    ``key`` identifies the profile's visibility and the requester (the analysis answers
+    ``current_user`` for the requester): two profiles with the same key get the same analysis for
+    the same SQL, so it is part of every cache key.
     """
 
     requester: str
@@ -128,7 +129,8 @@ class Profile:
     def __post_init__(self) -> None:
         if not self.key:
             body = ",".join(f"{t}={a}" for t, a in sorted(self.actions))
-            key = f"{body};default={self.default_action};ext={int(self.external)};nodata={int(self.no_data)}"
+            key = (f"{body};default={self.default_action};ext={int(self.external)};nodata={int(self.no_data)}"
+                   f";who={self.requester}")
             if self.entry is not None:
                 key += f";entry={self.entry.kind}:{self.entry.id}:{self.entry.scope.key}"
             if self.certification_lapse:

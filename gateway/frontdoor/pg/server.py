@@ -261,8 +261,10 @@ class PgServer:
                            pooled: bool) -> None:
         backend = held[0]
         params = reported(backend.server_params, ctx.requester.name, app_name)
-        pid = secrets.randbits(31) or 1
-        while pid in self.sessions:
+        # the backend's own process id, so that pg_backend_pid() agrees with BackendKeyData (the secret
+        # stays the gateway's: a cancel goes through the gateway); a random one if it is taken
+        pid = backend.key.process_id if backend.key is not None else 0
+        while not pid or pid in self.sessions:
             pid = secrets.randbits(31) or 1
         secret = secrets.token_bytes(4)
         lost = asyncio.get_running_loop().create_future()

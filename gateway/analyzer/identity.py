@@ -1,0 +1,67 @@
+"""Session identity answered for the requester, not the backend role (SPEC 8).
+
+The backend runs every statement as one role with ``search_path = pg_catalog``; a client asking who
+it is and where it is must hear the requester's answer, the same one ``SHOW search_path`` and
+``SHOW session_authorization`` give. So ``current_user``, ``session_user``, ``user``,
+``current_role``, ``current_schema()`` and ``current_schemas(b)`` become literals before analysis.
+
+>>> from gateway.analyzer.dialect import DIALECT
+>>> tree = DIALECT.parse("SELECT current_user, current_schema(), current_schemas(true)")[0]
+>>> answer_identity(tree, "cbi_analyst", ("dmv", "public")).sql(dialect="postgres")
+"SELECT CAST('cbi_analyst' AS name) AS current_user, CAST('dmv' AS name) AS current_schema, CAST(ARRAY['pg_catalog', 'dmv', 'public'] AS name[]) AS current_schemas"
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+_NAME = exp.DataType.build("name", udt=True)
+_NAMES = exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[exp.DataType.build("name", udt=True)], nested=True)
+_USER_WORDS = frozenset({"user", "current_role", "current_user", "session_user"})
+
+
+def _name(value: str) -> exp.Expr:
+    return exp.Cast(this=exp.Literal.string(value), to=_NAME.copy())
+
+
+def _output(node: exp.Expr, replacement: exp.Expr, name: str) -> exp.Expr:
+    """Keep the column name PostgreSQL gives the call when it is a bare projection."""
+    parent = node.parent
+    if isinstance(parent, exp.Select) and node.arg_key == "expressions":
+        return exp.Alias(this=replacement, alias=exp.to_identifier(name))
+    return replacement
+
+
+def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...]) -> exp.Expr:
+    """Replace the identity functions in ``tree`` (in place) by the requester's answers."""
+    from gateway.analyzer.safety import normalize
+
+    path = tuple(search_path)
+    for node in list(normalize(tree).walk()):
+        if isinstance(node, exp.Anonymous) and str(node.name).lower() in ("current_schemas", "current_schema") \
+                and len(node.expressions) <= 1:
+            known = exp.CurrentSchemas(this=node.expressions[0]) if node.expressions else exp.CurrentSchema()
+            node.replace(known)
+            node = known
+        target: exp.Expr | None = None
+        name = ""
+        if isinstance(node, (exp.CurrentUser, exp.SessionUser)):
+            name = "current_user" if isinstance(node, exp.CurrentUser) else "session_user"
+            target = _name(requester)
+        elif isinstance(node, exp.Column) and not node.table and not node.this.quoted \
+                and node.name.lower() in _USER_WORDS:  # reserved words: never a column in PostgreSQL
+            name = node.name.lower()
+            target = _name(requester)
+        elif isinstance(node, exp.CurrentSchema):
+            name = "current_schema"
+            target = _name(path[0]) if path else exp.Cast(this=exp.Null(), to=_NAME.copy())
+        elif isinstance(node, exp.CurrentSchemas):
+            name = "current_schemas"
+            implicit = node.this
+            if not isinstance(implicit, exp.Boolean):
+                continue  # not a constant: left for the allowlist to refuse
+            schemas = (("pg_catalog",) if implicit.this else ()) + path
+            target = exp.Cast(this=exp.Array(expressions=[exp.Literal.string(s) for s in schemas]), to=_NAMES.copy())
+        if target is not None:
+            node.replace(_output(node, target, name))
+    return tree
