@@ -67,6 +67,9 @@ SAFE_FUNCTIONS: frozenset[str] = frozenset(
     pg_is_other_temp_schema pg_my_temp_schema pg_jit_available array_to_string string_to_array
     has_any_column_privilege has_sequence_privilege has_type_privilege has_tablespace_privilege
     has_foreign_data_wrapper_privilege has_server_privilege has_language_privilege pg_get_viewdef
+    pg_size_pretty pg_size_bytes current_setting set_config pg_get_function_identity_arguments
+    pg_encoding_max_length pg_client_encoding pg_partition_ancestors pg_partition_root pg_partition_tree
+    pg_get_userbyid pg_index_column_has_property pg_index_has_property pg_indexam_has_property
     """.split()
 )
 
@@ -93,7 +96,6 @@ REFUSED_REASONS: dict[str, str] = {
     "pg_total_relation_size": "table sizes depend on classified values",
     "pg_table_size": "table sizes depend on classified values",
     "pg_column_size": "value sizes depend on classified values",
-    "set_config": "changes server settings",
     "pg_sleep": "delays the server",
     "nextval": "writes a sequence",
     "setval": "writes a sequence",

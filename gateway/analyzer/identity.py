@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from gateway.analyzer.errors import refused
+from gateway.analyzer.settings import is_gateway_setting, setting
+
 _NAME = exp.DataType.build("name", udt=True)
 _NAMES = exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[exp.DataType.build("name", udt=True)], nested=True)
 _USER_WORDS = frozenset({"user", "current_role", "current_user", "session_user"})
@@ -52,6 +55,10 @@ def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...]
                 and node.name.lower() in _USER_WORDS:  # reserved words: never a column in PostgreSQL
             name = node.name.lower()
             target = _name(requester)
+        elif isinstance(node, exp.Anonymous) and str(node.name).lower() in ("current_setting", "set_config"):
+            answer = _setting_call(node, requester, path)
+            if answer is not None:
+                name, target = "current_setting", answer
         elif isinstance(node, exp.CurrentSchema):
             name = "current_schema"
             target = _name(path[0]) if path else exp.Cast(this=exp.Null(), to=_NAME.copy())
@@ -65,3 +72,36 @@ def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...]
         if target is not None:
             node.replace(_output(node, target, name))
     return tree
+
+
+def _setting_call(node: exp.Anonymous, requester: str, path: tuple[str, ...]) -> exp.Expr | None:
+    """``current_setting('name')`` / ``set_config('name', v, local)`` as drivers use them (asyncpg reads
+    and turns off ``jit``): the gateway's answer for settings it answers itself (a literal), the
+    backend's for the client's own settings; anything else is refused, like SHOW and SET."""
+    function = str(node.name).lower()
+    args = node.expressions
+    first = args[0].this if args and isinstance(args[0], exp.Cast) else (args[0] if args else None)
+    if isinstance(first, (exp.Placeholder, exp.Parameter)) and function == "current_setting":
+        return None  # a bound name (SQLAlchemy's reflection): the backend answers, as SHOW of it would
+    if not args or not isinstance(args[0], exp.Literal) or not args[0].is_string:
+        raise refused(f"{function}() needs a setting name written as a literal", "function.settings")
+    name = args[0].this
+    if is_gateway_setting(name):
+        raise refused(f"{function}() of {name}: use SHOW {name} / SET {name}", "function.settings")
+    known = setting(name)
+    if function == "set_config":
+        if known is None or known.kind != "client" or len(args) != 3:
+            raise refused(f"setting {name} may not be changed through the gateway", "statement.pinned_setting")
+        return None  # the backend sets it, as SET would
+    if known is None or len(args) > 2:
+        raise refused(f"current_setting('{name}') is not available through the gateway", "function.settings")
+    if not known.gateway_answers:
+        return None  # the backend's own answer
+    if known.answer == "search_path":
+        value = ", ".join(path)
+    elif known.answer == "requester":
+        value = requester
+    else:
+        value = known.value or ""
+    return exp.Cast(this=exp.Literal.string(value), to=exp.DataType.build("text"))
+

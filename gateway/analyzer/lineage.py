@@ -86,6 +86,8 @@ class _Walker:
         self.catalog = catalog
         self.lineage = Lineage()
         self.memo: dict[int, list[tuple[str, Origins]]] = {}
+        self.traversed: dict[int, Scope] = {}
+        self.traversed_ids: set[int] = set()
         self.seen: set[int] = set()
 
     # -- sources -------------------------------------------------------------------------------
@@ -130,6 +132,9 @@ class _Walker:
 
     # -- scopes --------------------------------------------------------------------------------
     def outputs_of(self, scope: Scope) -> list[tuple[str, Origins]]:
+        # a recursive CTE's self-reference is a scope sqlglot never traversed (no sources): the
+        # anchor branch's traversed scope stands for it
+        scope = self.traversed.get(id(scope.expression), scope) if id(scope) not in self.traversed_ids else scope
         key = id(scope)
         if key not in self.memo:
             self.memo[key] = []  # recursion guard (recursive CTEs)
@@ -309,7 +314,10 @@ def compute_lineage(qualified: exp.Expr, catalog: Catalog) -> Lineage:
     if root is None:
         raise not_understood("the statement has no query scope")
     walker = _Walker(catalog)
-    for scope in root.traverse():
+    scopes = list(root.traverse())
+    walker.traversed = {id(s.expression): s for s in scopes}
+    walker.traversed_ids = {id(s) for s in scopes}
+    for scope in scopes:
         walker.outputs_of(scope)
     walker.lineage.outputs = walker.outputs_of(root)
     for node in qualified.walk():

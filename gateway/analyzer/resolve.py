@@ -86,7 +86,24 @@ def resolve_tables(tree: exp.Expr, catalog: Catalog, search_path: tuple[str, ...
         if alias_node is None:
             table.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
         resolved.append(ResolvedTable(table, relation, alias))
+    _system_tableoid(tree, resolved)
     return resolved
+
+
+def _system_tableoid(tree: exp.Expr, tables: list[ResolvedTable]) -> None:
+    """``c.tableoid`` of a system catalog (never inherited) is that catalog's own oid: written as a
+    constant, the analyzer need not know system columns (psql's ``\\dd`` joins on it)."""
+    catalogs = {t.alias: t.relation for t in tables if t.relation.schema == "pg_catalog" and t.relation.kind == "table"}
+    if not catalogs:
+        return
+    for column in list(tree.find_all(exp.Column)):
+        if column.name == "tableoid" and not column.this.quoted and column.table in catalogs:
+            rel = catalogs[column.table]
+            constant = exp.Cast(this=exp.Cast(this=exp.Literal.string(f"pg_catalog.{rel.name}"),
+                                              to=exp.DataType.build("regclass", udt=True)),
+                                to=exp.DataType.build("oid", udt=True))
+            column.replace(exp.Alias(this=constant, alias=exp.to_identifier("tableoid"))
+                           if isinstance(column.parent, exp.Select) else constant)
 
 
 def _lookup(catalog: Catalog, schema: str | None, name: str, search_path: tuple[str, ...]) -> Relation | None:

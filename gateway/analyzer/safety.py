@@ -58,11 +58,35 @@ def _operator(node: exp.Operator) -> exp.Expr | None:
     return cls(this=node.this, expression=node.expression) if cls is not None else None
 
 
+#: Set-returning functions of one column: ``FROM f(...) x`` names that column ``x``, as PostgreSQL does.
+_ONE_COLUMN = frozenset({"unnest", "explode", "generate_series", "generate_subscripts", "regexp_split_to_table",
+                         "string_to_table", "json_array_elements", "jsonb_array_elements",
+                         "json_array_elements_text", "jsonb_array_elements_text", "json_object_keys",
+                         "jsonb_object_keys"})
+
+
+def _table_function(table: exp.Table) -> None:
+    db = table.args.get("db")
+    if db is not None:
+        if db.name.lower() != "pg_catalog":
+            raise refused("table functions outside pg_catalog are not allowed", "function.allowlist")
+        table.set("db", None)  # the backend's search_path is pg_catalog: the same function
+    func = table.this
+    name = (str(func.name) if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+    alias = table.args.get("alias")
+    one_arg = len([a for a in func.iter_expressions()]) == 1
+    if alias is not None and alias.this and not alias.columns and name in _ONE_COLUMN \
+            and (one_arg or name not in ("unnest", "explode")):
+        alias.set("columns", [exp.to_identifier(alias.name)])
+
+
 def normalize(tree: exp.Expr) -> exp.Expr:
     """PostgreSQL spellings psql and drivers use, as the nodes the rest of the analyzer knows:
     ``OPERATOR(pg_catalog.op)``, ``COLLATE pg_catalog.default``, ``::pg_catalog.type``,
     ``pg_catalog.f(...)`` (the backend's search_path is pg_catalog: the same function), ``<> ALL(array)``."""
     for node in list(tree.walk()):
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
+            _table_function(node)
         if isinstance(node, exp.Operator):
             replacement = _operator(node)
             if replacement is not None:

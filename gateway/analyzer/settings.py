@@ -91,7 +91,7 @@ SETTINGS: tuple[Setting, ...] = (
     *(Setting(n, "server") for n in (
         "server_version_num", "max_identifier_length", "block_size", "max_connections", "lc_collate",
         "lc_ctype", "in_hot_standby", "max_index_keys", "max_function_args", "data_checksums",
-        "segment_size", "wal_block_size", "ssl", "password_encryption", "default_text_search_config",
+        "segment_size", "wal_block_size", "ssl", "password_encryption", "default_text_search_config", "default_table_access_method",
     )),
 )
 
