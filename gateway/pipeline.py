@@ -129,8 +129,10 @@ class Gateway:
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: Settings) -> Gateway:
-        policy = load_policy(settings.policy)
-        requesters = load_requesters(settings.requesters)
+        from gateway.shipped import locate
+
+        policy = load_policy(locate(settings.policy, "policy file"))
+        requesters = load_requesters(locate(settings.requesters, "requesters file"))
         return cls(settings, policy, requesters, open_request_log(settings))
 
     @property

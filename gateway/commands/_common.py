@@ -38,8 +38,10 @@ def load_policy_files(policy_path: str, requesters_path: str | None = None) -> t
     from gateway.identity.requesters import load_requesters
     from gateway.policy.load import load_policy
 
-    policy = load_policy(policy_path)
-    requesters = load_requesters(requesters_path) if requesters_path else None
+    from gateway.shipped import locate
+
+    policy = load_policy(locate(policy_path, "policy file"))
+    requesters = load_requesters(locate(requesters_path, "requesters file")) if requesters_path else None
     return policy, requesters
 
 

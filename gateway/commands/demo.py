@@ -55,12 +55,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def project_file(relative: str) -> str:
-    """A file shipped with the project (policies/...), found from the source tree or the working folder."""
-    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
-        candidate = base / relative
-        if candidate.exists():
-            return str(candidate)
-    raise FileNotFoundError(f"{relative} not found (run gateway demo from the project folder)")
+    """A file shipped with the project (policies/...): the working folder's, else the package's copy."""
+    from gateway.shipped import locate
+
+    return locate(relative)
 
 
 def _shell_quote(text: str) -> str:
