@@ -71,8 +71,10 @@ def refuse_unlawful_policy(settings: Any) -> None:
     from gateway.identity.requesters import load_requesters
     from gateway.policy.lawcheck import law_problems
     from gateway.policy.load import load_policy
+    from gateway.shipped import locate
 
-    result = law_problems(load_policy(settings.policy), load_requesters(settings.requesters))
+    result = law_problems(load_policy(locate(settings.policy, "policy file")),
+                          load_requesters(locate(settings.requesters, "requesters file")))
     if result.problems:
         lines = "\n  ".join(result.problems)
         raise ConfigError(f"refusing to start: the policy breaks the law ({len(result.problems)} problem(s); "

@@ -472,6 +472,52 @@ SELECT pg_relation_size('dmv.lawful_presence')
 -- class: 13 catalog and statistics leaks
 -- as: clerk, cbi
 -- expect: deny
+SELECT pg_table_size('dmv.lawful_presence')
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi
+-- expect: deny
+SELECT pg_catalog.pg_total_relation_size('dmv.lawful_presence'::regclass)
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi
+-- expect: deny
+SELECT pg_column_size(lp.immigration_status) FROM dmv.lawful_presence lp WHERE lp.person_id = 1
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi
+-- expect: deny
+SELECT n.nspname AS "Schema", c.relname AS "Name", pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) AS "Size" FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p','') AND n.nspname OPERATOR(pg_catalog.~) '^(dmv)$' COLLATE pg_catalog.default ORDER BY 1,2
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi
+-- expect: deny
+SELECT relname, n_live_tup, n_dead_tup FROM pg_catalog.pg_stat_user_tables WHERE schemaname = 'dmv'
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi
+-- expect: deny
+SELECT heap_blks_read FROM pg_statio_user_tables WHERE relname = 'lawful_presence'
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi
+-- expect: redact
+-- redacted: relpages, reltuples
+SELECT c.relname, c.relpages, c.reltuples FROM pg_catalog.pg_class c WHERE c.oid = 'dmv.lawful_presence'::regclass
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi, ice
+-- expect: allow
+SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), 'dmv.lawful_presence'::regclass::oid > 0 FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'dmv.lawful_presence'::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi
+-- expect: allow
+SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = any('{23,25}'::oid[]) AND t.typname <> ALL('{x}'::text[]) ORDER BY 1
+
+-- class: 13 catalog and statistics leaks
+-- as: clerk, cbi
+-- expect: deny
 SELECT query_to_xml('select immigration_status from dmv.lawful_presence', true, true, '')
 
 -- class: 14 covert channels through constraints
