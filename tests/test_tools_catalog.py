@@ -149,3 +149,33 @@ def test_pandas_read_sql_table(wire_gw: WireGateway, dmv_dsn: str) -> None:
     finally:
         engine.dispose()
         direct.dispose()
+
+
+def _jdbc_jar() -> str | None:
+    import glob
+
+    found = sorted(glob.glob("/usr/share/java/postgresql*.jar"))
+    return found[-1] if found else None
+
+
+def test_jdbc_database_metadata_answers_as_the_database(wire_gw: WireGateway, dmv_dsn: str) -> None:
+    from frontdoor_pg_support import ROOT
+
+    jar = _jdbc_jar()
+    if jar is None or shutil.which("java") is None:
+        pytest.skip("JDBC driver not installed (apt-get install libpostgresql-jdbc-java)")
+    source = str(ROOT / "tests/clients/jdbc/JdbcMetadata.java")
+    u = urlparse(dmv_dsn)
+
+    def run(url: str, user: str, password: str, options: str) -> str:
+        done = subprocess.run(["java", "-cp", jar, source, url, user, password, options],
+                              capture_output=True, text=True, timeout=180, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    through = run(f"jdbc:postgresql://{wire_gw.host}:{wire_gw.port}/dmv?sslmode=disable", USER,
+                  f"{USER}-demo-password", "-c gateway.purpose=service_delivery")
+    direct = run(f"jdbc:postgresql://{u.hostname}:{u.port}/{u.path.lstrip('/')}", u.username or "",
+                 u.password or "", "-c search_path=dmv,public")
+    assert "schema|dmv|" in through and "isolation|8" in through
+    assert through.replace(f"catalog|dmv", "catalog|X") == direct.replace(f"catalog|{u.path.lstrip('/')}", "catalog|X")

@@ -69,6 +69,8 @@ def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...]
                 continue  # not a constant: left for the allowlist to refuse
             schemas = (("pg_catalog",) if implicit.this else ()) + path
             target = exp.Cast(this=exp.Array(expressions=[exp.Literal.string(s) for s in schemas]), to=_NAMES.copy())
+        if target is not None and name in _USER_WORDS and _privilege_role(node):
+            continue  # has_table_privilege(current_user, ...): the backend's role is the one that reads
         if target is not None:
             node.replace(_output(node, target, name))
     return tree
@@ -104,4 +106,13 @@ def _setting_call(node: exp.Anonymous, requester: str, path: tuple[str, ...]) ->
     else:
         value = known.value or ""
     return exp.Cast(this=exp.Literal.string(value), to=exp.DataType.build("text"))
+
+
+def _privilege_role(node: exp.Expr) -> bool:
+    """``node`` is the role argument of a privilege function (``has_*_privilege``, ``pg_has_role``)."""
+    parent = node.parent
+    if not isinstance(parent, exp.Func):
+        return False
+    name = (str(parent.name) if isinstance(parent, exp.Anonymous) else parent.sql_name()).lower()
+    return (name.startswith("has_") and name.endswith("_privilege")) or name == "pg_has_role"
 

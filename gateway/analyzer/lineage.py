@@ -155,6 +155,12 @@ class _Walker:
             return [(names[i] if i < len(names) else f"column{i + 1}", {}) for i in range(width)]
         if isinstance(expression, exp.Lateral):
             return self._lateral(scope, expression)
+        if isinstance(expression, exp.Unnest):  # FROM unnest(...): its arguments influence every row
+            self._check_leaf(scope, expression)
+            alias = expression.args.get("alias")
+            if alias is not None and alias.columns:
+                return [(c.name, {}) for c in alias.columns]
+            return [(alias.name if alias is not None and alias.name else "unnest", {})]
         raise not_understood(f"unsupported query part ({type(expression).__name__})")
 
     def _lateral(self, scope: Scope, lateral: exp.Lateral) -> list[tuple[str, Origins]]:

@@ -65,6 +65,11 @@ _ONE_COLUMN = frozenset({"unnest", "explode", "generate_series", "generate_subsc
                          "jsonb_object_keys"})
 
 
+#: Catalog set-returning functions of several columns: the names PostgreSQL gives them.
+_COLUMNS = {"pg_get_keywords": ("word", "catcode", "barelabel", "catdesc", "baredesc"),
+            "pg_options_to_table": ("option_name", "option_value")}
+
+
 def _table_function(table: exp.Table) -> None:
     db = table.args.get("db")
     if db is not None:
@@ -75,6 +80,10 @@ def _table_function(table: exp.Table) -> None:
     name = (str(func.name) if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
     alias = table.args.get("alias")
     one_arg = len([a for a in func.iter_expressions()]) == 1
+    if name in _COLUMNS and (alias is None or not alias.columns):
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias.name if alias is not None and alias.name else name),
+                                          columns=[exp.to_identifier(c) for c in _COLUMNS[name]]))
+        return
     if alias is not None and alias.this and not alias.columns and name in _ONE_COLUMN \
             and (one_arg or name not in ("unnest", "explode")):
         alias.set("columns", [exp.to_identifier(alias.name)])
@@ -133,9 +142,8 @@ def check_statement(tree: exp.Expr, sql: str) -> None:
             if isinstance(node.this, exp.Identifier) and isinstance(node.expression, exp.Anonymous) \
                     and (node.this.name.lower(), str(node.expression.name).lower()) in QUALIFIED_FUNCTIONS:
                 continue
-            if isinstance(node.this, exp.Paren) and isinstance(node.this.this, (exp.Func, exp.Dot)) \
-                    and isinstance(node.expression, exp.Identifier):
-                continue  # (f(...)).field: a field of a function's composite result
+            if isinstance(node.this, exp.Paren) and isinstance(node.expression, exp.Identifier):
+                continue  # (expr).field: a field of a composite value (its expression is checked as usual)
             raise not_understood("qualified function calls outside pg_catalog and field selection are not supported")
         if type(node) in _ALLOWED_TYPES:
             continue

@@ -60,7 +60,7 @@ def _command_argument(tokens: list[Token]) -> tuple[str, list[Token]]:
 
 def _one_value(tokens: list[Token]) -> str:
     if len(tokens) == 1 and (tokens[0].token_type in (TokenType.STRING, TokenType.NUMBER, TokenType.VAR,
-                                                       TokenType.HEREDOC_STRING)
+                                                       TokenType.HEREDOC_STRING, TokenType.IDENTIFIER)
                              or tokens[0].text.replace("_", "").isalnum()):
         return tokens[0].text
     if len(tokens) == 2 and tokens[0].token_type == TokenType.DASH and tokens[1].token_type == TokenType.NUMBER:
