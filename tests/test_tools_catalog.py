@@ -178,4 +178,4 @@ def test_jdbc_database_metadata_answers_as_the_database(wire_gw: WireGateway, dm
     direct = run(f"jdbc:postgresql://{u.hostname}:{u.port}/{u.path.lstrip('/')}", u.username or "",
                  u.password or "", "-c search_path=dmv,public")
     assert "schema|dmv|" in through and "isolation|8" in through
-    assert through.replace(f"catalog|dmv", "catalog|X") == direct.replace(f"catalog|{u.path.lstrip('/')}", "catalog|X")
+    assert through.replace("catalog|dmv", "catalog|X") == direct.replace(f"catalog|{u.path.lstrip('/')}", "catalog|X")
