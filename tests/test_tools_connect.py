@@ -74,6 +74,16 @@ CATALOG = [
     "select t.schemaname as schema, t.tablename as table, pg_catalog.has_table_privilege(current_user, "
     "'\"' || replace(t.schemaname, '\"', '\"\"') || '\"' || '.' || '\"' || replace(t.tablename, '\"', '\"\"') || '\"', "
     "'select') as \"select\" from pg_catalog.pg_tables t where t.schemaname = 'dmv' order by 1, 2",
+    # psql's tab completion of a bare table name (psql 15, "SELECT * FROM per<TAB>")
+    "SELECT pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+    "AND substring(pg_catalog.quote_ident(c.relname),1,3)='per' AND pg_catalog.pg_table_is_visible(c.oid) AND "
+    "c.relnamespace <> (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pg_catalog') UNION SELECT "
+    "pg_catalog.quote_ident(n.nspname) || '.' FROM pg_catalog.pg_namespace n WHERE "
+    "substring(pg_catalog.quote_ident(n.nspname) || '.',1,3)='per' AND (SELECT pg_catalog.count(*) FROM "
+    "pg_catalog.pg_namespace WHERE substring(pg_catalog.quote_ident(nspname) || '.',1,3) = "
+    "substring('per',1,pg_catalog.length(pg_catalog.quote_ident(nspname))+1)) > 1 ORDER BY 1 LIMIT 1000",
+    "SELECT c.relname, pg_catalog.pg_table_is_visible(c.oid), pg_catalog.pg_type_is_visible(c.reltype) FROM "
+    "pg_catalog.pg_class c WHERE c.relname IN ('persons', 'pg_class', 'driver_summary') ORDER BY 1",
     # pgcli
     "SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1",
     "SELECT n.nspname schema_name, c.relname table_name FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n "

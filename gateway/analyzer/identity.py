@@ -55,6 +55,9 @@ def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...]
                 and node.name.lower() in _USER_WORDS:  # reserved words: never a column in PostgreSQL
             name = node.name.lower()
             target = _name(requester)
+        elif isinstance(node, exp.Anonymous) and str(node.name).lower() in _VISIBLE and len(node.expressions) == 1:
+            name = str(node.name).lower()
+            target = _visible(name, node.expressions[0], ("pg_catalog", *path))
         elif isinstance(node, exp.Anonymous) and str(node.name).lower() in ("current_setting", "set_config"):
             answer = _setting_call(node, requester, path)
             if answer is not None:
@@ -115,4 +118,29 @@ def _privilege_role(node: exp.Expr) -> bool:
         return False
     name = (str(parent.name) if isinstance(parent, exp.Anonymous) else parent.sql_name()).lower()
     return (name.startswith("has_") and name.endswith("_privilege")) or name == "pg_has_role"
+
+
+#: pg_X_is_visible(oid): the catalog, its name column and its schema column.
+_VISIBLE = {"pg_table_is_visible": ("pg_class", "relname", "relnamespace"),
+            "pg_type_is_visible": ("pg_type", "typname", "typnamespace"),
+            "pg_function_is_visible": ("pg_proc", "proname", "pronamespace")}
+
+
+def _visible(function: str, oid: exp.Expr, path: tuple[str, ...]) -> exp.Expr:
+    """``pg_table_is_visible(oid)`` for the requester's search_path (the backend's is pg_catalog): the
+    object's schema is on the path and no earlier schema on it holds an object of the same name."""
+    from gateway.analyzer.dialect import DIALECT
+
+    table, name, schema = _VISIBLE[function]
+    array = "ARRAY[" + ", ".join("'" + s.replace("'", "''") + "'" for s in path) + "]::text[]"
+    sql = (f"SELECT COALESCE((SELECT vn.nspname::text = (SELECT wn.nspname::text FROM pg_catalog.{table} AS wc "
+           f"JOIN pg_catalog.pg_namespace AS wn ON wn.oid = wc.{schema} WHERE wc.{name} = vc.{name} "
+           f"AND wn.nspname::text = ANY({array}) ORDER BY array_position({array}, wn.nspname::text) LIMIT 1) "
+           f"FROM pg_catalog.{table} AS vc JOIN pg_catalog.pg_namespace AS vn ON vn.oid = vc.{schema} "
+           f"WHERE vc.oid = __gw_oid__), false)")
+    expression = DIALECT.parse(sql)[0].expressions[0]
+    for column in list(expression.find_all(exp.Column)):
+        if column.name == "__gw_oid__":
+            column.replace(exp.Paren(this=oid.copy()))
+    return expression
 
