@@ -97,6 +97,20 @@ class LimitExceeded(GatewayError):
     code = "limit_exceeded"
 
 
+class RateLimited(LimitExceeded):
+    """A requester is past its requests per minute or named individuals per day (SPEC section 9)."""
+
+    code = "rate_limit_exceeded"
+
+
+class RowLimitExceeded(GatewayError):
+    """An answer is larger than the requester's rows per answer: refused whole, nothing released."""
+
+    sqlstate = "54000"
+    http_status = 429
+    code = "row_limit_exceeded"
+
+
 class AuditUnavailable(GatewayError):
     """The request log cannot be written: no record, no answer."""
 

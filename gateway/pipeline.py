@@ -10,6 +10,7 @@ the request log; the front doors never reach the backend or the policy on their 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import secrets
 import time
@@ -24,10 +25,20 @@ from gateway import __version__
 from gateway.analyzer import settings as pg_settings
 from gateway.analyzer.classify import Classifier
 from gateway.analyzer.limits import AnalysisLimits
+from gateway.audit.limits_store import LimitsStore
 from gateway.audit.sink import RequestLog
 from gateway.catalog.model import Catalog
 from gateway.config import Settings
-from gateway.errors import BackendUnavailable, GatewayError, PurposeRefused, StatementTooComplex
+from gateway.errors import (
+    BackendUnavailable,
+    FeatureNotSupported,
+    GatewayError,
+    PolicyDenied,
+    PurposeRefused,
+    RateLimited,
+    RowLimitExceeded,
+    StatementTooComplex,
+)
 from gateway.identity.requesters import Requesters, load_requesters
 from gateway.metrics import Metrics
 from gateway.plan.cache import INLINE_CHARS, Analyzer, Miss
@@ -63,10 +74,32 @@ class Plan:
     tokens: Any = field(default=None, compare=False, repr=False)  # the analyzer's tokens of ``sql``
     # (received, sent) SQL already hashed for the request log: long statements, hashed in a worker
     hashed_sql: tuple[str | None, str | None] | None = field(default=None, compare=False, repr=False)
+    #: the individuals the request names (``key:value``, parameters bound), set by ``Gateway.admit``
+    individuals: tuple[str, ...] = ()
 
     @property
     def redacted(self) -> tuple[str, ...]:
         return redacted_columns(self.statements)
+
+    def named(self, params: Any = None) -> tuple[str, ...]:
+        """The individuals the request names, ``key:value`` (``person:5``, ``plate:ZGS-846``,
+        ``combination:first|last|dob``), with ``params`` bound; once each, in order."""
+        out: dict[str, None] = {}
+        for st in self.statements:
+            for value in st.individuals:
+                out.update(dict.fromkeys(value.resolve(params)))
+        return tuple(out)
+
+    @property
+    def personal(self) -> bool:
+        """The answer carries personal data (the policy's naming tag)."""
+        return any(st.personal for st in self.statements)
+
+    @property
+    def row_cap(self) -> int:
+        """Rows per answer for this requester and purpose (0: no cap)."""
+        caps = self.profile.caps if self.profile is not None else None
+        return caps.rows_per_answer or 0 if caps is not None else 0
 
     @property
     def use_notice(self) -> str | None:
@@ -126,6 +159,8 @@ class Gateway:
         self.notices = _subject_notices(settings, policy)
         self._agencies: dict[str, bool] = {}  # requester name -> is an immigration agency
 
+        self.caps_store: LimitsStore | None = None  # caps, rate limits and alerts; opened on first use
+
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: Settings) -> Gateway:
@@ -184,6 +219,9 @@ class Gateway:
         await self.audit.close()
         if self.analysis_pool is not None:
             await self.analysis_pool.stop()
+        if self.caps_store is not None:
+            self.caps_store.close()
+            self.caps_store = None
         if self.pool is not None:
             await self.pool.close()
 
@@ -418,6 +456,76 @@ class Gateway:
     def new_request_id(self) -> str:
         return self._ids.next()
 
+    # -- caps and rate limits (SPEC 9) -------------------------------------------------------------
+    def admit(self, ctx: SessionContext, plan: Plan, params: Any = None) -> Plan:
+        """The plan with the individuals it names bound, or refused when a per-request rule fails:
+        an array parameter naming too many individuals, requests per minute, individuals per day.
+        Every refusal goes to the request log as the request's record (the caller logs the plan)."""
+        if plan.error is not None or plan.profile is None:
+            return plan
+        profile = plan.profile
+        named = plan.named(params)
+        plan = dataclasses.replace(plan, individuals=named)
+        naming = profile.naming
+        if profile.must_name and naming is not None and plan.personal and len(named) > naming.max_values:
+            return _refused(plan, PolicyDenied(
+                f"gateway: an individual must be named: the request names {len(named)} individuals, more than "
+                f"{naming.max_values} (an array parameter counts each element)", rule="policy.name_the_individual"))
+        caps = profile.caps
+        if caps.requests_per_minute is None and caps.individuals_per_day is None:
+            return plan
+        hasher = self.audit.hasher
+        hashed = [f"{k}:{hasher.hash_literal(v)}" for k, _, v in (i.partition(":") for i in named)]
+        try:
+            verdict = self._limits_store().admit(ctx.requester.name, profile.purpose, caps, hashed)
+            for alert in verdict.alerts:
+                self._alert(ctx, plan, alert)
+        except Exception as exc:  # noqa: BLE001 - counters that cannot be kept refuse the request (fail closed)
+            log.error("limits_unavailable", error=f"{type(exc).__name__}: {exc}")
+            return _refused(plan, RateLimited("gateway: the request counters are unavailable; the request is refused",
+                                              rule="limits.unavailable"))
+        if verdict.refusal is not None:
+            return _refused(plan, RateLimited(f"gateway: rate limit: {verdict.refusal}", rule=verdict.rule))
+        return plan
+
+    def _limits_store(self) -> LimitsStore:
+        if self.caps_store is None:
+            self.caps_store = LimitsStore(Path(self.settings.audit_path).parent / "limits.sqlite",
+                                      self.policy.file.alerts).open()
+        return self.caps_store
+
+    def _alert(self, ctx: SessionContext, plan: Plan, alert: dict[str, Any]) -> None:
+        from gateway.audit.record import utc_now
+
+        self.audit.append_nowait({
+            "schema": 1, "type": "alert", "time": utc_now(), "instance": self.settings.instance_name,
+            "request_id": plan.request_id, "requester": ctx.requester.name, "agency": ctx.requester.agency,
+            "requester_kind": ctx.requester.kind, "purpose": plan.profile.purpose if plan.profile else None,
+            "front_door": ctx.front_door, **alert,
+        })
+        log.warning("alert", requester=ctx.requester.name, alert=alert.get("alert"))
+
+    def refuse_cursor(self, ctx: SessionContext, plan: Plan) -> FeatureNotSupported:
+        """A cursor (an Execute with a row limit) for a requester with a row cap: refused, recorded."""
+        error = FeatureNotSupported(
+            "gateway: cursors (fetching an answer in parts) are refused to this requester; run the statement "
+            f"to completion, at most {plan.row_cap} rows", rule="limits.no_export")
+        self.log_outcome(ctx, plan, rows=0, duration_ms=0.0, sqlstate=error.sqlstate, status="refused")
+        return error
+
+    def refuse_rows(self, ctx: SessionContext, plan: Plan, rows: int, duration_ms: float,
+                    record: bool = True) -> RowLimitExceeded:
+        """The error for an answer over the row cap, and (``record``) its outcome record: status
+        ``refused``, no row released."""
+        error = RowLimitExceeded(
+            f"gateway: row limit exceeded: the answer has more than {plan.row_cap} rows, the cap per answer for "
+            f"this requester and purpose; it is refused whole, nothing released (request {plan.request_id})",
+            rule="limits.rows_per_answer")
+        self.metrics.count("gateway_refusals_total", rule="limits.rows_per_answer", front_door=ctx.front_door)
+        if record:
+            self.log_outcome(ctx, plan, rows=0, duration_ms=duration_ms, sqlstate=error.sqlstate, status="refused")
+        return error
+
     # -- session settings ------------------------------------------------------------------------
     def validate_setting(self, name: str, value: str | None) -> str | None:
         """An error message for an invalid ``gateway.*`` value, or None."""
@@ -448,7 +556,7 @@ class Gateway:
         serialized once per (session claim, statement shape); otherwise a plain dict."""
         if plan.error is not None or sqlstate is not None or not plan.statements:
             return self._request_record_dict(ctx, plan, params, sqlstate)
-        from gateway.audit.record import prepared_request, request_template
+        from gateway.audit.record import hash_individuals, prepared_request, request_template
 
         # every input of _static_fields, by identity (frozen values: the same objects say the same thing)
         refs: tuple[Any, ...] = (ctx, self.policy, plan.profile, plan.decision,
@@ -466,7 +574,8 @@ class Gateway:
         else:
             received, sent = hasher.hash_sql(plan.sql, plan.tokens), self._hashed_sent_sql(plan)
         return prepared_request(hit[1], request_id=plan.request_id, sql_received=received, sql_sent=sent,
-                                params=hasher.hash_params(params))
+                                params=hasher.hash_params(params),
+                                individuals=hash_individuals(hasher, plan.individuals or plan.named(params)))
 
     def _request_record_dict(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> dict[str, Any]:
         hashed = plan.hashed_sql
@@ -484,6 +593,7 @@ class Gateway:
             sql_sent=self._hashed_sent_sql(plan) if hashed is None else hashed[1],
             sql_sent_hashed=True,
             params=list(params) if params else None,
+            individuals=plan.individuals or plan.named(params),
             **self._static_fields(ctx, plan, sqlstate),
         )
 
@@ -516,6 +626,8 @@ class Gateway:
             use_notice=plan.use_notice is not None,
             error_code=plan.error.code if plan.error else None,
             sqlstate=plan.error.sqlstate if plan.error else sqlstate,
+            requester_kind=ctx.requester.kind,
+            effective_purpose=plan.profile.purpose if plan.profile is not None else None,
         )
 
     def _hashed_sent_sql(self, plan: Plan) -> str | None:
@@ -573,6 +685,13 @@ class Gateway:
         from gateway.audit.record import prepared_outcome
 
         self.audit.append_nowait(prepared_outcome(
+
+
+        if status == "ok" and sqlstate == RowLimitExceeded.sqlstate:
+            status, rows = "refused", 0  # a Query's answer over its row cap, refused whole by the relay
+        if persons is None and status == "ok":
+            persons = persons_returned(plan, rows)
+        self.audit.append_nowait(build_outcome_record(
             request_id=plan.request_id, rows_returned=rows, persons_returned=persons, duration_ms=duration_ms,
             backend_sqlstate=sqlstate, status=status,
         ))
@@ -644,6 +763,23 @@ def _certification_field(profile: Profile | None) -> dict[str, str] | None:
 def _nothing(ctx: SessionContext) -> Profile:
     """The profile of a session whose purpose is refused: it reads nothing."""
     return Profile(ctx.requester.name, None, (), "deny", no_data=True, reason="purpose refused")
+
+
+def persons_returned(plan: Plan, rows: int) -> int | None:
+    """Distinct persons in an answer of ``rows`` rows, as far as the plan knows: none when no row
+    came back or the answer carries no personal data; the individuals it names when it names them
+    all (at most one a row); else ``rows`` (an upper bound: a search)."""
+    if rows == 0 or not plan.personal:
+        return 0
+    if plan.individuals and all(st.anchored for st in plan.statements if st.personal):
+        return min(len(plan.individuals), rows)
+    return rows
+
+
+def _refused(plan: Plan, error: GatewayError) -> Plan:
+    return dataclasses.replace(plan, error=error, decision=Decision(
+        "deny", error.message.removeprefix("gateway: "), rule=error.rule or ""))
+
 
 _SLOT = "$987654321"  # a placeholder the literal hasher keeps as it is
 

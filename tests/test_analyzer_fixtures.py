@@ -12,7 +12,7 @@ from gateway.selftest.corpus import CORPUS, Case, load_cases
 from gateway.selftest.run import check_decision, run_on_database
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analyzer"
-CASES: list[Case] = load_cases(FIXTURES / "decisions.sql") + load_cases(CORPUS)
+CASES: list[Case] = load_cases(FIXTURES / "decisions.sql") + load_cases(FIXTURES / "naming.sql") + load_cases(CORPUS)
 PARAMS = [pytest.param(case, name, id=f"{case.label}-{name}") for case in CASES for name in case.profiles]
 
 

@@ -120,10 +120,14 @@ def test_ice_ero_gets_no_pii_nor_status(client: Client, audit_path: Path, sql: s
     assert_logged_once(audit_path, r, "deny")
 
 
-def test_ice_ero_may_not_claim_a_purpose_it_lacks(client: Client) -> None:
+def test_ice_ero_claiming_another_purpose_is_still_immigration_enforcement(client: Client, audit_path: Path) -> None:
     r = client.query("ice_ero", {"sql": STATUS_SQL, "params": [1], "purpose": "criminal_law_enforcement",
                                  "case_number": "CR-2026-0042"})
-    assert r.status_code == 403 and r.json()["error"]["code"] == "purpose_refused"
+    assert r.status_code == 403 and r.json()["error"]["code"] == "policy_denied"  # SPEC 9: whatever it states
+    assert "civil_immigration_enforcement" in r.json()["error"]["message"]
+    record = assert_logged_once(audit_path, r, "deny")
+    assert record["requester_kind"] == "immigration_agency"
+    assert record["effective_purpose"] == "civil_immigration_enforcement"
 
 
 def test_ag_counsel_with_court_order_sees_status(client: Client) -> None:

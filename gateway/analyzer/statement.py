@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from gateway.analyzer.anchors import output_relation_tags, read_constraints
 from gateway.analyzer.classify import Classifier
 from gateway.analyzer.resolve import ResolvedTable
 from gateway.analyzer.trace import trace
 from gateway.catalog.model import Catalog
+from gateway.policy.constraints import Constraints
 from gateway.policy.types import Access, ColumnRef
 
 
@@ -23,6 +25,7 @@ class StatementFacts:
     tree: exp.Expr  # the statement with qualified table names: the rewrite's input
     tables: tuple[ResolvedTable, ...]
     accesses: tuple[Access, ...]
+    constraints: Constraints = Constraints()  # how each relation's rows are constrained (anchors.py)
 
 
 def read_statement(tree: exp.Expr, sql: str, catalog: Catalog, classifier: Classifier,
@@ -36,4 +39,7 @@ def read_statement(tree: exp.Expr, sql: str, catalog: Catalog, classifier: Class
         row_tags, _note = classifier.row_tags(table.relation)
         if row_tags:
             accesses.append(Access(ColumnRef(table.relation.schema, table.relation.name, "*"), row_tags, "where"))
-    return StatementFacts(result.tree, tuple(result.tables), tuple(accesses))
+    qualified = result.qualified
+    projections = list(qualified.expressions) if isinstance(qualified, exp.Select) else []
+    tags = output_relation_tags(result.lineage.outputs, projections, classifier.column_tags)
+    return StatementFacts(result.tree, tuple(result.tables), tuple(accesses), read_constraints(qualified, tags))

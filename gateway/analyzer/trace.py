@@ -25,6 +25,7 @@ class Trace:
     tree: exp.Expr  # the statement with qualified table names (rewrite input)
     tables: list[ResolvedTable]
     lineage: Lineage
+    qualified: exp.Expr  # the qualified copy lineage ran on (every column names its source)
 
 
 def _strip_column_schemas(tree: exp.Expr) -> None:
@@ -61,4 +62,4 @@ def trace(tree: exp.Expr, sql: str, catalog: Catalog, search_path: tuple[str, ..
         raise not_understood(f"a column could not be resolved ({exc})") from None
     except SqlglotError as exc:
         raise not_understood(f"the statement could not be analyzed ({exc})") from None
-    return Trace(tree, tables, compute_lineage(qualified, catalog))
+    return Trace(tree, tables, compute_lineage(qualified, catalog), qualified)

@@ -29,7 +29,7 @@ from gateway.policy.types import JUSTIFICATION_FIELDS, Access, PurposeClaim
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end",
-                "reload", "admin")
+                "reload", "admin", "alert", "rate_limited")
 
 
 _SECOND: list[Any] = [-1, ""]  # the last whole second formatted (strftime is slow on the hot path)
@@ -87,6 +87,9 @@ class RequestRecord:
     use_notice: bool = False  # the answer carried the use notice (SPEC 10)
     error_code: str | None = None
     sqlstate: str | None = None
+    requester_kind: str | None = None
+    effective_purpose: str | None = None
+    individuals: Sequence[str] = ()
     gateway_version: str = __version__
     time: str = field(default_factory=utc_now)
     type: str = "request"
@@ -181,8 +184,14 @@ def build_request_record(
     sqlstate: str | None = None,
     instance: str = "",
     time: str | None = None,
+    requester_kind: str | None = None,
+    effective_purpose: str | None = None,
+    individuals: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The ``request`` record as a dict, literals and parameters hashed by ``hasher``.
+
+    ``individuals`` are the individuals the request names as ``key:value``; the values are hashed
+    like literals (``person:h:...``).
 
     ``accesses`` may be :class:`Access` values (grouped by column here) or already-grouped dicts.
     ``masked`` holds the base columns the rewrite replaced by NULL (ColumnRef or ``schema.rel.col``).
@@ -222,9 +231,22 @@ def build_request_record(
         use_notice=use_notice,
         error_code=error_code,
         sqlstate=sqlstate,
+        requester_kind=requester_kind,
+        effective_purpose=effective_purpose,
+        individuals=[_hash_individual(hasher, i) for i in individuals],
         time=time or utc_now(),
     )
     return record.as_dict()
+
+
+def hash_individuals(hasher: LiteralHasher, individuals: Iterable[str]) -> list[str]:
+    """``key:value`` texts as the record holds them: ``key:h:...`` (values hashed like literals)."""
+    return [_hash_individual(hasher, i) for i in individuals]
+
+
+def _hash_individual(hasher: LiteralHasher, individual: str) -> str:
+    key, _, value = individual.partition(":")
+    return f"{key}:{hasher.hash_literal(value)}" if hasher.enabled else individual
 
 
 def build_outcome_record(
@@ -321,7 +343,7 @@ def build_purpose_change_record(
 
 #: Members of a ``request`` record that change from one request to the next (the chain adds the last
 #: three). Everything else is fixed by the session and the statement shape: see :func:`request_template`.
-REQUEST_DYNAMIC = ("request_id", "time", "sql_received", "sql_sent", "params", "instance", "seq", "prev")
+REQUEST_DYNAMIC = ("request_id", "time", "sql_received", "sql_sent", "params", "individuals", "instance", "seq", "prev")
 OUTCOME_DYNAMIC = ("request_id", "time", "rows_returned", "persons_returned", "duration_ms", "backend_sqlstate",
                    "status", "instance", "seq", "prev")
 
@@ -339,10 +361,11 @@ def request_template(**fields: Any) -> RecordTemplate:
 
 
 def prepared_request(template: RecordTemplate, *, request_id: str, sql_received: str | None, sql_sent: str | None,
-                     params: list[Any], time: str | None = None) -> PreparedRecord:
-    """A ``request`` record from its template; SQL and parameters already hashed by the caller."""
+                     params: list[Any], time: str | None = None, individuals: list[str] | None = None) -> PreparedRecord:
+    """A ``request`` record from its template; SQL, parameters and individuals already hashed by the caller."""
     return PreparedRecord(template, {"request_id": request_id, "time": time or utc_now(),
-                                     "sql_received": sql_received, "sql_sent": sql_sent, "params": params})
+                                     "sql_received": sql_received, "sql_sent": sql_sent, "params": params,
+                                     "individuals": individuals or []})
 
 
 _OUTCOME = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcome"}, OUTCOME_DYNAMIC)

@@ -70,7 +70,11 @@ class Thresholds:
 
     bulk_persons: int = 100  # distinct persons returned by one request
     requests_per_requester: int = 1000  # requests by one requester in the quarter
-    repeated_lookups: int = 5  # requests by one requester naming the same value
+    repeated_lookups: int = 5  # requests by one requester naming the same individual ...
+    repeat_window_days: int = 7  # ... within this many days (records that name their individuals)
+    individuals_per_day: int | None = 200  # the caps outside requesters are measured against (SPEC 9)
+    requests_per_minute: int | None = 120
+    near_cap_fraction: float = 0.8  # "came close to a cap": this share of it or more
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Unusual:
-    kind: str  # "bulk", "volume", "repeated lookup"
+    kind: str  # "bulk", "volume", "repeated lookup", "alert", "cap reached", "near cap"
     requester: str
     detail: str
     count: int
@@ -253,6 +257,10 @@ def build_report(
     immigration, refusals, agencies_rows, violations = [], [], [], []
     unusual: list[Unusual] = []
     lookups: Counter[tuple[str, str]] = Counter()
+    namings: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    day_individuals: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    minutes: Counter[tuple[str, str, str]] = Counter()
+    cap_refusals: Counter[tuple[str, str]] = Counter()
     events: Counter[str] = Counter()
     instances: set[str] = set()
     records = list(records)
@@ -262,6 +270,10 @@ def build_report(
         if not quarter.start <= moment < quarter.end:
             continue
         instances.add(str(record.get("instance", "")))
+        if record.get("type") == "alert":
+            unusual.append(Unusual("alert", str(record.get("requester") or "(unknown)"),
+                                   f"{record.get('alert')}: {record.get('message', '')} ({record.get('time')})",
+                                   int(record.get("times") or record.get("requests_today") or 1)))
         if record.get("type") != "request":
             events[str(record.get("type"))] += 1
             continue
@@ -288,10 +300,20 @@ def build_report(
         bulk = _bulk(record, thresholds.bulk_persons)
         if bulk is not None:
             unusual.append(Unusual("bulk", requester, bulk[1], bulk[0]))
-        values = set(_VALUE_TOKEN.findall(str(record.get("sql_received") or "")))
-        values.update(str(p) for p in record.get("params") or [] if str(p).startswith("h:"))
-        for value in values:
-            lookups[(requester, value)] += 1
+        if record.get("requester_kind") is not None:  # a record that lists the individuals it named (hashed)
+            if decision != "deny":
+                for individual in record.get("individuals") or ():
+                    namings[(requester, str(individual))].append(moment)
+                    day_individuals[(requester, purpose, moment.date().isoformat())].add(str(individual))
+        else:  # older records: every literal value counts as a look-up
+            values = set(_VALUE_TOKEN.findall(str(record.get("sql_received") or "")))
+            values.update(str(p) for p in record.get("params") or [] if str(p).startswith("h:"))
+            for value in values:
+                lookups[(requester, value)] += 1
+        if str(record.get("requester_kind") or "internal") != "internal":
+            minutes[(requester, purpose, moment.strftime("%Y-%m-%d %H:%M"))] += 1
+        if str(record.get("rule") or "").startswith("limits."):
+            cap_refusals[(requester, str(record.get("rule")))] += 1
     for requester, counts in by_requester.items():
         total = sum(counts.values())
         if total >= thresholds.requests_per_requester:
@@ -299,6 +321,8 @@ def build_report(
     for (requester, value), count in lookups.items():
         if count >= thresholds.repeated_lookups:
             unusual.append(Unusual("repeated lookup", requester, f"value {value} in {count} requests", count))
+    unusual += _repeated(namings, thresholds)
+    unusual += _near_caps(day_individuals, minutes, cap_refusals, thresholds)
     attestation = _attest(quarter, verification, violations)
     return QuarterReport(
         quarter=str(quarter),
@@ -333,6 +357,46 @@ def chain_tips(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if seq > tips.get(instance, {}).get("seq", 0):
             tips[instance] = {"seq": seq, "hash": record["hash"], "time": record.get("time")}
     return tips
+
+
+def _repeated(namings: dict[tuple[str, str], list[datetime]], thresholds: Thresholds) -> list[Unusual]:
+    """One requester naming the same individual ``repeated_lookups`` times within the window."""
+    out = []
+    window = thresholds.repeat_window_days * 86400
+    for (requester, individual), times in namings.items():
+        times.sort()
+        best, start = 0, 0
+        for end in range(len(times)):
+            while (times[end] - times[start]).total_seconds() > window:
+                start += 1
+            best = max(best, end - start + 1)
+        if best >= thresholds.repeated_lookups:
+            out.append(Unusual("repeated lookup", requester,
+                               f"individual {individual} named {best} times within {thresholds.repeat_window_days} days", best))
+    return out
+
+
+def _near_caps(day_individuals: dict[tuple[str, str, str], set[str]], minutes: Counter[tuple[str, str, str]],
+               cap_refusals: Counter[tuple[str, str]], thresholds: Thresholds) -> list[Unusual]:
+    """Who reached a cap (refusals by a ``limits.*`` rule) and who came close to one."""
+    out = [Unusual("cap reached", requester, f"{n} requests refused by {rule}", n)
+           for (requester, rule), n in cap_refusals.items()]
+    fraction = thresholds.near_cap_fraction
+    cap = thresholds.individuals_per_day
+    if cap:
+        for (requester, purpose, day), named in day_individuals.items():
+            if len(named) >= fraction * cap:
+                out.append(Unusual("near cap", requester,
+                                   f"{len(named)} of {cap} individuals per day on {day} ({purpose})", len(named)))
+    cap = thresholds.requests_per_minute
+    if cap:
+        peaks: dict[tuple[str, str], tuple[int, str]] = {}
+        for (requester, purpose, minute), n in minutes.items():
+            if n >= fraction * cap and n > peaks.get((requester, purpose), (0, ""))[0]:
+                peaks[(requester, purpose)] = (n, minute)
+        for (requester, purpose), (n, minute) in peaks.items():
+            out.append(Unusual("near cap", requester, f"{n} of {cap} requests per minute at {minute} ({purpose})", n))
+    return out
 
 
 def _attest(quarter: Quarter, verification: Verification, violations: list[Row]) -> Attestation:

@@ -15,7 +15,7 @@ from typing import Any
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import parse_time
 
-EVENT_TYPES = ("request", "login_failed", "purpose_change")
+EVENT_TYPES = ("request", "login_failed", "purpose_change", "alert", "rate_limited")
 
 
 def join_outcomes(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -21,7 +21,7 @@ DESCRIPTION = (
 )
 
 STATUS_SQL = ("SELECT p.person_id, p.first_name, p.last_name, lp.immigration_status FROM dmv.persons p "
-              "JOIN dmv.lawful_presence lp USING (person_id) WHERE p.person_id <= 3 ORDER BY 1")
+              "JOIN dmv.lawful_presence lp USING (person_id) WHERE p.person_id IN (1, 2, 3) ORDER BY 1")
 
 #: (requester, gateway settings, SQL, what it shows)
 EXAMPLES: tuple[tuple[str, dict[str, str], str, str], ...] = (
@@ -36,6 +36,9 @@ EXAMPLES: tuple[tuple[str, dict[str, str], str, str], ...] = (
      "a court-issued order on file: the status is returned"),
     ("gov_office", {"purpose": "governor_authorized", "authorization_id": "GOV-2026-0001"}, STATUS_SQL,
      "governor authorization GOV-2026-0001: the status is returned"),
+    ("cbi_analyst", {"purpose": "criminal_law_enforcement", "case_number": "CR-2026-0042"},
+     "SELECT person_id, first_name, last_name FROM dmv.persons WHERE last_name LIKE 'G%'",
+     "outside the agency, a search is denied: the individuals must be named (person id, license, plate, ...)"),
     ("ice_ero", {"purpose": "civil_immigration_enforcement"}, "SELECT first_name, last_name FROM dmv.persons LIMIT 3",
      "civil immigration enforcement: no personal identifying information in any form (denied)"),
     ("dmv_clerk", {"purpose": "court_order", "order_reference": "2026CV001234"}, STATUS_SQL,

@@ -62,7 +62,8 @@ class _Strict(BaseModel):
 
 class RequesterSpec(_Strict):
     agency: str = Field(min_length=1)
-    internal: bool
+    internal: bool | None = None  # kept for older files: true = kind internal, false = kind external
+    kind: Literal["internal", "external", "immigration_agency"] | None = None
     purposes: tuple[PurposeToken, ...] = ()
     roles: tuple[Literal["auditor"], ...] = ()
     certification: CertificationSpec | None = None
@@ -194,10 +195,12 @@ def _entry(name: str, spec: RequesterSpec, filed: tuple[Certification, ...] = ()
     if spec.certification is not None:
         certs.append(spec.certification.build(name))
     certs = list(apply_revocations(certs, revocations))
+    kind = spec.kind or ("internal" if spec.internal else "external")
     requester = Requester(
         name=name,
         agency=spec.agency,
-        internal=spec.internal,
+        internal=kind == "internal",
+        kind=kind,
         purposes=frozenset(spec.purposes),
         roles=frozenset(spec.roles),
         certification=current(certs),
@@ -235,7 +238,11 @@ def _semantic_problems(model: RequestersFile) -> list[tuple[Loc, str]]:
             seen[spec.token_hash] = name
         if "auditor" in spec.roles and spec.purposes:
             problems.append((("requesters", name, "purposes"), "an auditor reads the request log only: give it no purposes"))
-        if spec.internal and spec.certification is not None:
+        if spec.kind is None and spec.internal is None:
+            problems.append((("requesters", name), "say who it is: `kind: internal | external | immigration_agency`"))
+        if spec.kind is not None and spec.internal is not None and spec.internal != (spec.kind == "internal"):
+            problems.append((("requesters", name, "internal"), f"internal: {str(spec.internal).lower()} contradicts kind: {spec.kind}"))
+        if (spec.kind == "internal" or spec.internal) and spec.certification is not None:
             problems.append(
                 (("requesters", name, "certification"), "certifications are for requesters outside the agency (internal: false)")
             )

@@ -19,7 +19,7 @@ from gateway.errors import SqlSyntaxError
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.plan.fresh import SLOT_TYPES, Fresh, Template, plan_fresh, render_literal, tokenize, utility_only
 from gateway.plan.passes import PASSES, Pass, PlanEnv
-from gateway.plan.types import Analysis, StatementPlan, denied
+from gateway.plan.types import Analysis, StatementPlan, denied, resolve_named
 from gateway.policy.types import Profile
 
 
@@ -164,10 +164,13 @@ class Analyzer:
                     return None
                 out.append(rendered)
                 out.append(part)
-            statements.append(_replace_sql(plan, "".join(out), template.parts, tuple(tokens[i].text for i in template.slots)))
+            statements.append(_replace_sql(plan, "".join(out), template.parts, tuple(tokens[i].text for i in template.slots),
+                                           tokens))
         return Analysis(tuple(statements), entry.analysis.decision, entry.analysis.error, cache="shape", tokens=tokens)
 
 
-def _replace_sql(plan: StatementPlan, sql: str, parts: tuple[str, ...], slots: tuple[str, ...]) -> StatementPlan:
+def _replace_sql(plan: StatementPlan, sql: str, parts: tuple[str, ...], slots: tuple[str, ...],
+                 tokens: list[Token]) -> StatementPlan:
+    individuals = resolve_named(plan.named, tokens) if plan.named else ()  # type: ignore[arg-type]
     return StatementPlan(plan.kind, sql, plan.command_tag, plan.redacted, plan.setting, plan.accesses,
-                         plan.decision, plan.masked, parts, slots)
+                         plan.decision, plan.masked, parts, slots, plan.named, plan.personal, plan.anchored, individuals)

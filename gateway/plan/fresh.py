@@ -21,8 +21,10 @@ from gateway.analyzer.limits import AnalysisLimits
 from gateway.analyzer.utility import read_utility
 from gateway.errors import GatewayError, SqlSyntaxError
 from gateway.plan.passes import PASSES, Pass, PlanEnv, StatementWork
-from gateway.plan.types import Analysis, StatementPlan, denied
+from gateway.plan.types import Analysis, StatementPlan, denied, resolve_named
+from gateway.policy.constraints import Value
 from gateway.policy.decide import combine
+from gateway.policy.naming import Named
 from gateway.policy.types import Profile
 
 
@@ -169,9 +171,21 @@ def _query(sql: str, chunk: list[Token], indexes: list[int], all_tokens: list[To
     # list costs more than its parse)
     text = work.tree.sql(dialect="postgres", comments=False, copy=False)
     parts, slot_values = (template.parts, tuple(all_tokens[i].text for i in template.slots)) if template else (None, ())
+    named = _by_token(work.named, {all_tokens[i].start: i for i in indexes if all_tokens[i].token_type in SLOT_TYPES})
     plan = StatementPlan("select", text, "SELECT", work.decision.redacted, None, work.facts.accesses, work.decision,
-                         work.masked, parts, slot_values)
+                         work.masked, parts, slot_values, named, work.personal, work.anchored,
+                         resolve_named(named, all_tokens))
     return plan, template
+
+
+def _by_token(named: tuple[Named, ...], token_at: dict[int, int]) -> tuple[Named, ...]:
+    """Literal values by token index (stable across a shape), where the literal is a token of its own."""
+    out = []
+    for item in named:
+        values = tuple(Value("token", token_at[v.pos]) if v.kind == "literal" and v.pos in token_at else v
+                       for v in item.values)
+        out.append(Named(item.key, item.columns, values, item.array))
+    return tuple(out)
 
 
 def _template(tree: exp.Expr, indexes: set[int], tokens: list[Token]) -> Template | None:

@@ -18,6 +18,7 @@ from gateway.analyzer.statement import StatementFacts, read_statement
 from gateway.catalog.model import Catalog, Relation
 from gateway.errors import PolicyDenied
 from gateway.policy.decide import decide_statement
+from gateway.policy.naming import Named
 from gateway.policy.types import ColumnRef, Decision, Profile
 from gateway.rewrite.mask import apply_masks
 from gateway.rewrite.names import preserve_output_names
@@ -40,6 +41,9 @@ class StatementWork:
     sql: str  # the whole request text (token positions refer to it)
     facts: StatementFacts | None = None
     decision: Decision | None = None
+    named: tuple[Named, ...] = ()  # the individuals the statement names (values by position)
+    personal: bool = False  # the answer carries the naming tag (personal data)
+    anchored: bool = True  # ... and every relation it comes from names its individuals
     masked: tuple[str, ...] = field(default=())
 
 
@@ -60,10 +64,11 @@ def analyze(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWor
 
 def decide(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWork:
     assert work.facts is not None
-    decision = decide_statement(work.facts.accesses, bool(work.facts.tables), profile)
+    decision, naming = decide_statement(work.facts.accesses, bool(work.facts.tables), profile, work.facts.constraints)
     if decision.action == "deny":
         raise PolicyDenied(f"gateway: {decision.reason}", rule=decision.rule)
     work.decision = decision
+    work.named, work.personal, work.anchored = naming.named, naming.needs_naming, not naming.problem
     return work
 
 

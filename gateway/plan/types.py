@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import GatewayError
+from gateway.policy.naming import Named
 from gateway.policy.types import Access, Decision
 
 
@@ -23,6 +24,70 @@ class StatementPlan:
     # lets the request log hash the literals without tokenizing the printed SQL again
     parts: tuple[str, ...] | None = field(default=None, compare=False)
     slots: tuple[str, ...] = field(default=(), compare=False)
+    # the individuals the statement names (SPEC 9): literal values by token index, parameters by number
+    named: tuple[Named, ...] = ()
+    personal: bool = False  # the answer carries personal data (the naming tag)
+    anchored: bool = True  # every relation that personal data comes from names its individuals
+    individuals: tuple[NamedValue, ...] = ()  # ``named`` resolved for this request's literals
+
+
+@dataclass(frozen=True)
+class NamedValue:
+    """One individual a request names: its key and value parts (a literal's text, or ``$n``: the
+    parameter numbered n, resolved when the request is bound)."""
+
+    key: str
+    parts: tuple[str | int, ...]  # str: a literal's text; int: a parameter number
+    array: bool = False  # one array parameter: each element names one individual
+
+    def resolve(self, params: tuple[object, ...] | list[object] | None) -> list[str]:
+        """``key:value`` texts of the individuals, with parameters bound (a combination's parts
+        joined by ``|``); a parameter that is missing or NULL names nobody."""
+        values: list[str] = []
+        for part in self.parts:
+            if isinstance(part, int):
+                if not params or part > len(params) or params[part - 1] is None:
+                    return []
+                value = params[part - 1]
+                if self.array:
+                    return [f"{self.key}:{_text(v)}" for v in _elements(value) if v is not None]
+                values.append(_text(value))
+            else:
+                values.append(part)
+        return [f"{self.key}:{'|'.join(values)}"]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def _elements(value: object) -> list[object]:
+    """The elements of an array parameter (a list from a driver, or PostgreSQL's ``{a,b}`` text)."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    text = _text(value).strip()
+    if text.startswith("{") and text.endswith("}"):
+        inner = text[1:-1]
+        return [e.strip().strip('"') for e in inner.split(",")] if inner.strip() else []
+    return [text]
+
+
+def resolve_named(named: tuple[Named, ...], tokens: list[object]) -> tuple[NamedValue, ...]:
+    """Give each named individual this request's literal texts (tokens by index)."""
+    out = []
+    for item in named:
+        parts: list[str | int] = []
+        for value in item.values:
+            if value.kind == "param":
+                parts.append(value.pos)
+            elif value.kind == "token" and 0 <= value.pos < len(tokens):
+                parts.append(tokens[value.pos].text)  # type: ignore[attr-defined]
+            else:
+                parts.append(value.text)
+        out.append(NamedValue(item.key, tuple(parts), item.array))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gateway.policy.constraints import Constraints
+from gateway.policy.naming import NamingResult, evaluate
 from gateway.policy.types import Access, Decision, Profile
 
 _CLAUSE_NAMES = {
@@ -71,12 +73,32 @@ def decide(accesses: Iterable[Access], profile: Profile) -> Decision:
     return Decision("allow", "no classified column is withheld from this requester", rule="policy.allow")
 
 
-def decide_statement(accesses: Iterable[Access], reads_data: bool, profile: Profile) -> Decision:
-    """The decision for one reading statement: a profile that reads no data is refused any relation."""
+def decide_statement(accesses: Iterable[Access], reads_data: bool, profile: Profile,
+                     constraints: Constraints | None = None) -> tuple[Decision, NamingResult]:
+    """The decision for one reading statement, and the individuals it names.
+
+    A profile that reads no data is refused any relation; then the classification decides
+    (:func:`decide`); then, for a profile that must name individuals (SPEC section 9), an answer
+    carrying the naming tag must come from relations restricted to named individuals.
+    """
     if profile.no_data and reads_data:
         return Decision("deny", f"requester {profile.requester} may not read data; {profile.reason}",
-                        rule="policy.no_data")
-    return decide(accesses, profile)
+                        rule="policy.no_data"), NamingResult()
+    decision = decide(accesses, profile)
+    naming = profile.naming
+    if decision.action == "deny" or naming is None or constraints is None:
+        return decision, NamingResult()
+    if profile.action_for((naming.tag,)) != "allow":
+        return decision, NamingResult()  # the tag never reaches this requester's answers
+    result = evaluate(constraints, naming)
+    if result.problem and profile.must_name:
+        return Decision(
+            "deny",
+            f"an individual must be named: this answer carries {naming.tag} data, and a requester outside the "
+            f"agency must name the individuals it asks about; {result.problem}",
+            rule="policy.name_the_individual",
+        ), result
+    return decision, result
 
 
 def combine(decisions: Iterable[Decision], redacted: tuple[str, ...]) -> Decision:

@@ -60,6 +60,56 @@ class ExternalSpec(_Strict):
 
     certification_valid_days: int = Field(365, ge=1, le=3660)
     without_certification: dict[str, Action] = Field(default_factory=lambda: {"pii": "deny"})
+    without_purpose: dict[str, Action] = Field(default_factory=lambda: {"pii": "deny"})
+
+
+class IndividualsSpec(_Strict):
+    """What "naming an individual" means for this schema (SPEC section 9).
+
+    ``keys`` groups the columns that hold one key (``person: [dmv.persons.person_id,
+    dmv.licenses.person_id, ...]``); equality to values on a column of an ``identifying`` key names
+    individuals; an equality join between two columns of a ``joins`` (or identifying) key carries
+    the naming across relations; ``combinations`` are column sets that name an individual together.
+    """
+
+    tag: str = "pii"  # an answer carrying this tag must name the individuals it is about
+    keys: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    identifying: tuple[str, ...] = ()
+    joins: tuple[str, ...] = ()
+    combinations: tuple[tuple[str, ...], ...] = ()
+    max_values: int = Field(25, ge=1, le=10000)
+
+
+class LimitSpec(_Strict):
+    """Caps for one requester (and purpose); a key left out keeps the value of the level above."""
+
+    rows_per_answer: int | None = Field(None, ge=1)
+    individuals_per_day: int | None = Field(None, ge=1)
+    requests_per_minute: int | None = Field(None, ge=1)
+    bulk_access: bool | None = None  # True: need not name individuals (and no COPY/cursor refusal)
+
+
+class LimitOverride(LimitSpec):
+    requester: str = Field(min_length=1)
+    purpose: PurposeToken | None = None  # None: every purpose of the requester
+
+
+class LimitsSpec(_Strict):
+    """Caps and rate limits. ``outside`` applies to requesters outside the agency, ``staff`` to the
+    agency's own; ``overrides`` (most specific wins: requester + purpose, then requester)."""
+
+    outside: LimitSpec = LimitSpec(rows_per_answer=100, individuals_per_day=200, requests_per_minute=120,
+                                   bulk_access=False)
+    staff: LimitSpec = LimitSpec(bulk_access=True)
+    overrides: tuple[LimitOverride, ...] = ()
+
+
+class AlertsSpec(_Strict):
+    repeat_lookups: int = Field(5, ge=2)  # the same individual named this many times ...
+    repeat_window_days: int = Field(7, ge=1)  # ... within this many days
+    volume_factor: float = Field(3.0, gt=1)  # a day's requests over this times ...
+    volume_baseline_days: int = Field(30, ge=2)  # ... the average of the days before
+    near_cap_fraction: float = Field(0.8, gt=0, le=1)  # the report lists who came this close to a cap
 
 
 class CaseNumberRule(_Strict):
@@ -108,6 +158,9 @@ class PolicyFile(_Strict):
     purposes: dict[PurposeToken, PurposeSpec]
     no_purpose: NoPurposeSpec
     external_requesters: ExternalSpec = ExternalSpec()
+    individuals: IndividualsSpec = IndividualsSpec()
+    limits: LimitsSpec = LimitsSpec()
+    alerts: AlertsSpec = AlertsSpec()
     justification: JustificationRules
     court_orders: tuple[CourtOrder, ...] = ()
     authorizations: tuple[Authorization, ...] = ()
@@ -147,6 +200,24 @@ def semantic_problems(model: PolicyFile) -> list[tuple[Loc, str]]:
         check_tags(("purposes", token, "grants"), spec.grants)
     check_tags(("no_purpose", "grants"), model.no_purpose.grants)
     check_tags(("external_requesters", "without_certification"), model.external_requesters.without_certification)
+    check_tags(("external_requesters", "without_purpose"), model.external_requesters.without_purpose)
+    check_tags(("individuals", "tag"), (model.individuals.tag,))
+    ind = model.individuals
+    owner: dict[str, str] = {}
+    for key, columns in ind.keys.items():
+        for i, column in enumerate(columns):
+            if column.count(".") != 2:
+                problems.append((("individuals", "keys", key, i), "name a key column as schema.relation.column"))
+            elif column in owner:
+                problems.append((("individuals", "keys", key, i), f"{column} is already a column of key {owner[column]}"))
+            owner[column] = key
+    for field_name in ("identifying", "joins"):
+        for i, key in enumerate(getattr(ind, field_name)):
+            if key not in ind.keys:
+                problems.append((("individuals", field_name, i), f"unknown key {key!r} (keys: {', '.join(sorted(ind.keys))})"))
+    for i, combo in enumerate(ind.combinations):
+        if len(combo) < 2 or len({c.rsplit(".", 1)[0] for c in combo}) != 1 or any(c.count(".") != 2 for c in combo):
+            problems.append((("individuals", "combinations", i), "a combination is two or more columns of one relation (schema.relation.column)"))
 
     rules = model.justification
     _check_regex(problems, ("justification", "case_number", "pattern"), rules.case_number.pattern)

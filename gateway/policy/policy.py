@@ -16,14 +16,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from types import MappingProxyType
 
 from gateway.errors import PurposeRefused
+from gateway.policy.limits import caps_for
 from gateway.policy.model import NoPurposeSpec, PolicyFile, PurposeSpec
+from gateway.policy.naming import Naming
 from gateway.policy.purposes import JustificationChecker, justification_summary
 from gateway.policy.types import ACTION_RANK, PURPOSES, UNCLASSIFIED, Action, Profile, PurposeClaim, Requester
 
 ALL_COLUMNS = "*"
+IMMIGRATION_PURPOSE = "civil_immigration_enforcement"
 _UNCLASSIFIED = frozenset({UNCLASSIFIED})
 
 
@@ -116,9 +120,17 @@ class Policy:
         if requester.is_auditor:
             return self._no_data_profile(requester, token)
         entry = None
+        forced = ""
+        if requester.kind == "immigration_agency":
+            stated = token or "no purpose"
+            token = IMMIGRATION_PURPOSE
+            forced = f"; {requester.name} is an immigration agency: treated as {token} (stated: {stated})"
         if token is None:
             spec: PurposeSpec | NoPurposeSpec = self.file.no_purpose
             rule, reason = "no_purpose", "no purpose stated"
+        elif forced:
+            spec = self.purpose(token)  # type: ignore[assignment]
+            rule, reason = f"purpose.{token}.forced", f"{token}{forced}"
         else:
             spec = self._allowed_purpose(requester, token)
             rule = f"purpose.{token}"
@@ -145,6 +157,14 @@ class Policy:
             else:
                 assert requester.certification is not None
                 certification = requester.certification.label
+            if token is None:
+                without = self.file.external_requesters.without_purpose
+                for tag, action in without.items():
+                    if ACTION_RANK[action] > ACTION_RANK[actions[tag]]:
+                        actions[tag] = action
+                stripped = ", ".join(f"{t} {a}" for t, a in sorted(without.items()))
+                reason = f"{reason}; a requester outside the agency states a purpose to read personal data: {stripped}"
+        caps = caps_for(self.file.limits, kind=requester.kind, requester=requester.name, purpose=token)
         return Profile(
             requester=requester.name,
             purpose=token,
@@ -158,7 +178,17 @@ class Policy:
             certification_lapse=lapse_code,
             lapse_tags=lapse_tags,
             exception=bool(getattr(spec, "exception", False)),
+            kind=requester.kind,
+            naming=self.naming,
+            must_name=not caps.bulk_access,
+            caps=caps,
         )
+
+    @cached_property
+    def naming(self) -> Naming:
+        """The file's definition of naming an individual (``individuals``)."""
+        ind = self.file.individuals
+        return Naming.build(ind.tag, ind.keys, ind.identifying, ind.joins, ind.combinations, ind.max_values)
 
     def _allowed_purpose(self, requester: Requester, token: str) -> PurposeSpec:
         spec = self.purpose(token)

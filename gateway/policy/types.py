@@ -12,6 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
+    from gateway.policy.naming import Naming
     from gateway.policy.registries import RegistryEntry
 
 Action = Literal["allow", "redact", "deny"]
@@ -32,6 +33,11 @@ Purpose = Literal[
 ]
 #: The purpose tokens (SPEC 3), in order: derived from :data:`Purpose`.
 PURPOSES: tuple[str, ...] = get_args(Purpose)
+
+#: Kinds of requester in the requesters file: the agency's own staff, anyone else, and an immigration
+#: agency (treated as ``civil_immigration_enforcement`` whatever purpose it states).
+RequesterKind = Literal["internal", "external", "immigration_agency"]
+REQUESTER_KINDS: tuple[str, ...] = ("internal", "external", "immigration_agency")
 
 
 @dataclass(frozen=True)
@@ -93,10 +99,25 @@ class Requester:
     roles: frozenset[str] = frozenset()
     certification: Certification | None = None
     is_example_credential: bool = False
+    kind: str = ""  # RequesterKind; empty: derived from ``internal``
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", "internal" if self.internal else "external")
 
     @property
     def is_auditor(self) -> bool:
         return "auditor" in self.roles
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Caps and rate limits for one requester and purpose (None: no cap)."""
+
+    rows_per_answer: int | None = None
+    individuals_per_day: int | None = None
+    requests_per_minute: int | None = None
+    bulk_access: bool = True  # False: must name individuals; COPY, cursors and exports refused
 
 
 @dataclass(frozen=True)
@@ -124,13 +145,17 @@ class Profile:
     certification_lapse: str = ""  # "certification_missing" | "certification_expired" | ""
     lapse_tags: frozenset[str] = frozenset()  # tags made stricter by the lapse
     exception: bool = False  # an exception purpose: every released answer carries the use notice
+    kind: str = "internal"  # the requester's kind (RequesterKind)
+    naming: Naming | None = None  # the policy's definition of naming an individual (SPEC 9)
+    must_name: bool = False  # an answer carrying the naming tag must name its individuals
+    caps: Caps = Caps()
     key: str = field(default="")
 
     def __post_init__(self) -> None:
         if not self.key:
             body = ",".join(f"{t}={a}" for t, a in sorted(self.actions))
             key = (f"{body};default={self.default_action};ext={int(self.external)};nodata={int(self.no_data)}"
-                   f";who={self.requester}")
+                   f";who={self.requester};name={int(self.must_name)}")
             if self.entry is not None:
                 key += f";entry={self.entry.kind}:{self.entry.id}:{self.entry.scope.key}"
             if self.certification_lapse:

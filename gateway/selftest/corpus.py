@@ -23,6 +23,11 @@ PROFILES: dict[str, tuple[str, PurposeClaim]] = {
     "ag": ("ag_counsel", PurposeClaim("court_order", order_reference="2026CV001234")),
     "gov": ("gov_office", PurposeClaim("governor_authorized", authorization_id="GOV-2026-0001")),
     "ice": ("ice_ero", PurposeClaim("civil_immigration_enforcement")),
+    "ice0": ("ice_ero", PurposeClaim()),
+    "ice_sd": ("ice_ero", PurposeClaim("service_delivery")),
+    "ice_co": ("ice_ero", PurposeClaim("court_order", order_reference="2026CV001234")),
+    "cbi0": ("cbi_analyst", PurposeClaim()),
+    "ag_law": ("ag_counsel", PurposeClaim("required_by_law", legal_citation="C.R.S. 24-74-105")),
     "auditor": ("auditor", PurposeClaim()),
 }
 

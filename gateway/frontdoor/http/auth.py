@@ -68,8 +68,24 @@ async def authenticate(request: Request, token: str | None = None) -> RequesterE
                        "authentication failed: send Authorization: Bearer TOKEN with a valid token"
                        if not token else "authentication failed: the bearer token is not valid",
                        request_id=request_id_of(request), headers={"WWW-Authenticate": 'Bearer realm="gateway"'})
-    check_rate(request, f"token:{entry.requester.name}")
+    try:
+        check_rate(request, f"token:{entry.requester.name}")
+    except ApiError:
+        await _rate_limited(request, entry)
+        raise
     return entry
+
+
+async def _rate_limited(request: Request, entry: RequesterEntry) -> None:
+    """Every refusal is a record (SPEC 9): a token over its HTTP burst rate too."""
+    gw = request.app.state.gw
+    try:
+        await gw.log_event(None, "rate_limited", requester=entry.requester.name, agency=entry.requester.agency,
+                           requester_kind=entry.requester.kind, front_door="http", client_addr=client_addr(request),
+                           tls=is_tls(request), request_id=request_id_of(request), sqlstate="53400",
+                           rule="http.token_bucket")
+    except Exception as exc:  # noqa: BLE001 - the 429 goes out whether or not the event is written
+        log.warning("rate_limited_not_logged", error=str(exc))
 
 
 async def authenticate_auditor(request: Request, token: str | None = None) -> RequesterEntry:

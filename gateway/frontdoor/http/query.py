@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.errors import AuditUnavailable
+from gateway.errors import AuditUnavailable, PolicyDenied
 from gateway.frontdoor.http.auth import authenticate, client_addr, is_tls
 from gateway.frontdoor.http.body import BodyError, QueryBody, parse_query_body
 from gateway.frontdoor.http.errors import ApiError, StatementNotAllowed, request_id_of
@@ -55,6 +55,16 @@ def _select_only(plan: Plan) -> Plan:
     return dataclasses.replace(plan, decision=Decision("deny", reason, rule="http.select_only"), error=error)
 
 
+def _no_paging(plan: Plan, body: QueryBody) -> Plan:
+    """Paging through an answer is an export: refused to a requester with a row cap (SPEC 9)."""
+    if plan.error is not None or not plan.row_cap or not body.offset:
+        return plan
+    error = PolicyDenied(f"gateway: paging with \"offset\" is an export, refused to this requester; it gets one "
+                         f"answer of at most {plan.row_cap} rows", rule="limits.no_export")
+    return dataclasses.replace(plan, error=error, decision=Decision("deny", error.message.removeprefix("gateway: "),
+                                                                    rule="limits.no_export"))
+
+
 async def _log_request(request: Request, ctx: SessionContext, plan: Plan, params: Any) -> None:
     gw = request.app.state.gw
     try:
@@ -75,18 +85,25 @@ async def query_endpoint(request: Request) -> Response:
     plan = gw.plan_hot(ctx, body.sql) or await gw.plan_cold(ctx, body.sql)
     if plan.error is None:
         plan = _select_only(plan)
+    plan = _no_paging(gw.admit(ctx, plan, body.params), body)
     request.state.request_id = plan.request_id
     await _log_request(request, ctx, plan, body.params)
     if plan.error is not None:
         raise ApiError.from_gateway_error(plan.error, plan.request_id)
+    row_cap = plan.row_cap
     cap = min(body.limit or gw.settings.max_rows_http, gw.settings.max_rows_http)
     try:
-        result = await run_select(gw.pool, plan.statements[0].sql, body.params, offset=body.offset, cap=cap,
+        result = await run_select(gw.pool, plan.statements[0].sql, body.params, offset=body.offset,
+                                  cap=min(row_cap, gw.settings.max_rows_http) if row_cap else cap,
                                   request_id=plan.request_id)
     except ApiError as exc:
         gw.log_outcome(ctx, plan, rows=0, duration_ms=(time.perf_counter() - started) * 1000.0,
                        sqlstate=exc.sqlstate, status="error")
         raise
+    if row_cap:  # the whole answer is counted first: larger than the cap, nothing is released
+        if result.has_more:
+            raise ApiError.from_gateway_error(gw.refuse_rows(ctx, plan, row_cap + 1, result.duration_ms), plan.request_id)
+        result = dataclasses.replace(result, rows=result.rows[:cap], has_more=len(result.rows) > cap)
     if result.has_more and body.limit is None:
         gw.log_outcome(ctx, plan, rows=0, duration_ms=result.duration_ms, status="error")
         raise ApiError(429, "row_limit_exceeded",

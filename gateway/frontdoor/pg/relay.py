@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from gateway.errors import RowLimitExceeded
 from gateway.frontdoor.pg import responses
 from gateway.wire import CopyFail, DEFAULT_MAX_MESSAGE, ErrorResponse, RemoteProtocolError, encode
 from gateway.wire.buffer import Reader
@@ -41,7 +42,7 @@ _EXEC_TERMINAL = frozenset((_C, _I, _S))
 class Pending:
     """One expected answer. ``data`` is the synthetic answer (SYNTH) or a replacement error (marker)."""
 
-    __slots__ = ("kind", "plan", "t0", "rows", "data", "swallow", "ready")
+    __slots__ = ("kind", "plan", "t0", "rows", "data", "swallow", "ready", "cap", "hold")
 
     def __init__(self, kind: int, plan: Any = None, data: bytes | None = None, *, swallow: bool = False,
                  ready: bool = False) -> None:
@@ -52,6 +53,9 @@ class Pending:
         self.data = data
         self.swallow = swallow
         self.ready = ready
+        # rows per answer (SPEC 9): the answer is held here until it is known to be within the cap
+        self.cap = getattr(plan, "row_cap", 0) if kind in (QUERY, EXEC) and plan is not None else 0
+        self.hold: list[bytes] | None = [] if self.cap else None
 
 
 class Relay:
@@ -59,10 +63,12 @@ class Relay:
 
     def __init__(self, write_client: Callable[[bytes], None], write_backend: Callable[[bytes], None],
                  on_outcome: Callable[[Any, int, float, str | None], None],
-                 max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+                 max_message: int = DEFAULT_MAX_MESSAGE,
+                 on_row_limit: Callable[[Any, int, float, bool], bytes] | None = None) -> None:
         self.write_client = write_client
         self.write_backend = write_backend
         self.on_outcome = on_outcome
+        self.on_row_limit = on_row_limit  # an answer over its row cap: the error to send (and its record)
         self.max_message = max_message
         self.pending: deque[Pending] = deque()
         self.status = "I"
@@ -103,6 +109,15 @@ class Relay:
             if end < 0:
                 break
             t = data[pos]
+            if head is not None and head.hold is not None:  # a capped answer: held, counted, then released or refused
+                if pieces is None:
+                    pieces = []
+                pieces.append(data[start:pos])
+                pieces.append(self._held(head, t, data, pos, end))
+                start = end
+                head = pending[0] if pending else None
+                pos = end
+                continue
             if t == _D:
                 if head is not None:
                     head.rows += 1
@@ -129,6 +144,42 @@ class Relay:
             waiters, self.idle_waiters = self.idle_waiters, []
             for wake in waiters:
                 wake()
+
+    def _held(self, head: Pending, t: int, data: bytes, pos: int, end: int) -> bytes:
+        """One backend message of a capped answer: what to write to the client now."""
+        hold = head.hold
+        assert hold is not None
+        message = bytes(data[pos:end])
+        if t == _D:
+            head.rows += 1
+            if head.rows <= head.cap:
+                hold.append(message)
+            return b""
+        ends = t == _Z or t == _E or t == _G or (head.kind == EXEC and t in _EXEC_TERMINAL)
+        if head.kind == QUERY and t != _Z and t != _G:
+            ends = False  # a simple Query's answer ends with its ReadyForQuery
+        if not ends:
+            if head.rows <= head.cap:
+                hold.append(message)
+            if t == _E:
+                self.error_state = _field(message[5:], ord("C"))
+            return b""
+        over = head.rows > head.cap
+        head.hold = None  # from here the entry is handled like any other
+        if over:
+            rows = head.rows
+            head.rows = 0
+            self.error_state = RowLimitExceeded.sqlstate
+            # an Execute's outcome is recorded here; a Query's when its ReadyForQuery pops it (as 54000)
+            error = self.on_row_limit(head.plan, rows, head.t0, head.kind == EXEC) if self.on_row_limit else b""
+            if head.kind == EXEC:  # the portal's answer becomes an error; the client now skips to Sync
+                self.pending.popleft()
+                self.in_error = True
+                return error
+            replaced = self._terminal(t, data, pos, end)
+            return error + (message if replaced is None else replaced)
+        replaced = self._terminal(t, data, pos, end)
+        return b"".join(hold) + (message if replaced is None else replaced)
 
     def _terminal(self, t: int, data: bytes, pos: int, end: int) -> bytes | None:
         """Handle a message that ends an expected answer; return replacement bytes or None to pass it."""

@@ -60,6 +60,7 @@ class Statement:
 class Portal:
     statement: Statement
     plan: Any
+    executed: bool = False  # a second Execute of a portal continues it: a cursor
 
 
 class PgSession:
@@ -89,7 +90,7 @@ class PgSession:
         self._draining = False
         self._holding = 0  # request records not yet durable: answers wait for them (no record, no answer)
         self._held: list[bytes] = []
-        self.relay = Relay(self._write_client, self._write_backend, self._outcome)
+        self.relay = Relay(self._write_client, self._write_backend, self._outcome, on_row_limit=self._row_limit)
         self._handlers = {
             ord("Q"): self._query, ord("P"): self._parse, ord("B"): self._bind, ord("D"): self._describe,
             ord("E"): self._execute, ord("S"): self._sync, ord("H"): self._flush, ord("C"): self._close,
@@ -172,6 +173,11 @@ class PgSession:
                                 sqlstate=sqlstate)
         except Exception:  # noqa: BLE001 - the answer is already on its way; never break the relay
             log.exception("log_outcome failed")
+
+    def _row_limit(self, plan: Any, rows: int, t0: float, record: bool) -> bytes:
+        """An answer over the requester's row cap: its error (nothing of the answer is released)."""
+        error = self.gw.refuse_rows(self.ctx, plan, rows, (time.perf_counter() - t0) * 1000.0, record=record)
+        return responses.error(error.sqlstate, error.client_message())
 
     async def _log(self, plan: Any, params: tuple[object, ...] = ()) -> GatewayError | None:
         """Write the request record; a refusal error if the log is unavailable."""
@@ -284,6 +290,11 @@ class PgSession:
             else:
                 self.relay.synthetic(result, ready=True)
             return
+        plan = self.gw.admit(self.ctx, plan)  # caps and rate limits (SPEC 9)
+        if plan.error is not None:
+            await self._log(plan)
+            self._refuse_query(plan.error.sqlstate, plan.error.client_message(plan.request_id))
+            return
         problem = await self._log_overlapped(plan)
         if problem is not None:
             self._refuse_query(problem.sqlstate, problem.client_message(plan.request_id))
@@ -364,7 +375,13 @@ class PgSession:
                 self._send(encode(Parse(msg.statement, sql, stmt.param_types)), Pending(EXT, swallow=True))
                 stmt.forwarded_sql = sql
             stmt.claim_version = self.claim_version
-        problem = await self._log_overlapped(plan, _params(msg, stmt.param_types))
+        params = _params(msg, stmt.param_types)
+        plan = self.gw.admit(self.ctx, plan, params)  # caps and rate limits (SPEC 9)
+        if plan.error is not None:
+            await self._log(plan, params)
+            self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
+            return
+        problem = await self._log_overlapped(plan, params)
         if problem is not None:
             self._refuse_ext(problem.sqlstate, problem.client_message(plan.request_id))
             return
@@ -401,6 +418,12 @@ class PgSession:
             else:
                 self.relay.synthetic(result)
             return
+        if portal is not None and portal.plan is not None and portal.executed and portal.plan.row_cap:
+            error = self.gw.refuse_cursor(self.ctx, portal.plan)  # continuing a portal is a cursor
+            self._refuse_ext(error.sqlstate, error.client_message(portal.plan.request_id))
+            return
+        if portal is not None:
+            portal.executed = True
         if portal is not None and portal.plan is not None and portal.plan.statements[0].kind != "select":
             await self._observe(portal.plan.statements)
         self._send(frame(b"E", body), Pending(EXEC, portal.plan if portal is not None else None))
