@@ -684,14 +684,11 @@ class Gateway:
                     sqlstate: str | None = None, persons: int | None = None, status: str = "ok") -> None:
         from gateway.audit.record import prepared_outcome
 
-        self.audit.append_nowait(prepared_outcome(
-
-
         if status == "ok" and sqlstate == RowLimitExceeded.sqlstate:
             status, rows = "refused", 0  # a Query's answer over its row cap, refused whole by the relay
         if persons is None and status == "ok":
             persons = persons_returned(plan, rows)
-        self.audit.append_nowait(build_outcome_record(
+        self.audit.append_nowait(prepared_outcome(
             request_id=plan.request_id, rows_returned=rows, persons_returned=persons, duration_ms=duration_ms,
             backend_sqlstate=sqlstate, status=status,
         ))

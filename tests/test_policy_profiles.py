@@ -39,7 +39,8 @@ ALLOWED = [
     ("dmv_clerk", {"purpose": "  "}, ("allow", "redact", "redact"), "no_purpose", "no purpose"),
     ("cbi_analyst", {"purpose": "criminal_law_enforcement", "case_number": "CR-2026-0042"},
      ("allow", "allow", "redact"), "purpose.criminal_law_enforcement", "criminal_law_enforcement, case CR-2026-0042"),
-    ("cbi_analyst", {}, ("allow", "redact", "redact"), "no_purpose", "no purpose"),
+    # SPEC 9: outside the agency, no purpose means no personal identifying information
+    ("cbi_analyst", {}, ("deny", "redact", "redact"), "no_purpose", "states a purpose to read personal data"),
     ("ag_counsel", {"purpose": "court_order", "order_reference": "2026CV001234"},
      ("allow", "allow", "redact"), "purpose.court_order", "order 2026CV001234 (Denver District Court)"),
     ("ag_counsel", {"purpose": "court_order", "order_reference": "Denver District Court, case 2026cv001234"},
@@ -50,9 +51,14 @@ ALLOWED = [
      ("allow", "allow", "redact"), "purpose.required_by_law", "1373"),
     ("gov_office", {"purpose": "governor_authorized", "authorization_id": "GOV-2026-0001"},
      ("allow", "allow", "redact"), "purpose.governor_authorized", "authorization GOV-2026-0001"),
+    # SPEC 9: an immigration agency is civil_immigration_enforcement whatever it states, none included
     ("ice_ero", {"purpose": "civil_immigration_enforcement"},
-     ("deny", "deny", "deny"), "purpose.civil_immigration_enforcement", "no certification"),
-    ("ice_ero", {}, ("deny", "redact", "redact"), "no_purpose", "no certification on file"),
+     ("deny", "deny", "deny"), "purpose.civil_immigration_enforcement.forced", "immigration agency"),
+    ("ice_ero", {}, ("deny", "deny", "deny"), "purpose.civil_immigration_enforcement.forced", "stated: no purpose"),
+    ("ice_ero", {"purpose": "service_delivery"}, ("deny", "deny", "deny"),
+     "purpose.civil_immigration_enforcement.forced", "stated: service_delivery"),
+    ("ice_ero", {"purpose": "court_order", "order_reference": "2026CV001234"}, ("deny", "deny", "deny"),
+     "purpose.civil_immigration_enforcement.forced", "stated: court_order"),
 ]  # fmt: skip
 
 
@@ -87,9 +93,6 @@ REFUSED = [
     ("ag_counsel", {"purpose": "governor_authorized", "authorization_id": "GOV-2026-0001"}, "may not use purpose"),
     ("gov_office", {"purpose": "governor_authorized"}, "authorization_id is required"),
     ("gov_office", {"purpose": "governor_authorized", "authorization_id": "GOV-1999-0001"}, "not a governor authorization on file"),
-    ("ice_ero", {"purpose": "service_delivery"}, "may not use purpose service_delivery"),
-    ("ice_ero", {"purpose": "court_order", "order_reference": "2026CV001234"}, "may not use purpose court_order"),
-    ("ice_ero", {"purpose": "criminal_law_enforcement", "case_number": "CR-2026-0042"}, "may not use purpose"),
     ("auditor", {"purpose": "service_delivery"}, "reads the request log and reports only"),
 ]  # fmt: skip
 
@@ -103,12 +106,12 @@ def test_refused(policy, who, name, fields, words):
     assert info.value.sqlstate == "42501" and info.value.http_status == 403
 
 
-def test_ice_ero_refused_every_other_purpose(policy, who):
-    for purpose in PURPOSES:
-        if purpose == "civil_immigration_enforcement":
-            continue
-        with pytest.raises(PurposeRefused, match="may not use purpose"):
-            policy.profile_for(who["ice_ero"], PurposeClaim(purpose, "CR-2026-0042", "C.R.S. 1-1-1", "2026CV001234", "GOV-2026-0001"), NOW)
+def test_ice_ero_is_civil_immigration_enforcement_under_every_purpose(policy, who):
+    for purpose in (*PURPOSES, None):
+        profile = policy.profile_for(
+            who["ice_ero"], PurposeClaim(purpose, "CR-2026-0042", "C.R.S. 1-1-1", "2026CV001234", "GOV-2026-0001"), NOW)
+        assert profile.purpose == "civil_immigration_enforcement" and profile.kind == "immigration_agency"
+        assert _sees(profile) == ("deny", "deny", "deny")
 
 
 def test_auditor_gets_no_data(policy, who):
@@ -125,7 +128,8 @@ def test_expired_certification_denies_pii(policy, who):
     assert _sees(profile) == ("deny", "allow", "redact")
     assert "older than 365 days" in profile.reason
     fresh = replace(who["cbi_analyst"], certification=_cert(date(2025, 11, 26)))
-    assert policy.profile_for(fresh, PurposeClaim(), NOW).action_for({"pii"}) == "allow"  # exactly 365 days
+    fresh_profile = policy.profile_for(fresh, PurposeClaim("criminal_law_enforcement", case_number="CR-2026-0042"), NOW)
+    assert fresh_profile.action_for({"pii"}) == "allow"  # exactly 365 days
 
 
 def test_future_certification_does_not_count(policy, who):
