@@ -106,7 +106,7 @@ def test_real_credentials_are_not_examples():
         (f'"{GOOD_SCRAM}"', '"md5deadbeef"', 7, "not a SCRAM-SHA-256 verifier"),
         ("    token_hash: \"sha256:", "    token_hash: \"sha1:", 8, "not a token hash"),
         ("    agency: Colorado DMV\n", "    agency: Colorado DMV\n    colour: blue\n", 5, "unknown key 'colour'"),
-        ("    internal: true\n", "", 3, "internal: this key is required"),
+        ("    internal: true\n", "", 3, "say who it is: `kind: internal | external | immigration_agency`"),
         ("    internal: true\n", "    internal: true\n    certification: {signed_on: 2026-01-01, signer: x, form_version: v1, no_immigration_use: true, no_redisclosure: true}\n", 6, "outside the agency"),
         ("    internal: true\n", "    internal: true\n    roles: [admin]\n", 6, "must be one of auditor"),
     ],

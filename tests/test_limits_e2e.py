@@ -128,6 +128,24 @@ def test_rows_cap_over_http(gw: WireGateway) -> None:
     assert paged.status_code == 403 and "paging" in paged.json()["error"]["message"]
 
 
+def test_an_array_names_at_most_25_individuals(gw: WireGateway) -> None:
+    # an array's length is part of neither the statement's shape nor its analysis: counted per request
+    def literal(ids: range) -> str:
+        return "SELECT person_id FROM dmv.persons WHERE person_id = ANY('{" + ",".join(map(str, ids)) + "}'::int[])"
+
+    many = http(gw, "ag_counsel", {"sql": literal(range(300, 330)), **AG})
+    assert many.status_code == 403 and "names 30 individuals" in many.json()["error"]["message"]
+    few = http(gw, "ag_counsel", {"sql": literal(range(300, 303)), **AG})
+    assert few.status_code == 200 and few.json()["row_count"] == 3, few.text
+    request = [r for r in by_request(gw, few.headers["X-Request-Id"]) if r["type"] == "request"][0]
+    assert len(request["individuals"]) == 3
+    with connect(gw, "ag_counsel", AG) as conn:  # on the wire, a list bound as an array parameter
+        sql = "SELECT person_id FROM dmv.persons WHERE person_id = ANY(%s)"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="names 30 individuals"):
+            conn.execute(sql, (list(range(300, 330)),))
+        assert len(conn.execute(sql, ([300, 301],)).fetchall()) == 2
+
+
 def test_staff_have_no_row_cap(gw: WireGateway) -> None:
     with connect(gw, "dmv_clerk", {"purpose": "service_delivery"}) as conn:
         assert len(conn.execute("SELECT person_id FROM dmv.persons ORDER BY 1 LIMIT 500").fetchall()) == 500

@@ -77,7 +77,9 @@ def test_corpus_and_fixtures_do_not_interfere(twins, profile: str) -> None:  # t
 def test_classified_values_really_differ(twins) -> None:  # type: ignore[no-untyped-def]
     """The suite would prove nothing if the twins agreed: the exception purpose sees the difference."""
     env, loop, (conn_a, conn_b) = twins
-    sql = "SELECT person_id, immigration_status FROM dmv.lawful_presence ORDER BY person_id"
+    # outside the agency, the individuals are named (SPEC 9)
+    sql = "SELECT person_id, immigration_status FROM dmv.lawful_presence WHERE person_id IN (%s) ORDER BY person_id" % (
+        ", ".join(str(i) for i in range(1, 26)))
     analysis = env.analyze(sql, "cbi")
     assert analysis.error is None and analysis.decision.action == "allow"
     a = loop.run_until_complete(capture(conn_a, analysis.statements[0].sql))
@@ -173,7 +175,7 @@ UTILITY = [
     ("clerk0", "SELECT v.offense_code, sum(v.fine_cents) FROM dmv.violations v GROUP BY 1 ORDER BY 1"),
     ("ice", "SELECT count(*) FROM dmv.persons"),
     ("ice", "SELECT make, count(*) FROM dmv.vehicles GROUP BY make ORDER BY 2 DESC, 1"),
-    ("cbi", "SELECT p.person_id, lp.immigration_status FROM dmv.persons p JOIN dmv.lawful_presence lp USING (person_id) WHERE lp.immigration_status <> 'US_CITIZEN' ORDER BY 1 LIMIT 20"),
+    ("cbi", "SELECT p.person_id, lp.immigration_status FROM dmv.persons p JOIN dmv.lawful_presence lp USING (person_id) WHERE lp.immigration_status <> 'US_CITIZEN' AND p.person_id IN (%s) ORDER BY 1" % ", ".join(str(i) for i in range(1, 26))),
     ("clerk", "SELECT now() IS NOT NULL AS t, upper('x'), 1 + 1"),
 ]
 

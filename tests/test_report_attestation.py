@@ -94,6 +94,9 @@ def test_injected_barred_grant_in_a_quarter_refuses_the_attestation() -> None:
 def test_loosened_policy_through_a_real_gateway(dmv_dsn: str, tmp_path: Path) -> None:
     loose = _edit("      - pattern: '\\bI-?\\s?247[A-Z]?\\b|\\bdetainer\\b'\n        names: an immigration detainer (I-247)\n", "")
     loose = _edit("  without_certification:\n    pii: deny", "  without_certification: {}", loose)
+    # an immigration agency is civil_immigration_enforcement whatever it states (SPEC 9): loosen that purpose
+    loose = _edit("    default_action: deny\n    grants:\n      pii: deny\n      immigration_status: deny\n",
+                  "    grants:\n      pii: allow\n      immigration_status: deny\n", loose)
     (tmp_path / "policy.yaml").write_text(loose)
     audit = tmp_path / "requests.jsonl"
     gw = Gateway.from_settings(Settings(backend_dsn=dmv_dsn, audit_path=str(audit), policy=str(tmp_path / "policy.yaml"),

@@ -43,15 +43,19 @@ class NamedValue:
     def resolve(self, params: tuple[object, ...] | list[object] | None) -> list[str]:
         """``key:value`` texts of the individuals, with parameters bound (a combination's parts
         joined by ``|``); a parameter that is missing or NULL names nobody."""
+        if self.array and len(self.parts) == 1:  # ``= ANY(x)``: each element of the array names one
+            part = self.parts[0]
+            if isinstance(part, int):
+                if not params or part > len(params) or params[part - 1] is None:
+                    return []
+                part = params[part - 1]  # type: ignore[assignment]
+            return [f"{self.key}:{_text(v)}" for v in _elements(part) if v is not None]
         values: list[str] = []
         for part in self.parts:
             if isinstance(part, int):
                 if not params or part > len(params) or params[part - 1] is None:
                     return []
-                value = params[part - 1]
-                if self.array:
-                    return [f"{self.key}:{_text(v)}" for v in _elements(value) if v is not None]
-                values.append(_text(value))
+                values.append(_text(params[part - 1]))
             else:
                 values.append(part)
         return [f"{self.key}:{'|'.join(values)}"]
