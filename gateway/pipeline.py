@@ -76,6 +76,8 @@ class Plan:
     hashed_sql: tuple[str | None, str | None] | None = field(default=None, compare=False, repr=False)
     #: the individuals the request names (``key:value``, parameters bound), set by ``Gateway.admit``
     individuals: tuple[str, ...] = ()
+    #: what a refused statement tried to read (a refusal has no statements; subject notices say it)
+    refused_accesses: tuple[Any, ...] = ()
 
     @property
     def redacted(self) -> tuple[str, ...]:
@@ -450,8 +452,13 @@ class Gateway:
                 return Plan(request_id, sql, analysis.statements, analysis.decision, None, None, analysis.cache)
             return Plan(request_id, sql, (), Decision("deny", refused.message.removeprefix("gateway: "),
                                                       rule=refused.rule or "purpose"), refused, None)
-        return Plan(request_id, sql, analysis.statements, analysis.decision, analysis.error, profile, analysis.cache,
+        plan = Plan(request_id, sql, analysis.statements, analysis.decision, analysis.error, profile, analysis.cache,
                     analysis.tokens)
+        if analysis.refused_individuals or analysis.refused_accesses:
+            # a refusal names its individuals too (literals only: no parameters yet)
+            named = dict.fromkeys(i for v in analysis.refused_individuals for i in v.resolve(None))
+            plan = replace(plan, individuals=tuple(named), refused_accesses=analysis.refused_accesses)
+        return plan
 
     def new_request_id(self) -> str:
         return self._ids.next()
@@ -671,7 +678,8 @@ class Gateway:
         if future.cancelled() or future.exception() is not None:
             return  # no record, no answer: nothing was asked of the database
         individuals = getattr(plan, "individuals", ()) or (plan.named(params) if hasattr(plan, "named") else ())
-        columns = sorted({str(a.column) for st in plan.statements for a in st.accesses})
+        columns = sorted({str(a.column) for st in plan.statements for a in st.accesses}
+                         | {str(a.column) for a in plan.refused_accesses})
         asked = f"{(plan.profile.purpose if plan.profile else None) or 'no purpose'}: " + (", ".join(columns) or "no column")
         self.notices.submit(request_id=plan.request_id, requester=ctx.requester.name, agency=ctx.requester.agency,
                             reason=reason, asked=asked[:500], individuals=tuple(individuals))

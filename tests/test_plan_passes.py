@@ -71,7 +71,8 @@ def runner() -> Iterator[asyncio.Runner]:
 
 @pytest.fixture(scope="module")
 def faulty_gw(runner: asyncio.Runner, dmv_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    gateway = make_gateway(dmv_dsn, tmp_path_factory.mktemp("fault") / "requests.jsonl")
+    # analysis on the event loop (no worker processes): the injected pass is the one that runs
+    gateway = make_gateway(dmv_dsn, tmp_path_factory.mktemp("fault") / "requests.jsonl", analysis_workers=0)
     runner.run(gateway.start())
     good = gateway.analyzer
     gateway.analyzer = Analyzer(good.catalog, good.classifier, good.search_path,

@@ -19,7 +19,7 @@ from sqlglot.tokens import Token, TokenType
 from gateway.analyzer.errors import not_understood
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.analyzer.utility import read_utility
-from gateway.errors import GatewayError, SqlSyntaxError
+from gateway.errors import GatewayError, PolicyDenied, SqlSyntaxError
 from gateway.plan.passes import PASSES, Pass, PlanEnv, StatementWork
 from gateway.plan.types import Analysis, StatementPlan, denied, resolve_named
 from gateway.policy.constraints import Value
@@ -163,8 +163,16 @@ def _parse(sql: str, chunk: list[Token]) -> exp.Expr:
 def _query(sql: str, chunk: list[Token], indexes: list[int], all_tokens: list[Token], profile: Profile,
            env: PlanEnv, passes: tuple[Pass, ...]) -> tuple[StatementPlan, Template | None]:
     work = StatementWork(_parse(sql, chunk), sql)
-    for run in passes:
-        work = run(work, env, profile)
+    try:
+        for run in passes:
+            work = run(work, env, profile)
+    except PolicyDenied as exc:  # keep who the refused statement named, and what it read (subject notices, SPEC 10)
+        if work.facts is not None:
+            exc.accesses = work.facts.accesses  # type: ignore[attr-defined]
+        if work.named:
+            token_at = {all_tokens[i].start: i for i in indexes if all_tokens[i].token_type in SLOT_TYPES}
+            exc.individuals = resolve_named(_by_token(work.named, token_at), all_tokens)  # type: ignore[attr-defined]
+        raise
     assert work.facts is not None and work.decision is not None, "the passes must analyze and decide"
     template = _template(work.tree, set(indexes), all_tokens)
     # the tree ends here: printed without the generator's defensive copy (a deep copy of a 40,000-item

@@ -65,6 +65,7 @@ def analyze(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWor
 def decide(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWork:
     assert work.facts is not None
     decision, naming = decide_statement(work.facts.accesses, bool(work.facts.tables), profile, work.facts.constraints)
+    work.named = naming.named
     if decision.action == "deny":
         raise PolicyDenied(f"gateway: {decision.reason}", rule=decision.rule)
     work.decision = decision

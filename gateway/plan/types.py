@@ -103,6 +103,10 @@ class Analysis:
     # on a shape hit, the tokens of the analyzed text: the request log hashes its literals without
     # tokenizing it again (never pickled across to an analysis worker: only set by the cache)
     tokens: Any = field(default=None, compare=False, repr=False)
+    # a refused statement's named individuals (its literals; a refusal has no statements to carry them):
+    # a refusal still owes the persons it named a subject notice (SPEC 10)
+    refused_individuals: tuple[NamedValue, ...] = ()
+    refused_accesses: tuple[Access, ...] = ()  # ... and what it tried to read (what the notice says was asked)
 
     @property
     def redacted(self) -> tuple[str, ...]:
@@ -115,4 +119,5 @@ def redacted_columns(statements: tuple[StatementPlan, ...]) -> tuple[str, ...]:
 
 
 def denied(error: GatewayError) -> Analysis:
-    return Analysis((), Decision("deny", error.message.removeprefix("gateway: "), rule=error.rule or ""), error)
+    return Analysis((), Decision("deny", error.message.removeprefix("gateway: "), rule=error.rule or ""), error,
+                    refused_individuals=getattr(error, "individuals", ()), refused_accesses=getattr(error, "accesses", ()))

@@ -86,11 +86,11 @@ def decide_statement(accesses: Iterable[Access], reads_data: bool, profile: Prof
                         rule="policy.no_data"), NamingResult()
     decision = decide(accesses, profile)
     naming = profile.naming
-    if decision.action == "deny" or naming is None or constraints is None:
+    if naming is None or constraints is None:
         return decision, NamingResult()
-    if profile.action_for((naming.tag,)) != "allow":
-        return decision, NamingResult()  # the tag never reaches this requester's answers
-    result = evaluate(constraints, naming)
+    result = evaluate(constraints, naming)  # who the statement names, whatever the decision
+    if decision.action == "deny" or profile.action_for((naming.tag,)) != "allow":
+        return decision, result  # denied already, or the tag never reaches this requester's answers
     if result.problem and profile.must_name:
         return Decision(
             "deny",
