@@ -221,9 +221,10 @@ def main() -> None:
         rc = proc.wait(60)
         log.close()
         records = 0
-        for line in (work / "requests.jsonl").read_text().splitlines():
-            if '"type":"request"' in line.replace(" ", ""):
-                records += 1
+        for part in sorted(work.glob("requests*.jsonl")):  # rotated files too
+            for line in part.read_text().splitlines():
+                if '"type":"request"' in line.replace(" ", ""):
+                    records += 1
         print(json.dumps({
             "minutes": args.minutes, "clients": args.clients, "gateway_alive_at_end": alive, "exit_code": rc,
             "rss_kb_start": rss_start, "rss_kb_max": max(samples or [0]), "rss_kb_end": rss_end,

@@ -138,7 +138,10 @@ class PgSession:
 
     def _write_now(self, data: bytes) -> None:
         writer = self.channel.writer
-        writer.write(data)
+        try:
+            writer.write(data)
+        except RuntimeError:  # the client's transport is closed (it went away mid-answer): drop the bytes
+            return
         if not self._draining and writer.transport.get_write_buffer_size() > HIGH_WATER:
             self._draining = True
             if self.backend is not None:
