@@ -51,6 +51,10 @@ _WARM_UP = "SELECT a.x, count(*) FROM (SELECT 1 AS x WHERE 2 > 1) a GROUP BY a.x
 def _worker_main(conn: Connection) -> None:
     """A worker: load catalogs, analyze statements, until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when its workers end
+    try:
+        os.nice(10)  # the event loop (every other client) comes first on a busy machine
+    except OSError:
+        pass
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a drain of the gateway needs them; EOF ends them
     from gateway.plan.cache import Analyzer

@@ -54,7 +54,12 @@ def test_backend_killed_gives_08006_and_next_session_works(fault_gw: WireGateway
     with pytest.raises(psycopg.OperationalError) as info:
         conn.execute("SELECT 1")
         conn.execute("SELECT 1")
-    assert "gateway: lost the connection to the backend database" in str(info.value)
+    # the session's connection died under it, or (transaction pooling: it held none between statements)
+    # the pool could not give it a working one while the server restarts: FATAL 08006 either way
+    message = str(info.value)
+    assert ("gateway: lost the connection to the backend database" in message
+            or "gateway: the backend closed the connection" in message
+            or "gateway: cannot connect to the backend database" in message), message
     conn.close()
     deadline = time.monotonic() + 30
     while True:  # the server restarts its backends after a crash; the gateway reconnects on demand
