@@ -6,3 +6,7 @@ front door (``frontdoor``) -> identity (``identity``) -> analyzer (``analyzer``)
 """
 
 __version__ = "0.1.0"
+
+from gateway import _pure
+
+_pure.install()  # GATEWAY_PURE_PYTHON=1: the hot path's pure-Python sources, not its compiled build

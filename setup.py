@@ -1,0 +1,67 @@
+"""Build the compiled hot path with mypyc; fall back to pure Python when it cannot be built.
+
+The modules in :data:`COMPILED` (wire framing and codec helpers, relay forwarding, the request
+record's canonical JSON) are compiled into C extensions beside their ``.py`` sources, which stay in
+the package: a module whose extension is missing (or that ``GATEWAY_PURE_PYTHON=1`` forces, see
+``gateway/_pure.py``) is imported from its source. ``GATEWAY_NO_COMPILE=1`` skips the build; a build
+that fails (no compiler, no Python headers, mypyc missing) warns and installs pure Python.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+#: The compiled hot path (the same list is in gateway/_pure.py, which can force the sources).
+COMPILED = [
+    "gateway/wire/framing.py",
+    "gateway/wire/buffer.py",
+    "gateway/wire/encode.py",
+    "gateway/audit/canonical.py",
+    "gateway/frontdoor/pg/relay.py",
+]
+
+
+def _warn(message: str) -> None:
+    print(f"warning: dmv-gateway: {message}; installing the pure-Python modules", file=sys.stderr)
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that never fails the install: an extension that does not build is left out."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any build failure means "use the pure modules"
+            _warn(f"the compiled hot path did not build ({exc})")
+
+    def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            _warn(f"{ext.name} did not build ({exc})")
+
+
+def ext_modules() -> list[object]:
+    if os.environ.get("GATEWAY_NO_COMPILE", "").lower() in ("1", "true", "yes"):
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        _warn("mypyc is not installed")
+        return []
+    try:
+        # only the compiled modules are type-checked; what they import is used as declared, not compiled
+        flags = ["--follow-imports=silent", "--ignore-missing-imports", "--no-warn-unused-ignores"]
+        # the group library inside the package (gateway/_hotpath__mypyc*.so), so that an editable
+        # install finds it beside the modules
+        return list(mypycify([*flags, *COMPILED], opt_level="3", group_name="gateway._hotpath"))
+    except BaseException as exc:  # noqa: BLE001 - mypyc exits on a type error: still install
+        _warn(f"mypyc could not compile the hot path ({exc})")
+        return []
+
+
+setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})

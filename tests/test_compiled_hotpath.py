@@ -1,0 +1,47 @@
+"""The hot path is tested both ways: compiled (mypyc, when the build made it) and pure Python
+(``GATEWAY_PURE_PYTHON=1``, the fallback a machine without a compiler installs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway import _pure
+
+ROOT = Path(__file__).resolve().parents[1]
+HOT_PATH_TESTS = ["tests/test_wire_codec.py", "tests/test_audit_canonical.py", "tests/test_frontdoor_pg_relay.py"]
+
+
+def _modules(env: dict[str, str]) -> dict[str, bool]:
+    done = subprocess.run([sys.executable, "-c", "import json, gateway._pure as p; print(json.dumps(p.compiled_modules()))"],
+                          env=env, capture_output=True, text=True, check=True, cwd="/")
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_pure_python_is_forced_by_the_environment() -> None:
+    modules = _modules({**os.environ, "GATEWAY_PURE_PYTHON": "1"})
+    assert set(modules) == set(_pure.COMPILED)
+    assert not any(modules.values())
+
+
+def test_the_compiled_build_is_used_when_present() -> None:
+    built = [name for name in _pure.COMPILED
+             if list((ROOT / Path(*name.split(".")).parent).glob(name.rpartition(".")[2] + ".*.so"))]
+    if not built:
+        pytest.skip("no compiled build beside the sources (GATEWAY_NO_COMPILE, or the build fell back)")
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_PURE_PYTHON"}
+    modules = _modules(env)
+    assert all(modules[name] for name in built)
+
+
+def test_hot_path_suites_pass_in_pure_python() -> None:
+    """The codec, canonical-JSON and relay suites once more with the pure modules forced."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *HOT_PATH_TESTS],
+                          env={**os.environ, "GATEWAY_PURE_PYTHON": "1"}, capture_output=True, text=True, cwd=ROOT,
+                          check=False, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
