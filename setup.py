@@ -9,8 +9,10 @@ that fails (no compiler, no Python headers, mypyc missing) warns and installs pu
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -45,9 +47,21 @@ class OptionalBuildExt(build_ext):
             _warn(f"{ext.name} did not build ({exc})")
 
 
+def _record_sources() -> None:
+    """Write the hash of each compiled source beside the package (``gateway/_hotpath_sources.txt``,
+    generated, not in git): a source edited after the build no longer matches, and ``gateway/_pure.py``
+    then imports that source instead of the stale extension."""
+    lines = []
+    for path in COMPILED:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        lines.append(f"{path[:-3].replace('/', '.')} {digest}\n")
+    Path("gateway/_hotpath_sources.txt").write_text("".join(lines))
+
+
 def ext_modules() -> list[object]:
     if os.environ.get("GATEWAY_NO_COMPILE", "").lower() in ("1", "true", "yes"):
         return []
+    _record_sources()
     try:
         from mypyc.build import mypycify
     except ImportError:

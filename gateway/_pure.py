@@ -3,10 +3,13 @@
 With ``GATEWAY_PURE_PYTHON=1`` in the environment, the modules of :data:`COMPILED` are imported from
 their ``.py`` sources even where a compiled extension sits beside them: the fallback the project
 ships is exercised by the test suite, and a suspected compiler problem can be ruled out in place.
+A source edited after the build (its hash no longer the one ``setup.py`` recorded in
+``_hotpath_sources.txt``) is imported as source too, so a stale extension never shadows new code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
 import importlib.util
 import os
@@ -28,26 +31,47 @@ def pure_forced() -> bool:
     return os.environ.get("GATEWAY_PURE_PYTHON", "").lower() in ("1", "true", "yes")
 
 
-class _SourceFinder:
-    """A meta path finder that resolves the compiled modules to their ``.py`` files only."""
+def _built_hashes() -> dict[str, str]:
+    try:
+        text = open(os.path.join(os.path.dirname(__file__), "_hotpath_sources.txt"), encoding="ascii").read()
+    except OSError:
+        return {}
+    return dict(line.split(" ", 1) for line in text.split("\n") if " " in line)
 
-    @staticmethod
-    def find_spec(name: str, path: Sequence[str] | None, target: ModuleType | None = None) -> object:
+
+class _SourceFinder:
+    """A meta path finder that resolves a compiled module to its ``.py`` file when the sources are
+    forced or the source differs from the one compiled; otherwise the normal import finds the build."""
+
+    def __init__(self, forced: bool) -> None:
+        self.forced = forced
+        self.built = _built_hashes()
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: ModuleType | None = None) -> object:
         if name not in COMPILED or not path:
             return None
         leaf = name.rpartition(".")[2] + ".py"
         for folder in path:
             candidate = os.path.join(folder, leaf)
             if os.path.isfile(candidate):
+                if not self.forced and self._current(name, candidate):
+                    return None  # the extension beside it was built from this very source
                 loader = importlib.machinery.SourceFileLoader(name, candidate)
                 return importlib.util.spec_from_file_location(name, candidate, loader=loader)
         return None
 
+    def _current(self, name: str, source: str) -> bool:
+        built = self.built.get(name)
+        if built is None:
+            return False
+        with open(source, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest() == built
+
 
 def install() -> None:
-    """Force the sources if the environment asks for it (called by ``gateway/__init__.py``)."""
-    if pure_forced() and not any(isinstance(f, _SourceFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _SourceFinder())  # type: ignore[arg-type]
+    """Put the finder first on the meta path (called by ``gateway/__init__.py``)."""
+    if not any(isinstance(f, _SourceFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SourceFinder(pure_forced()))  # type: ignore[arg-type]
 
 
 def compiled_modules() -> dict[str, bool]:

@@ -45,3 +45,19 @@ def test_hot_path_suites_pass_in_pure_python() -> None:
                           env={**os.environ, "GATEWAY_PURE_PYTHON": "1"}, capture_output=True, text=True, cwd=ROOT,
                           check=False, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+def test_a_source_edited_after_the_build_is_imported_as_source(tmp_path: Path) -> None:
+    """A stale extension never shadows new code: the finder compares the source with the build's hash."""
+    source = tmp_path / "framing.py"
+    source.write_text("X = 1\n")
+    finder = _pure._SourceFinder(forced=False)
+    import hashlib
+
+    finder.built = {"gateway.wire.framing": hashlib.sha256(b"X = 1\n").hexdigest()}
+    assert finder.find_spec("gateway.wire.framing", [str(tmp_path)]) is None  # current: the build is used
+    source.write_text("X = 2\n")
+    spec = finder.find_spec("gateway.wire.framing", [str(tmp_path)])
+    assert spec is not None and str(spec.origin).endswith("framing.py")  # type: ignore[attr-defined]
+    assert _pure._SourceFinder(forced=True).find_spec("gateway.wire.framing", [str(tmp_path)]) is not None
+    assert finder.find_spec("gateway.wire.parser", [str(tmp_path)]) is None  # not a compiled module
