@@ -38,12 +38,14 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - any build failure means "use the pure modules"
+            _forget_sources()
             _warn(f"the compiled hot path did not build ({exc})")
 
     def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
+            _forget_sources()  # an older extension may still sit beside its source: never trust it
             _warn(f"{ext.name} did not build ({exc})")
 
 
@@ -58,13 +60,19 @@ def _record_sources() -> None:
     Path("gateway/_hotpath_sources.txt").write_text("".join(lines))
 
 
+def _forget_sources() -> None:
+    """No record, no compiled import: every hot-path module is then imported from its source."""
+    Path("gateway/_hotpath_sources.txt").unlink(missing_ok=True)
+
+
 def ext_modules() -> list[object]:
     if os.environ.get("GATEWAY_NO_COMPILE", "").lower() in ("1", "true", "yes"):
+        _forget_sources()
         return []
-    _record_sources()
     try:
         from mypyc.build import mypycify
     except ImportError:
+        _forget_sources()
         _warn("mypyc is not installed")
         return []
     try:
@@ -72,10 +80,13 @@ def ext_modules() -> list[object]:
         flags = ["--follow-imports=silent", "--ignore-missing-imports", "--no-warn-unused-ignores"]
         # the group library inside the package (gateway/_hotpath__mypyc*.so), so that an editable
         # install finds it beside the modules
-        return list(mypycify([*flags, *COMPILED], opt_level="3", group_name="gateway._hotpath"))
+        modules = list(mypycify([*flags, *COMPILED], opt_level="3", group_name="gateway._hotpath"))
     except BaseException as exc:  # noqa: BLE001 - mypyc exits on a type error: still install
+        _forget_sources()
         _warn(f"mypyc could not compile the hot path ({exc})")
         return []
+    _record_sources()  # the sources the extensions are being built from
+    return modules
 
 
 setup(ext_modules=ext_modules(), cmdclass={"build_ext": OptionalBuildExt})
