@@ -11,7 +11,9 @@ from frontdoor_pg_support import WireGateway, wire_gw  # noqa: F401 - fixture
 
 psycopg = pytest.importorskip("psycopg")
 
-STATUS_SQL = "SELECT immigration_status FROM dmv.lawful_presence WHERE person_id = 7"
+# no personal identifying information in it: outside the agency, without a purpose, a statement that
+# names a person is refused (SPEC 9); this one shows the purpose as a status redacted or not
+STATUS_SQL = "SELECT immigration_status FROM dmv.lawful_presence LIMIT 1"
 CBI = {"purpose": "criminal_law_enforcement", "case_number": "CR-2026-0042"}
 
 
