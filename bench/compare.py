@@ -126,16 +126,16 @@ def main() -> int:
         bouncer, bouncer_port = start_pgbouncer(bouncer_dir, pg.port, pg.superuser, pg.password, "session")
         bouncer_pid = int((bouncer_dir / "pgbouncer.pid").read_text()) if (bouncer_dir / "pgbouncer.pid").exists() else bouncer.pid
         gen = start_gateway(dsn, work, **env)
-        gw = next(gen)
-        purpose = "-c gateway.purpose=service_delivery"
-        targets = {
-            "direct": (lambda mode, c: pgbench("127.0.0.1", pg.port, pg.superuser, pg.password, mode, c, args.seconds, script), []),
-            "pgbouncer": (lambda mode, c: pgbench("127.0.0.1", bouncer_port, pg.superuser, pg.password, mode, c,
-                                                  args.seconds, script), [bouncer_pid]),
-            "gateway": (lambda mode, c: pgbench(gw.host, gw.port, "dmv_clerk", "dmv_clerk-demo-password", mode, c,
-                                                args.seconds, script, purpose), [gw.process.pid]),
-        }
         try:
+            gw = next(gen)
+            purpose = "-c gateway.purpose=service_delivery"
+            targets = {
+                "direct": (lambda mode, c: pgbench("127.0.0.1", pg.port, pg.superuser, pg.password, mode, c, args.seconds, script), []),
+                "pgbouncer": (lambda mode, c: pgbench("127.0.0.1", bouncer_port, pg.superuser, pg.password, mode, c,
+                                                      args.seconds, script), [bouncer_pid]),
+                "gateway": (lambda mode, c: pgbench(gw.host, gw.port, "dmv_clerk", "dmv_clerk-demo-password", mode, c,
+                                                    args.seconds, script, purpose), [gw.process.pid]),
+            }
             for mode in args.modes:  # warm-up, not counted: first plans, imports, connection pools
                 for name, (run, pids) in targets.items():
                     pgbench(*(("127.0.0.1", pg.port, pg.superuser, pg.password) if name == "direct" else
