@@ -338,6 +338,9 @@ class Gateway:
             return False
         old_digest = self.policy.digest
         self.policy, self.requesters = policy, requesters
+        fresh_notices = _subject_notices(self.settings, policy)  # due-date rules and keys follow the policy
+        self.notices.rules, self.notices.keys = fresh_notices.rules, fresh_notices.keys
+        self.notices.combinations = fresh_notices.combinations
         self._requesters_stamp = self._stamp_requesters()
         self._profiles.clear()
         self._agencies.clear()
