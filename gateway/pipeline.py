@@ -634,6 +634,8 @@ class Gateway:
             registry_entry=profile.entry.as_record() if profile is not None and profile.entry is not None else None,
             certification=_certification_field(profile),
             use_notice=plan.use_notice is not None,
+            origin=({"ori": ctx.claim.ori, "end_user": ctx.claim.end_user}
+                    if ctx.requester.relay or ctx.claim.ori is not None or ctx.claim.end_user is not None else None),
             error_code=plan.error.code if plan.error else None,
             sqlstate=plan.error.sqlstate if plan.error else sqlstate,
             requester_kind=ctx.requester.kind,

@@ -85,6 +85,7 @@ class RequestRecord:
     registry_entry: Mapping[str, str] | None = None  # the authorization or court order released under
     certification: Mapping[str, str] | None = None  # an external requester's certification, or its lapse
     use_notice: bool = False  # the answer carried the use notice (SPEC 10)
+    origin: Mapping[str, str | None] | None = None  # {ori, end_user} a switch or vendor relayed for
     error_code: str | None = None
     sqlstate: str | None = None
     requester_kind: str | None = None
@@ -180,6 +181,7 @@ def build_request_record(
     registry_entry: Mapping[str, str] | None = None,
     certification: Mapping[str, str] | None = None,
     use_notice: bool = False,
+    origin: Mapping[str, str | None] | None = None,
     error_code: str | None = None,
     sqlstate: str | None = None,
     instance: str = "",
@@ -229,6 +231,7 @@ def build_request_record(
         registry_entry=registry_entry,
         certification=certification,
         use_notice=use_notice,
+        origin=origin,
         error_code=error_code,
         sqlstate=sqlstate,
         requester_kind=requester_kind,

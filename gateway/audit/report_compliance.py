@@ -37,6 +37,7 @@ class ComplianceSections:
     expiring: tuple[dict[str, Any], ...]
     notices: dict[str, int]
     overdue: tuple[dict[str, Any], ...]
+    relayed: tuple[dict[str, Any], ...] = ()  # requests a switch or vendor relayed, by originating agency
 
 
 def _figures(records: Iterable[dict[str, Any]], start: datetime, end: datetime) -> tuple[dict[str, int], dict[str, list[int]], int]:
@@ -98,4 +99,21 @@ def build_compliance(records: Sequence[dict[str, Any]], quarter_start: datetime,
         notices={"queued_in_quarter": len(in_quarter), "sent": states["sent"], "deferred": states["deferred"],
                  "pending": states["queued"], "overdue_now": len(overdue)},
         overdue=overdue,
+        relayed=_relayed(records, quarter_start, quarter_end),
     )
+
+
+def _relayed(records: Iterable[dict[str, Any]], start: datetime, end: datetime) -> tuple[dict[str, Any], ...]:
+    counts: Counter[tuple[str, str, str]] = Counter()
+    refused: Counter[tuple[str, str, str]] = Counter()
+    for record in records:
+        origin = record.get("origin")
+        if record.get("type") != "request" or not isinstance(origin, dict):
+            continue
+        if not start <= parse_time(str(record.get("time"))) < end:
+            continue
+        key = (str(record.get("requester")), str(origin.get("ori") or "(none)"), str(origin.get("end_user") or "(none)"))
+        counts[key] += 1
+        refused[key] += record.get("decision") == "deny"
+    return tuple({"requester": r, "ori": o, "end_user": u, "requests": n, "refused": refused[(r, o, u)]}
+                 for (r, o, u), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -51,6 +51,10 @@ def compliance_html(c: ComplianceSections | None) -> str:
             [(n["id"], n["person"], n["requester"], n["agency"], n["requested_at"][:10], n["due"], n["reason"])
              for n in c.overdue],
             "No overdue notice."),
+        relayed_table=_table(
+            ("requester", "ORI", "end user", "requests", "refused"),
+            [(r["requester"], r["ori"], r["end_user"], r["requests"], r["refused"]) for r in c.relayed],
+            "No request relayed by a switch or vendor."),
     )  # fmt: skip
 
 
@@ -70,4 +74,6 @@ def compliance_csv_rows(c: ComplianceSections | None) -> list[dict[str, object]]
     rows += [{"section": "notice_overdue", "key": n["id"], "requester": n["requester"], "agency": n["agency"],
               "time": n["requested_at"], "request_id": n["request_id"], "detail": f"due {n['due']}; {n['reason']}"}
              for n in c.overdue]
+    rows += [{"section": "relayed", "key": r["ori"], "requester": r["requester"], "total": r["requests"],
+              "deny": r["refused"], "detail": f"end user {r['end_user']}"} for r in c.relayed]
     return rows

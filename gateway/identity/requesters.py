@@ -70,6 +70,7 @@ class RequesterSpec(_Strict):
     scram: str | None = None
     token_hash: str | None = None
     example: bool = False  # the entry uses documented example credentials: warn at start
+    relay: Literal["switch", "vendor"] | None = None  # relays for other agencies: requests name their ORI
     description: str = ""
 
     @field_validator("scram")
@@ -204,6 +205,7 @@ def _entry(name: str, spec: RequesterSpec, filed: tuple[Certification, ...] = ()
         purposes=frozenset(spec.purposes),
         roles=frozenset(spec.roles),
         certification=current(certs),
+        relay=spec.relay,
         is_example_credential=example,
     )
     return RequesterEntry(requester=requester, scram=scram, token_hash=spec.token_hash, certifications=tuple(certs))

@@ -145,6 +145,15 @@ class JustificationRules(_Strict):
     authorization_id: AuthorizationIdRule = AuthorizationIdRule()
 
 
+class OriginRules(_Strict):
+    """Requesters that relay for other agencies (a switch, a vendor): each request names its
+    originating agency (``gateway.ori``, an NCIC ORI) and end user; immigration agencies' ORIs are refused."""
+
+    ori_pattern: str = r"^[A-Z]{2}[A-Z0-9]{7}$"
+    immigration_agency_oris: tuple[str, ...] = ()  # patterns (case-insensitive) of immigration agencies' ORIs
+    description: str = ""
+
+
 class PolicyFile(_Strict):
     """The whole policy file."""
 
@@ -165,6 +174,7 @@ class PolicyFile(_Strict):
     court_orders: tuple[CourtOrder, ...] = ()
     authorizations: tuple[Authorization, ...] = ()
     notices: NoticeRules = NoticeRules()  # subject notices: due in N (business) days, holidays
+    originating_agencies: OriginRules = OriginRules()
 
 
 def semantic_problems(model: PolicyFile) -> list[tuple[Loc, str]]:
@@ -225,6 +235,10 @@ def semantic_problems(model: PolicyFile) -> list[tuple[Loc, str]]:
         _check_regex(problems, ("justification", "legal_citation", "statute_patterns", i), pattern)
     for i, entry in enumerate(rules.order_reference.not_court_issued):
         _check_regex(problems, ("justification", "order_reference", "not_court_issued", i, "pattern"), entry.pattern)
+
+    _check_regex(problems, ("originating_agencies", "ori_pattern"), model.originating_agencies.ori_pattern)
+    for i, pattern in enumerate(model.originating_agencies.immigration_agency_oris):
+        _check_regex(problems, ("originating_agencies", "immigration_agency_oris", i), pattern)
 
     seen: set[str] = set()
     for i, order in enumerate(model.court_orders):

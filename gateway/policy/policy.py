@@ -13,6 +13,7 @@ file makes a new Policy that the caller swaps in whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,7 +24,7 @@ from gateway.errors import PurposeRefused
 from gateway.policy.limits import caps_for
 from gateway.policy.model import NoPurposeSpec, PolicyFile, PurposeSpec
 from gateway.policy.naming import Naming
-from gateway.policy.purposes import JustificationChecker, justification_summary
+from gateway.policy.purposes import JustificationChecker, field_value, justification_summary
 from gateway.policy.types import ACTION_RANK, PURPOSES, UNCLASSIFIED, Action, Profile, PurposeClaim, Requester
 
 ALL_COLUMNS = "*"
@@ -119,6 +120,7 @@ class Policy:
         token = (claim.purpose or "").strip() or None
         if requester.is_auditor:
             return self._no_data_profile(requester, token)
+        origin = self._origin(requester, claim)
         entry = None
         forced = ""
         if requester.kind == "immigration_agency":
@@ -137,6 +139,8 @@ class Policy:
             details = [self._checker.check(field, claim, today) for field in spec.requires]
             reason = ", ".join([token, *details])
             entry = self._checker.registry_entry(spec.requires, claim)
+        if origin:
+            reason = f"{reason}; {origin}"
         default = spec.default_action or self.file.default_action
         actions = self._actions(spec.grants, default)
         certification, lapse_code, lapse_tags = "", "", frozenset()
@@ -189,6 +193,28 @@ class Policy:
         """The file's definition of naming an individual (``individuals``)."""
         ind = self.file.individuals
         return Naming.build(ind.tag, ind.keys, ind.identifying, ind.joins, ind.combinations, ind.max_values)
+
+    def _origin(self, requester: Requester, claim: PurposeClaim) -> str:
+        """For a requester that relays (switch, vendor): the ORI and end user it names, checked."""
+        if requester.relay is None:
+            return ""
+        ori, end_user = field_value(claim, "ori"), field_value(claim, "end_user")
+        rules = self.file.originating_agencies
+        if ori is None or end_user is None:
+            missing = " and ".join(f"gateway.{n}" for n, v in (("ori", ori), ("end_user", end_user)) if v is None)
+            raise PurposeRefused(
+                f"gateway: purpose refused: requester {requester.name} is a {requester.relay} relaying for other "
+                f"agencies: each request names its originating agency and end user; set {missing}",
+                rule="origin.missing")
+        if not re.match(rules.ori_pattern, ori.upper()):
+            raise PurposeRefused(f"gateway: purpose refused: {ori!r} is not an originating agency identifier (ORI)",
+                                 rule="origin.not_an_ori")
+        if any(re.search(p, ori, re.IGNORECASE) for p in rules.immigration_agency_oris):
+            raise PurposeRefused(
+                f"gateway: purpose refused: ORI {ori.upper()} is an immigration agency's: SB21-131 bars providing "
+                "personal identifying information or immigration status for civil immigration enforcement",
+                rule="origin.immigration_agency")
+        return f"via {requester.relay} {requester.name} for ORI {ori.upper()} (end user {end_user})"
 
     def _allowed_purpose(self, requester: Requester, token: str) -> PurposeSpec:
         spec = self.purpose(token)

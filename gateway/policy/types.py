@@ -38,6 +38,8 @@ PURPOSES: tuple[str, ...] = get_args(Purpose)
 #: agency (treated as ``civil_immigration_enforcement`` whatever purpose it states).
 RequesterKind = Literal["internal", "external", "immigration_agency"]
 REQUESTER_KINDS: tuple[str, ...] = ("internal", "external", "immigration_agency")
+#: who a switch or vendor relays for: the originating agency (NCIC ORI) and the end user there
+ORIGIN_FIELDS = ("ori", "end_user")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class PurposeClaim:
     legal_citation: str | None = None
     order_reference: str | None = None
     authorization_id: str | None = None
+    ori: str | None = None  # originating agency, for requesters that relay (switches, vendors)
+    end_user: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
         return asdict(self)
@@ -56,8 +60,8 @@ class PurposeClaim:
 
 #: The claim's fields, each a ``gateway.NAME`` session setting (SPEC 4): derived from :class:`PurposeClaim`.
 CLAIM_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(PurposeClaim))
-#: The justification fields: every claim field but the purpose itself.
-JUSTIFICATION_FIELDS: tuple[str, ...] = tuple(f for f in CLAIM_FIELDS if f != "purpose")
+#: The justification fields: every claim field but the purpose itself and the origin (ori, end_user).
+JUSTIFICATION_FIELDS: tuple[str, ...] = tuple(f for f in CLAIM_FIELDS if f != "purpose" and f not in ORIGIN_FIELDS)
 #: ``gateway.purpose``, ``gateway.case_number``...
 GATEWAY_SETTINGS: tuple[str, ...] = tuple(f"gateway.{f}" for f in CLAIM_FIELDS)
 
@@ -104,6 +108,7 @@ class Requester:
     def __post_init__(self) -> None:
         if not self.kind:
             object.__setattr__(self, "kind", "internal" if self.internal else "external")
+    relay: str | None = None  # "switch" | "vendor": relays for other agencies, each request names its ORI
 
     @property
     def is_auditor(self) -> bool:

@@ -52,6 +52,7 @@ SCHEMAS: dict[str, Any] = {
             "purpose": {"type": ["string", "null"], "enum": [*PURPOSES, None]},
             "case_number": _NULLABLE_STRING, "legal_citation": _NULLABLE_STRING,
             "order_reference": _NULLABLE_STRING, "authorization_id": _NULLABLE_STRING,
+            "ori": _NULLABLE_STRING, "end_user": _NULLABLE_STRING,
             "limit": {"type": "integer", "minimum": 1, "description": "page size (at most the server's row limit)"},
             "offset": {"type": "integer", "minimum": 0, "description": "rows to skip"},
         },
