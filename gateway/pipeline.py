@@ -109,7 +109,7 @@ class Plan:
         profile = self.profile
         if profile is None or not profile.exception or self.error is not None:
             return None
-        if not any(s.kind == "select" for s in self.statements):
+        if not any(s.kind == "select" and _reads_data(s) for s in self.statements):
             return None
         return use_notice_text(profile.purpose or "")
 
@@ -117,6 +117,16 @@ class Plan:
     def statement_kind(self) -> str:
         kinds = sorted({s.kind for s in self.statements})
         return ",".join(kinds) if kinds else "none"
+
+
+#: Schemas whose relations describe structure, not data: an answer from them alone releases nothing
+#: the use notice is about (psql's ``\d`` would otherwise print it once for each of its queries).
+CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
+
+
+def _reads_data(statement: StatementPlan) -> bool:
+    """Whether a statement reads anything but the catalog (one with no column access at all counts)."""
+    return not statement.accesses or any(a.column.schema not in CATALOG_SCHEMAS for a in statement.accesses)
 
 
 def use_notice_text(purpose: str) -> str:

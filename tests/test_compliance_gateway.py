@@ -97,3 +97,18 @@ def test_record_names_a_missing_certification(gw: WireGateway) -> None:
     assert response.status_code == 200
     record = last_request(gw, "ice_ero")
     assert record["certification"]["status"] == "certification_missing"
+
+
+def test_catalog_answers_carry_no_use_notice(gw: WireGateway) -> None:
+    """psql's \\d under an exception purpose: structure is no release of data, so no use notice."""
+    done = gw.psql("gov_office", r"\d dmv.lawful_presence", purpose="governor_authorized",
+                   authorization_id="GOV-2026-0001")
+    assert done.returncode == 0, done.stderr
+    assert "immigration_status" in done.stdout
+    assert "use notice" not in done.stderr
+    assert last_request(gw, "gov_office")["use_notice"] is False
+    data = gw.psql("gov_office", "SELECT c.relname, p.first_name FROM pg_catalog.pg_class c, dmv.persons p "
+                   "WHERE c.relname = 'persons' AND p.person_id = 7",
+                   purpose="governor_authorized", authorization_id="GOV-2026-0001")
+    assert data.returncode == 0, data.stderr
+    assert "gateway: use notice:" in data.stderr  # catalog and data together: the data is released
