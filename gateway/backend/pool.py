@@ -89,8 +89,7 @@ class BackendPool:
 
     async def release(self, conn: BackendConnection, *, reset: bool = True) -> None:
         """Return ``conn``: reset and keep it, or close it if it is broken or the pool is full."""
-        self._in_use.discard(conn)
-        conn.detach()
+        conn.detach()  # while it is reset it still counts as in use: the pool never outgrows its size
         keep = conn.alive and not self._closed and len(self._idle) < self.max_idle
         if keep and reset:
             try:
@@ -100,6 +99,7 @@ class BackendPool:
             except (BackendUnavailable, ValueError) as exc:
                 log.info("closing a backend connection that failed its reset: %s", exc)
                 keep = False
+        self._in_use.discard(conn)
         if keep:
             self._idle.append(conn)
         else:

@@ -79,6 +79,9 @@ class PgSession:
         self.pinned = pool is None
         self.on_lost = on_lost
         self._unnamed_open = False  # an unnamed statement parsed and not executed yet: keep the connection
+        self._backend_set = False  # a backend SET lives on the connection (one reason to be pinned)
+        self._clearing: tuple[Any, str] | None = None  # (plan, sql) of a RESET ALL / DISCARD ALL in flight
+        self._reset_on_release = False  # the connection had session state: the pool resets it on release
         self._release_armed = False
         self.claim_version = 0
         self.scope = ClaimScope.starting_with(ctx.claim)  # gateway.* with PostgreSQL's scoping
@@ -127,7 +130,31 @@ class PgSession:
         self.backend = None
         backend.detach()
         backend.status = "I"
-        asyncio.get_running_loop().create_task(self.pool.release(backend, reset=False))
+        reset, self._reset_on_release = self._reset_on_release, False
+        asyncio.get_running_loop().create_task(self.pool.release(backend, reset=reset))
+
+    def _state_left(self) -> bool:
+        """Backend state that ties the session to its connection: a backend SET, a named statement."""
+        return self._backend_set or any(name and st.local is None for name, st in self.statements.items())
+
+    def _cleared(self, sql: str) -> None:
+        """A RESET ALL / DISCARD ALL / DEALLOCATE that ran alone, outside a transaction, succeeded, and
+        nothing was sent after it: what it cleared is gone, and without other state the session unpins.
+        The connection is reset (DISCARD ALL) when it goes back to the pool, as PgBouncer's
+        server_reset_query does: what the client did not clear never reaches another client."""
+        if sql in ("RESET ALL", "DISCARD ALL"):
+            self._backend_set = False
+        if sql in ("DISCARD ALL", "DEALLOCATE ALL"):
+            self.statements.clear()  # every prepared statement of the session, the gateway's too
+            self.portals.clear()
+        elif sql.startswith('DEALLOCATE "'):
+            self.statements.pop(sql[len('DEALLOCATE "'):-1], None)
+        if self.pinned and self.pool is not None and not self._state_left():
+            self.pinned = False
+            self._reset_on_release = True
+            if not self._release_armed:
+                self._release_armed = True
+                self.relay.idle_waiters.append(self._maybe_release)
 
     # ---- plumbing -----------------------------------------------------------------------
     def _write_client(self, data: bytes) -> None:
@@ -171,6 +198,10 @@ class PgSession:
                 self.backend.write(data)
 
     def _outcome(self, plan: Any, rows: int, t0: float, sqlstate: str | None) -> None:
+        if self._clearing is not None and plan is self._clearing[0]:
+            sql, self._clearing = self._clearing[1], None
+            if sqlstate is None and self.relay.status == "I" and not self.relay.pending:
+                self._cleared(sql)
         try:
             self.gw.log_outcome(self.ctx, plan, rows=rows, duration_ms=(time.perf_counter() - t0) * 1000.0,
                                 sqlstate=sqlstate)
@@ -304,8 +335,14 @@ class PgSession:
             return
         self._notice_redactions(plan)
         text = ";\n".join(s.sql for s in statements if s.kind != "empty" and s.sql)
-        if not self.pinned and any(s.kind == "set" for s in statements):
-            self.pin()  # a backend setting now lives on this connection: session mode from here on
+        if any(_leaves_state(s) for s in statements):
+            self._backend_set = True
+            if not self.pinned:
+                self.pin()  # a backend setting now lives on this connection: session mode from here on
+        elif (self.pool is not None and len(real := [s for s in statements if s.kind != "empty"]) == 1
+              and real[0].kind == "set" and real[0].sql.startswith(_CLEARS_ONLY)
+              and self.relay.status == "I" and not self.relay.pending):
+            self._clearing = (plan, real[0].sql)  # may unpin once it succeeded (see _cleared)
         await self._observe(statements)
         self._send(encode(Query(text)), Pending(QUERY, plan))
 
@@ -341,8 +378,10 @@ class PgSession:
         # a duplicate name is forwarded too (rewritten, like any Parse): the backend answers 42P05 if the
         # statement exists, and the client text itself never reaches the backend
         sql = st.sql if st is not None else ""
+        if st is not None and _leaves_state(st):
+            self._backend_set = True
         if not self.pinned:
-            if msg.name or (st is not None and st.kind == "set"):
+            if msg.name or (st is not None and _leaves_state(st)):
                 self.pin()  # a named statement (or a backend setting) lives on this connection
             else:
                 self._unnamed_open = True
@@ -521,6 +560,17 @@ class PgSession:
             self.ctx = dataclasses.replace(self.ctx, claim=claim)
             self.claim_version += 1
         return None
+
+
+_CLEARS_ONLY = ("RESET ", "DISCARD ", "DEALLOCATE ")  # they take state away, never leave any
+_TRANSACTION_SCOPED = ("SET LOCAL ", "SET TRANSACTION ")  # gone when the transaction ends
+
+
+def _leaves_state(st: Any) -> bool:
+    """A backend statement that leaves session state on its connection past the transaction: a SET.
+    RESET / DISCARD / DEALLOCATE only clear state, and SET LOCAL / SET TRANSACTION end with the
+    transaction (which keeps its connection anyway): none of them pins a pooled session."""
+    return st.kind == "set" and not st.sql.startswith(_CLEARS_ONLY + _TRANSACTION_SCOPED)
 
 
 def _local_description(st: Any) -> bytes:
