@@ -19,13 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-CIVIL = "civil_immigration_enforcement"
-EXCEPTIONS = {
-    "criminal_law_enforcement": "case_number",
-    "required_by_law": "legal_citation",
-    "court_order": "order_reference",
-    "governor_authorized": "authorization_id",
-}
+from gateway.policy.law import CIVIL, EXCEPTIONS
+
 #: immigration status and what reveals it, in the reference schema (SPEC 2), whatever a policy tagged
 LAW_STATUS_COLUMNS = frozenset({
     "dmv.lawful_presence.immigration_status", "dmv.lawful_presence.verification_method",

@@ -22,17 +22,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from gateway.policy.law import CIVIL, EXCEPTIONS
 from gateway.policy.policy import Policy
 from gateway.policy.types import UNCLASSIFIED
 
-CIVIL = "civil_immigration_enforcement"
-#: the law's exceptions and the justification each must carry
-EXCEPTIONS = {
-    "criminal_law_enforcement": "case_number",
-    "required_by_law": "legal_citation",
-    "court_order": "order_reference",
-    "governor_authorized": "authorization_id",
-}
 LAW_VALID_DAYS = 365
 #: documents that are not court-issued orders; the policy must refuse each as an order_reference
 NOT_COURT_ORDERS = {
