@@ -82,13 +82,17 @@ fi
 # --- wheels (the image installs offline from them) and images --------------------------------------
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 if [ ! -x "$PY" ]; then python3 -m venv "$CACHE/venv"; PY=$CACHE/venv/bin/python; fi
-stamp=$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
+stamp=$(cat "$ROOT/pyproject.toml" "$ROOT/docker/test.sh" | sha256sum | cut -c1-16)
 if [ "$(cat "$CACHE/wheels/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  step "wheels for the image (cached in $CACHE/wheels until pyproject.toml changes)"
+  step "wheels for the image (cached in $CACHE/wheels until pyproject.toml or this script changes)"
   "$PY" -m pip wheel -q --disable-pip-version-check --find-links "$CACHE/wheels" -w "$CACHE/wheels" "$ROOT" 2>&1 \
     | grep -v "^WARNING: Location" || true
+  # the offline image build also needs the build requirements (mypy for the compiled hot path): read them
+  # from pyproject.toml, the one place they are listed
+  mapfile -t build_requires < <("$PY" -c 'import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["build-system"]["requires"]))' "$ROOT/pyproject.toml")
   "$PY" -m pip download -q --disable-pip-version-check --find-links "$CACHE/wheels" -d "$CACHE/wheels" \
-    'setuptools>=68' wheel 2>&1 | grep -v "^WARNING: Location" || true
+    "${build_requires[@]}" 2>&1 | grep -v "^WARNING: Location" || true
   echo "$stamp" > "$CACHE/wheels/.stamp"
 fi
 rm -f "$CACHE"/wheels/dmv_gateway-*.whl
