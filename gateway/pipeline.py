@@ -403,11 +403,15 @@ class Gateway:
         """Plan in this thread, whatever the cost (tools and tests; the front doors use plan_hot/plan_cold)."""
         analyzer = self.analyzer
         assert analyzer is not None, "the gateway is not started"
-        try:
-            profile, refused = self.profile(ctx), None
-        except PurposeRefused as exc:
-            profile, refused = _nothing(ctx), exc
+        profile, refused = self._profile_or_refusal(ctx)
         return self._finish(ctx, sql, analyzer.analyze(sql, profile), profile, refused)
+
+    def _profile_or_refusal(self, ctx: SessionContext) -> tuple[Profile, PurposeRefused | None]:
+        """The session's profile, or (a refused purpose) the profile that reads nothing and why."""
+        try:
+            return self.profile(ctx), None
+        except PurposeRefused as exc:
+            return _nothing(ctx), exc
 
     def plan_hot(self, ctx: SessionContext, sql: str, param_type_oids: tuple[int, ...] = ()) -> Plan | None:
         """The plan when the caches (or a cheap check) answer; ``None`` when a cold analysis is needed:
@@ -415,11 +419,7 @@ class Gateway:
         costs no coroutine."""
         analyzer = self.analyzer
         assert analyzer is not None, "the gateway is not started"
-        refused = None
-        try:
-            profile = self.profile(ctx)
-        except PurposeRefused as exc:
-            profile, refused = _nothing(ctx), exc
+        profile, refused = self._profile_or_refusal(ctx)
         analysis = analyzer.cached(sql, profile)
         if analysis.__class__ is Miss:
             if not analysis.inline and self.analysis_pool is not None:  # type: ignore[union-attr]
@@ -432,11 +432,7 @@ class Gateway:
         past its deadline or dead refuses the statement (54001), never the gateway."""
         analyzer = self.analyzer
         assert analyzer is not None, "the gateway is not started"
-        refused = None
-        try:
-            profile = self.profile(ctx)
-        except PurposeRefused as exc:
-            profile, refused = _nothing(ctx), exc
+        profile, refused = self._profile_or_refusal(ctx)
         found = analyzer.cached(sql, profile)
         if isinstance(found, Analysis):
             analysis = found
