@@ -89,6 +89,8 @@ class Settings(BaseModel):
     wire_pool_wait_ms: int = Field(10_000, ge=0)  # how long a statement waits for a free connection
     shutdown_timeout_ms: int = Field(30_000, ge=0)  # SIGTERM: how long in-flight requests may finish
     fd_headroom: int = Field(64, ge=8)  # file descriptors kept free for the log, backends, workers
+    # -- more than one core (gateway serve --workers N) --
+    workers: int = Field(1, ge=1, le=256)  # serving processes; 1: one process, as always (no supervisor)
 
     @field_validator("pg_listen", "http_listen")
     @classmethod

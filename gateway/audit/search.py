@@ -86,9 +86,13 @@ def matches(record: dict[str, Any], query: SearchQuery, tokens: list[tuple[str, 
 
 
 def search(records: Iterable[dict[str, Any]], query: SearchQuery, hasher: LiteralHasher) -> list[dict[str, Any]]:
-    """The matching requests and events, in log order, requests joined with their outcome."""
+    """The matching requests and events, in log order, requests joined with their outcome. Records of
+    several chains (gateway workers or replicas, read chain after chain) are put in time order."""
     tokens = _value_tokens(query, hasher)
-    return [r for r in join_outcomes(records) if matches(r, query, tokens)]
+    found = [r for r in join_outcomes(records) if matches(r, query, tokens)]
+    if len({r.get("instance") for r in found}) > 1:
+        found.sort(key=lambda r: str(r.get("time", "")))
+    return found
 
 
 TABLE_COLUMNS = ("time", "request", "requester", "agency", "purpose", "decision", "rows", "sql / reason")

@@ -41,6 +41,8 @@ class VerifyResult:
     chains: dict[str, tuple[int, int]]  # instance -> (first seq, last seq)
     findings: tuple[Finding, ...]
     sources: int = 0
+    #: instance -> where its chain first broke (one chain per gateway worker or replica)
+    broken: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -50,8 +52,17 @@ class VerifyResult:
     def first_break(self) -> Finding | None:
         return next((f for f in self.findings if f.severity == "tampering"), None)
 
+    def status(self, instance: str) -> str:
+        """``intact`` or ``broken`` (what this chain's own records show; tail and start findings too)."""
+        return "broken" if instance in self.broken else "intact"
+
     def summary(self) -> str:
-        chains = ", ".join(f"{inst or '(no instance)'} seq {a}..{b}" for inst, (a, b) in sorted(self.chains.items()))
+        """One line; with several chains (workers, replicas), each says whether it is intact."""
+        several = len(self.chains) > 1
+        chains = ", ".join(
+            f"{inst or '(no instance)'} seq {a}..{b}"
+            + ((f" BROKEN at {self.broken[inst]}" if inst in self.broken else " intact") if several else "")
+            for inst, (a, b) in sorted(self.chains.items()))
         state = "chain intact" if self.ok else "CHAIN BROKEN"
         return f"{state}: {self.records} records in {self.sources} source(s); {chains or 'no records'}"
 
@@ -69,6 +80,7 @@ class _Chain:
     hmac_checked: int = 0
     gap: tuple[int, int, int] | None = None  # (first missing, last missing, finding index)
     key_suspect: int | None = None  # finding index when the very first HMAC failed
+    break_where: str = ""
 
 
 @dataclass
@@ -91,6 +103,8 @@ class ChainVerifier:
         self._confirmed: set[Anchor] = set()
 
     def _break(self, chain: _Chain, where: str, message: str) -> None:
+        if not chain.broken:
+            chain.break_where = where
         chain.broken = True
         self.findings.append(Finding("tampering", where, message))
 
@@ -187,9 +201,13 @@ class ChainVerifier:
     def result(self) -> VerifyResult:
         findings = list(self.findings)
         spans: dict[str, tuple[int, int]] = {}
+        broken: dict[str, str] = {}
         for instance, chain in self.chains.items():
             spans[instance] = (chain.first_seq, chain.seq)
+            if chain.broken:
+                broken[instance] = chain.break_where
             if chain.first_seq > 1 and chain.retained_through < chain.first_seq - 1 and not chain.broken:
+                broken[instance] = "its start"
                 findings.append(
                     Finding(
                         "tampering",
@@ -211,8 +229,13 @@ class ChainVerifier:
                         "stopped without closing the log)",
                     )
                 )
-        findings.extend(self._tail_findings())
-        return VerifyResult(self.records, spans, tuple(findings), self.sources)
+        tail = self._tail_findings()
+        for finding in tail:
+            instance = finding.where.removeprefix("instance ").strip("'")
+            if finding.severity == "tampering" and instance in spans:
+                broken.setdefault(instance, "its end")
+        findings.extend(tail)
+        return VerifyResult(self.records, spans, tuple(findings), self.sources, broken)
 
     def _tail_findings(self) -> list[Finding]:
         """Each anchor either found in the log, or the records after the log's end are missing."""

@@ -130,6 +130,7 @@ def _verify(args: argparse.Namespace, paths: list[Path], key: bytes) -> int:
         print(json.dumps({
             "ok": result.ok, "records": result.records, "sources": result.sources,
             "chains": {k: list(v) for k, v in result.chains.items()},
+            "chain_status": {k: result.status(k) for k in result.chains},
             "findings": [{"severity": f.severity, "where": f.where, "message": f.message} for f in result.findings],
         }, indent=2))  # fmt: skip
     else:

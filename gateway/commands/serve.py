@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -21,13 +22,19 @@ DESCRIPTION = (
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="YAML settings file (env GATEWAY_* overrides it)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="serving processes, one core each, under a supervisor (setting workers, env "
+                             "GATEWAY_WORKERS; default 1: one process). Each worker writes its own request-log "
+                             "chain (requests.w0.jsonl, ...); gateway audit verify reads them all")
 
 
-async def serve(settings: object, *, announce: bool = True, on_ready: Callable[[Any], None] | None = None) -> None:
-    """Run until SIGINT/SIGTERM; everything started is stopped before returning."""
+async def serve(settings: object, *, announce: bool = True, on_ready: Callable[[Any], None] | None = None,
+                worker: Any = None) -> None:
+    """Run until SIGINT/SIGTERM; everything started is stopped before returning. ``worker``: this is
+    one of ``--workers N`` (a :class:`~gateway.workers.WorkerSlot`), serving the supervisor's sockets."""
     from gateway.frontdoor.pg.runner import start_services, stop_services
 
-    services = await start_services(settings)
+    services = await start_services(settings, worker=worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log = logging.getLogger("gateway.serve")
@@ -44,7 +51,11 @@ async def serve(settings: object, *, announce: bool = True, on_ready: Callable[[
             loop.add_signal_handler(sig, handler)
         except (NotImplementedError, RuntimeError):
             pass
-    if announce:
+    if announce and worker is not None:
+        log.info("worker %s (pid %d) serving; request log chain %s", worker.name, os.getpid(),
+                 settings.audit_dsn and f"instance {settings.instance_name} in {settings.audit_table}"  # type: ignore[attr-defined]
+                 or settings.audit_path)  # type: ignore[attr-defined]
+    elif announce:
         pg = services.pg
         log.info("PostgreSQL wire protocol on %s:%s%s", pg.host, pg.port, " (TLS available)" if pg.ssl_ctx else "")
         if services.http_port is not None:
@@ -92,10 +103,41 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         if not settings.backend_dsn:
             raise ConfigError("no backend database: set GATEWAY_BACKEND_DSN (or backend_dsn in --config)")
+        if args.workers is not None:
+            if args.workers < 1:
+                raise ConfigError("--workers must be 1 or more")
+            settings = settings.model_copy(update={"workers": args.workers})
         refuse_unlawful_policy(settings)
+        if settings.workers > 1:
+            return _supervise(settings)
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(serve(settings))
     except (ConfigError, GatewayError, OSError) as exc:
         print(f"gateway serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _supervise(settings: Any) -> int:
+    """``--workers N``: the supervisor (see :mod:`gateway.workers`)."""
+    from gateway.frontdoor.pg.runner import find_http_server
+    from gateway.workers import Supervisor
+
+    return Supervisor(settings, settings.workers, _worker_main, http=find_http_server() is not None).run()
+
+
+def _worker_main(settings: Any, worker: Any) -> int:
+    """One worker process (forked by the supervisor): the gateway on the supervisor's sockets."""
+    from gateway.errors import ConfigError, GatewayError
+    from gateway.frontdoor.pg.runner import new_event_loop
+
+    prefix = f"%(asctime)s %(levelname)s [{worker.name}] %(name)s: %(message)s"
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(prefix))
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(serve(settings, worker=worker))
+    except (ConfigError, GatewayError, OSError) as exc:
+        print(f"gateway serve: worker {worker.name}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -53,8 +53,9 @@ def find_http_server() -> Callable[..., Any] | None:
     return getattr(module, "serve_http", None)
 
 
-async def start_services(settings: Any, gw: Any = None, *, http: bool = True) -> Services:
-    """Start the pipeline and both front doors; raises on a configuration or backend problem."""
+async def start_services(settings: Any, gw: Any = None, *, http: bool = True, worker: Any = None) -> Services:
+    """Start the pipeline and both front doors; raises on a configuration or backend problem.
+    ``worker`` (a :class:`~gateway.workers.WorkerSlot`): serve on the sockets the supervisor bound."""
     from gateway.pipeline import Gateway
 
     gw = gw or Gateway.from_settings(settings)
@@ -67,7 +68,7 @@ async def start_services(settings: Any, gw: Any = None, *, http: bool = True) ->
                                   + settings.analysis_workers)
     pg = PgServer(gw, pool, host=host, port=port, ssl_ctx=make_ssl_context(settings.tls_cert, settings.tls_key),
                   cert_file=settings.tls_cert, require_tls=settings.require_tls, limits=limits,
-                  pool_mode=settings.pool_mode)
+                  pool_mode=settings.pool_mode, worker=worker)
     try:
         await pg.start()
     except BaseException:
@@ -77,11 +78,18 @@ async def start_services(settings: Any, gw: Any = None, *, http: bool = True) ->
     services = Services(gw, pg, pool)
     if hasattr(gw, "gauge_sources"):
         gw.gauge_sources.append(pg.gauges)
+        if worker is not None:  # which worker answered (/metrics, SHOW STATS)
+            gw.gauge_sources.append(lambda: {"gateway_worker": worker.index, "gateway_workers": worker.count})
     serve_http = find_http_server() if http else None
+    if worker is not None and worker.http_sock is None:
+        serve_http = None  # the supervisor found no HTTP front door to bind
     if serve_http is not None:
         http_host, http_port = settings.http_address
+        sock = worker.http_sock if worker is not None else None
+        if sock is not None:
+            http_port = sock.getsockname()[1]
         services.http_port = http_port
-        task = asyncio.create_task(serve_http(gw, http_host, http_port))
+        task = asyncio.create_task(serve_http(gw, http_host, http_port, sock=sock))
         task.add_done_callback(_report_http_exit)
         services.tasks.append(task)
     return services

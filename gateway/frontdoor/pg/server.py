@@ -50,7 +50,7 @@ def make_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None
 class PgServer:
     def __init__(self, gw: Any, pool: BackendPool, *, host: str = "127.0.0.1", port: int = 6432,
                  ssl_ctx: ssl.SSLContext | None = None, cert_file: str | None = None, require_tls: bool = False,
-                 limits: DoorLimits | None = None, pool_mode: str = "transaction") -> None:
+                 limits: DoorLimits | None = None, pool_mode: str = "transaction", worker: Any = None) -> None:
         self.gw = gw
         self.pool = pool
         self.host = host
@@ -58,9 +58,19 @@ class PgServer:
         self.ssl_ctx = ssl_ctx
         self.cert_pem = open(cert_file, encoding="ascii").read() if cert_file and ssl_ctx else None
         self.require_tls = require_tls
-        self.door = Door(limits or DoorLimits())
         self.pool_mode = pool_mode
-        self.throttle = LoginThrottle()
+        #: a :class:`~gateway.workers.WorkerSlot` under ``--workers N``: its socket, the counts shared by
+        #: every worker, the other workers' cancel sockets; None for a single process
+        self.worker = worker
+        if worker is None:
+            self.door = Door(limits or DoorLimits())
+            self.throttle = LoginThrottle()
+        else:
+            from gateway.frontdoor.pg.shared import SharedDoor, SharedLoginThrottle
+
+            self.door = SharedDoor(limits or DoorLimits(), worker.door_file, worker.index)
+            self.throttle = SharedLoginThrottle(worker.door_file)
+        self._peer_server: asyncio.AbstractServer | None = None
         self.sessions: dict[int, tuple[bytes, PgSession]] = {}
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -82,7 +92,13 @@ class PgServer:
 
     async def start(self) -> None:
         # the reader's buffer limit bounds what one client can make the gateway hold unread (2 x limit)
-        self._server = await asyncio.start_server(self._client, self.host, self.port, limit=256 * 1024)
+        if self.worker is not None and self.worker.pg_sock is not None:  # bound by the supervisor
+            self._server = await asyncio.start_server(self._client, sock=self.worker.pg_sock, limit=256 * 1024)
+            own = self.worker.cancel_socket(self.worker.index)
+            own.unlink(missing_ok=True)
+            self._peer_server = await asyncio.start_unix_server(self._peer_cancel, path=str(own))
+        else:
+            self._server = await asyncio.start_server(self._client, self.host, self.port, limit=256 * 1024)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         if self.door.sweep_interval:
@@ -126,6 +142,8 @@ class PgServer:
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._peer_server is not None:
+            self._peer_server.close()
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -137,6 +155,9 @@ class PgServer:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             except asyncio.TimeoutError:
                 pass
+        close = getattr(self.door, "close", None)
+        if close is not None:
+            close()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -303,12 +324,48 @@ class PgServer:
             await _log_event(gw, session.ctx, "session_end")
 
     async def _cancel(self, msg: CancelRequest) -> None:
-        found = self.sessions.get(msg.process_id)
-        if found is None or not hmac.compare_digest(found[0], bytes(msg.secret_key)):
+        if await self._cancel_here(msg.process_id, bytes(msg.secret_key)):
             return
+        if self.worker is not None and msg.process_id not in self.sessions:
+            await self._pass_cancel(msg.process_id, bytes(msg.secret_key))
+
+    async def _cancel_here(self, process_id: int, secret: bytes) -> bool:
+        """Cancel this process's session with that key; False when it is not ours."""
+        found = self.sessions.get(process_id)
+        if found is None or not hmac.compare_digest(found[0], secret):
+            return False
         backend = found[1].backend
         if backend is not None:  # a pooled session between transactions has nothing running
             await backend.cancel()
+        return True
+
+    async def _pass_cancel(self, process_id: int, secret: bytes) -> None:
+        """The cancel landed on this worker, the session lives on another: tell every other worker
+        (over its unix socket in the run's folder); the one holding the key cancels."""
+        message = process_id.to_bytes(4, "big") + secret[:4].ljust(4, b"\0")
+        for path in self.worker.peers:
+            try:
+                _reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+            except (OSError, asyncio.TimeoutError):
+                continue  # that worker is restarting: its sessions are gone anyway
+            try:
+                writer.write(message)
+                await writer.drain()
+            except OSError:
+                pass
+            finally:
+                writer.close()
+
+    async def _peer_cancel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            data = await asyncio.wait_for(reader.readexactly(8), 2.0)
+            await self._cancel_here(int.from_bytes(data[:4], "big"), data[4:])
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+            pass
+        except Exception:  # noqa: BLE001 - a cancel that fails is a cancel not done, never a crash
+            log.exception("passing on a cancel request failed")
+        finally:
+            writer.close()
 
 
 async def _log_event(gw: Any, ctx: Any, kind: str) -> None:

@@ -1,0 +1,231 @@
+"""``gateway serve --workers 2`` through a real gateway: both workers serve, each writes its own chain,
+``audit verify`` reads both and names the one tampered with, SIGHUP reaches both, SIGTERM drains
+both; a worker killed is restarted; the bulk-access cap, the connection cap per requester and a
+cancel hold across workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from frontdoor_pg_support import ROOT, WireGateway, start_gateway
+
+psycopg = pytest.importorskip("psycopg")
+
+POINT = "SELECT zip FROM dmv.persons WHERE person_id = %s"
+GOV = {"purpose": "governor_authorized", "authorization_id": "GOV-2026-0001"}
+INDIVIDUALS_CAP = 6
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _chains(audit: Path) -> dict[str, list[dict[str, Any]]]:
+    return {p.name: _records(p) for p in sorted(audit.glob("requests.w*.jsonl"))}
+
+
+def _wait_for(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def _connect(gw: WireGateway, user: str = "dmv_clerk", claim: dict[str, str] | None = None) -> Any:
+    options = " ".join(f"-c gateway.{k}={v}" for k, v in (claim or {}).items())
+    return psycopg.connect(host=gw.host, port=gw.port, user=user, password=f"{user}-demo-password", dbname="dmv",
+                           sslmode="disable", autocommit=True, options=options, connect_timeout=20)
+
+
+def _audit_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway", "audit", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def _served_by_both(gw: WireGateway, audit: Path) -> None:
+    """New connections until both workers have answered one (the kernel spreads them by port hash)."""
+    for i in range(60):
+        with _connect(gw) as conn:
+            conn.execute(POINT, (1 + i,)).fetchall()
+        chains = _chains(audit)
+        if len(chains) == 2 and all(any(r["type"] == "request" for r in c) for c in chains.values()):
+            return
+    raise AssertionError(f"60 connections did not reach both workers: {list(_chains(audit))}")
+
+
+@pytest.fixture()
+def gw2(dmv_dsn: str, tmp_path: Path) -> Iterator[WireGateway]:
+    yield from start_gateway(dmv_dsn, tmp_path, GATEWAY_WORKERS="2")
+
+
+def test_two_workers_serve_each_its_own_chain_and_verify_reads_both(gw2: WireGateway, tmp_path: Path) -> None:
+    _served_by_both(gw2, tmp_path)
+    assert not (tmp_path / "requests.jsonl").exists()  # no chain of the configured name itself
+    chains = _chains(tmp_path)
+    assert set(chains) == {"requests.w0.jsonl", "requests.w1.jsonl"}
+    for name, records in chains.items():
+        worker = name.split(".")[1]
+        assert {r["instance"] for r in records} == {f"gateway.{worker}"}  # the worker id in every record
+    # /metrics says which worker answered; fresh connections reach both
+    seen = set()
+    for _ in range(40):
+        with httpx.Client(timeout=10) as client:  # a new connection each time
+            text = client.get(f"http://{gw2.host}:{gw2.http_port}/metrics").text
+        assert "gateway_workers 2" in text
+        seen.add(re.search(r"^gateway_worker (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+        if seen == {"0", "1"}:
+            break
+    assert seen == {"0", "1"}
+    # the admin console shows it too (SHOW STATS of the worker that took the connection)
+    seen = set()
+    for _ in range(40):
+        with psycopg.connect(f"postgresql://auditor:auditor-demo-password@{gw2.host}:{gw2.port}/gateway",
+                             autocommit=True) as admin:
+            stats = dict(admin.execute("SHOW STATS").fetchall())
+        assert float(stats["gateway_workers"]) == 2
+        seen.add(int(float(stats["gateway_worker"])))
+        if seen == {0, 1}:
+            break
+    assert seen == {0, 1}
+    # SIGHUP reaches both workers: a reload record in each chain
+    gw2.process.send_signal(signal.SIGHUP)
+    _wait_for(lambda: all(any(r["type"] == "reload" for r in c) for c in _chains(tmp_path).values()))
+    # SIGTERM drains both, then the supervisor exits 0; each chain ends in a closing checkpoint
+    gw2.process.send_signal(signal.SIGTERM)
+    assert gw2.process.wait(60) == 0
+    for name, records in _chains(tmp_path).items():
+        assert records[-1]["type"] == "checkpoint" and records[-1]["reason"] == "close", name
+    done = _audit_cli("verify", "--json", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert set(result["chains"]) == {"gateway.w0", "gateway.w1"}
+    assert result["chain_status"] == {"gateway.w0": "intact", "gateway.w1": "intact"}
+    # search reads both chains, in time order
+    found = _audit_cli("search", "--json", "--requester", "dmv_clerk", str(tmp_path))
+    assert found.returncode == 0, found.stderr
+    rows = [json.loads(line) for line in found.stdout.splitlines()]
+    assert {r["instance"] for r in rows} == {"gateway.w0", "gateway.w1"}
+    assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+    # a record edited in worker 1's file: verify names that file and chain, and worker 0's stays intact
+    path = tmp_path / "requests.w1.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    n = next(i for i, line in enumerate(lines) if json.loads(line)["type"] == "request")
+    edited = json.loads(lines[n])
+    edited["requester"] = "someone_else"
+    lines[n] = json.dumps(edited, sort_keys=True, separators=(",", ":")) + "\n"
+    path.write_text("".join(lines))
+    broken = _audit_cli("verify", str(tmp_path))
+    assert broken.returncode == 1
+    assert f"requests.w1.jsonl line {n + 1}" in broken.stderr and "edited" in broken.stderr
+    assert "requests.w0.jsonl" not in broken.stderr
+    assert "gateway.w0 seq 1.." in broken.stdout and "intact" in broken.stdout
+    assert re.search(r"gateway\.w1 seq 1\.\.\d+ BROKEN", broken.stdout), broken.stdout
+
+
+def test_a_killed_worker_is_restarted_and_logged(gw2: WireGateway, tmp_path: Path) -> None:
+    log = tmp_path / "gateway.log"
+    started = _wait_for(lambda: re.findall(r"worker w(\d) started \(pid (\d+)\)", log.read_text()))
+    pids = {index: int(pid) for index, pid in started}
+    assert set(pids) == {"0", "1"}
+    os.kill(pids["1"], signal.SIGKILL)
+    _wait_for(lambda: "worker w1 (pid %d) died (signal SIGKILL): restarting it" % pids["1"] in log.read_text())
+    _wait_for(lambda: len(re.findall(r"worker w1 started", log.read_text())) == 2)
+    _served_by_both(gw2, tmp_path)  # the new worker 1 serves (and continues its chain)
+    gw2.process.send_signal(signal.SIGTERM)
+    assert gw2.process.wait(60) == 0
+    done = _audit_cli("verify", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_cancel_reaches_the_session_on_the_other_worker(gw2: WireGateway, dmv_dsn: str) -> None:
+    with psycopg.connect(dmv_dsn, autocommit=True) as conn:
+        n = 2_000_000
+        t0 = time.perf_counter()
+        conn.execute("SELECT count(*) FROM generate_series(1, %s)", (n,)).fetchone()
+        took = max(time.perf_counter() - t0, 0.01)
+    slow = f"SELECT count(*) FROM generate_series(1, {int(n * 20 / took)})"  # about 20 s
+    for _ in range(6):  # the cancel connection lands on either worker; several rounds cover both cases
+        with _connect(gw2) as conn:
+            timer = threading.Timer(0.5, conn.cancel)
+            timer.start()
+            t0 = time.monotonic()
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute(slow).fetchall()
+            assert time.monotonic() - t0 < 10
+            timer.join()
+
+
+def _capped_policy(tmp: Path, **limits: Any) -> Path:
+    data = yaml.safe_load((ROOT / "policies/colorado-dmv.yaml").read_text())
+    data["limits"]["overrides"] = [{"requester": "gov_office", "individuals_per_day": INDIVIDUALS_CAP}]
+    path = tmp / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_bulk_limit_and_the_connection_cap_hold_across_two_workers(dmv_dsn: str, tmp_path: Path) -> None:
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    policy = _capped_policy(tmp_path)
+    for gw in start_gateway(dmv_dsn, audit, GATEWAY_WORKERS="2", GATEWAY_POLICY=str(policy),
+                            GATEWAY_MAX_CONNECTIONS_PER_REQUESTER="3"):
+        answered, refused = 0, 0
+        for person in range(301, 301 + 2 * INDIVIDUALS_CAP):  # one new individual per connection
+            with _connect(gw, "gov_office", GOV) as conn:
+                try:
+                    conn.execute("SELECT first_name FROM dmv.persons WHERE person_id = %s", (person,)).fetchall()
+                    answered += 1
+                except psycopg.errors.ConfigurationLimitExceeded as exc:
+                    assert "distinct individuals today" in str(exc)
+                    refused += 1
+        assert (answered, refused) == (INDIVIDUALS_CAP, INDIVIDUALS_CAP)  # not twice the cap
+        requests = [r for c in _chains(audit).values() for r in c
+                    if r["type"] == "request" and r.get("requester") == "gov_office"]
+        assert {r["instance"] for r in requests} == {"gateway.w0", "gateway.w1"}  # both workers counted
+        # three sessions of one requester at most, over all workers: the fourth and fifth are refused
+        held = [_connect(gw, "gov_office", GOV) for _ in range(3)]
+        try:
+            for _ in range(2):
+                with pytest.raises(psycopg.OperationalError, match="too many connections for requester"):
+                    _connect(gw, "gov_office", GOV).close()
+        finally:
+            for conn in held:
+                conn.close()
+        _wait_for(lambda: _try_connect(gw))  # the slots are free again once they left
+        # a guesser is slowed by the failures it had on the other worker too
+        for _ in range(4):
+            with pytest.raises(psycopg.OperationalError):
+                psycopg.connect(host=gw.host, port=gw.port, user="gov_office", password="wrong", dbname="dmv",
+                                sslmode="disable", connect_timeout=20).close()
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(host=gw.host, port=gw.port, user="gov_office", password="wrong", dbname="dmv",
+                            sslmode="disable", connect_timeout=20).close()
+        assert time.monotonic() - t0 >= 1.9  # 0.25 * 2**3 after four failures, wherever they landed
+
+
+def _try_connect(gw: WireGateway) -> bool:
+    try:
+        _connect(gw, "gov_office", GOV).close()
+    except psycopg.OperationalError:
+        return False
+    return True
