@@ -98,7 +98,10 @@ def main() -> int:
     parser.add_argument("--no-audit-sync", action="store_true",
                         help="request records written without fdatasync (to see what durability costs)")
     parser.add_argument("--gateway-env", nargs="*", default=[], metavar="NAME=VALUE",
-                        help="extra environment for gateway serve (e.g. GATEWAY_WORKERS=2)")
+                        help="extra environment for gateway serve (e.g. GATEWAY_PURE_PYTHON=1)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], metavar="N",
+                        help="gateway serve --workers N, one gateway per count, measured side by side "
+                             "(default 1; e.g. --workers 1 2)")
     args = parser.parse_args()
     if not shutil.which("pgbench") or not shutil.which("pgbouncer"):
         print("needs pgbench and pgbouncer on PATH (apt-get install postgresql-client pgbouncer)", file=sys.stderr)
@@ -125,34 +128,41 @@ def main() -> int:
         bouncer_dir.mkdir()
         bouncer, bouncer_port = start_pgbouncer(bouncer_dir, pg.port, pg.superuser, pg.password, "session")
         bouncer_pid = int((bouncer_dir / "pgbouncer.pid").read_text()) if (bouncer_dir / "pgbouncer.pid").exists() else bouncer.pid
-        gen = start_gateway(dsn, work, **env)
+        gens, gateways = [], {}
         try:
-            gw = next(gen)
+            for n in args.workers:  # one gateway per worker count, each with its own log folder
+                folder = work / f"gateway-w{n}"
+                folder.mkdir()
+                gens.append(start_gateway(dsn, folder, **{"GATEWAY_WORKERS": str(n), **env}))
+                gateways[gateway_name(n, args.workers)] = next(gens[-1])
             purpose = "-c gateway.purpose=service_delivery"
             targets = {
                 "direct": (lambda mode, c: pgbench("127.0.0.1", pg.port, pg.superuser, pg.password, mode, c, args.seconds, script), []),
                 "pgbouncer": (lambda mode, c: pgbench("127.0.0.1", bouncer_port, pg.superuser, pg.password, mode, c,
                                                       args.seconds, script), [bouncer_pid]),
-                "gateway": (lambda mode, c: pgbench(gw.host, gw.port, "dmv_clerk", "dmv_clerk-demo-password", mode, c,
-                                                    args.seconds, script, purpose), [gw.process.pid]),
             }
+            for name, gw in gateways.items():
+                targets[name] = (lambda mode, c, gw=gw: pgbench(gw.host, gw.port, "dmv_clerk", "dmv_clerk-demo-password",
+                                                               mode, c, args.seconds, script, purpose), [gw.process.pid])
             for mode in args.modes:  # warm-up, not counted: first plans, imports, connection pools
                 for name, (run, pids) in targets.items():
+                    gw = gateways.get(name)
                     pgbench(*(("127.0.0.1", pg.port, pg.superuser, pg.password) if name == "direct" else
                               ("127.0.0.1", bouncer_port, pg.superuser, pg.password) if name == "pgbouncer" else
                               (gw.host, gw.port, "dmv_clerk", "dmv_clerk-demo-password")),
-                            mode, 2, 1, script, purpose if name == "gateway" else "", latencies=False)
+                            mode, max(2, 2 * len(args.workers)), 1, script, purpose if gw else "", latencies=False)
             for round_no in range(args.rounds):
                 for clients in args.clients:
                     for mode in args.modes:
                         for name, (run, pids) in targets.items():
                             result, cpu, pg_cpu = _measured(lambda: run(mode, clients), pids, postmaster)
                             results.setdefault((name, mode, clients), []).append((result, cpu, pg_cpu))
-                            print(f"round {round_no + 1} c={clients:<3} {mode:9s} {name:10s} {result.tps:9.0f} tps "
+                            print(f"round {round_no + 1} c={clients:<3} {mode:9s} {name:12s} {result.tps:9.0f} tps "
                                   f"cpu {_fmt(cpu, '.0f')} us/req postgres {pg_cpu:.0f} us/req p50 {_fmt(result.p50_ms, '.3f')} ms "
                                   f"p99 {_fmt(result.p99_ms, '.3f')} ms", file=sys.stderr, flush=True)
         finally:
-            gen.close()
+            for gen in gens:
+                gen.close()
             bouncer.send_signal(signal.SIGTERM)
             bouncer.wait(10)
 
@@ -164,21 +174,33 @@ def main() -> int:
     print(f"\npgbench point lookups by person_id, {args.persons} persons, {args.seconds} s x {args.rounds} rounds, "
           f"request log {'NOT fsynced' if args.no_audit_sync else 'durable'}; medians. CPU: user+sys of the process "
           "per transaction. p50/p99 in ms (direct / PgBouncer / gateway).\n")
-    print("| clients | mode | direct tps | PgBouncer tps | gateway tps | gw/direct | gw/PgBouncer "
+    several = len(args.workers) > 1
+    print(("| clients | mode | workers " if several else "| clients | mode ")
+          + "| direct tps | PgBouncer tps | gateway tps | gw/direct | gw/PgBouncer "
           "| gateway CPU µs/req | PgBouncer CPU µs/req | PostgreSQL CPU µs/query direct / via gateway | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if several else ""))
     for clients in args.clients:
         for mode in args.modes:
-            d, b, g = (med(n, mode, clients, lambda r: r[0].tps) for n in ("direct", "pgbouncer", "gateway"))
-            gcpu = med("gateway", mode, clients, lambda r: r[1])
-            bcpu = med("pgbouncer", mode, clients, lambda r: r[1])
-            pg_cpu = " / ".join(_fmt(med(n, mode, clients, lambda r: r[2]), ".0f") for n in ("direct", "gateway"))
-            p50 = " / ".join(_fmt(med(n, mode, clients, lambda r: r[0].p50_ms), ".3f") for n in ("direct", "pgbouncer", "gateway"))
-            p99 = " / ".join(_fmt(med(n, mode, clients, lambda r: r[0].p99_ms), ".3f") for n in ("direct", "pgbouncer", "gateway"))
-            assert d and b and g
-            print(f"| {clients} | {mode} | {d:.0f} | {b:.0f} | {g:.0f} | {g / d:.2f} | {g / b:.2f} "
-                  f"| {_fmt(gcpu, '.0f')} | {_fmt(bcpu, '.0f')} | {pg_cpu} | {p50} | {p99} |")
+            for n in args.workers:
+                gname = gateway_name(n, args.workers)
+                d, b, g = (med(x, mode, clients, lambda r: r[0].tps) for x in ("direct", "pgbouncer", gname))
+                gcpu = med(gname, mode, clients, lambda r: r[1])
+                bcpu = med("pgbouncer", mode, clients, lambda r: r[1])
+                pg_cpu = " / ".join(_fmt(med(x, mode, clients, lambda r: r[2]), ".0f") for x in ("direct", gname))
+                p50 = " / ".join(_fmt(med(x, mode, clients, lambda r: r[0].p50_ms), ".3f")
+                                 for x in ("direct", "pgbouncer", gname))
+                p99 = " / ".join(_fmt(med(x, mode, clients, lambda r: r[0].p99_ms), ".3f")
+                                 for x in ("direct", "pgbouncer", gname))
+                assert d and b and g
+                print(f"| {clients} | {mode} | " + (f"{n} | " if several else "")
+                      + f"{d:.0f} | {b:.0f} | {g:.0f} | {g / d:.2f} | {g / b:.2f} "
+                      f"| {_fmt(gcpu, '.0f')} | {_fmt(bcpu, '.0f')} | {pg_cpu} | {p50} | {p99} |")
     return 0
+
+
+def gateway_name(workers: int, counts: list[int]) -> str:
+    """The gateway target's name: ``gateway`` alone, ``gateway-wN`` when several worker counts run."""
+    return "gateway" if len(counts) == 1 else f"gateway-w{workers}"
 
 
 if __name__ == "__main__":
