@@ -45,7 +45,7 @@ from gateway.plan.cache import INLINE_CHARS, Analyzer, Miss
 from gateway.plan.types import Analysis, StatementPlan, denied, redacted_columns
 from gateway.policy.load import load_policy
 from gateway.policy.policy import Policy
-from gateway.policy.types import GATEWAY_SETTINGS, PURPOSES, Decision, Profile, PurposeClaim, Requester
+from gateway.policy.types import GATEWAY_SETTINGS, PURPOSES, ColumnRef, Decision, Profile, PurposeClaim, Requester
 
 log = structlog.get_logger("gateway")
 
@@ -109,7 +109,8 @@ class Plan:
         profile = self.profile
         if profile is None or not profile.exception or self.error is not None:
             return None
-        if not any(s.kind == "select" and _reads_data(s) for s in self.statements):
+        if not any((s.kind == "select" and _reads_data(s)) or (s.write is not None and s.write.returning)
+                   for s in self.statements):
             return None
         return use_notice_text(profile.purpose or "")
 
@@ -457,7 +458,7 @@ class Gateway:
         if refused is not None:
             # A session whose purpose is refused may still SET/RESET/SHOW its settings and end its
             # transaction (planned with a profile that reads nothing); anything else is refused.
-            if analysis.error is None and all(s.kind not in ("select",) for s in analysis.statements):
+            if analysis.error is None and all(s.kind not in ("select", "write") for s in analysis.statements):
                 return Plan(request_id, sql, analysis.statements, analysis.decision, None, None, analysis.cache)
             return Plan(request_id, sql, (), Decision("deny", refused.message.removeprefix("gateway: "),
                                                       rule=refused.rule or "purpose"), refused, None)
@@ -541,6 +542,32 @@ class Gateway:
         if record:
             self.log_outcome(ctx, plan, rows=0, duration_ms=duration_ms, sqlstate=error.sqlstate, status="refused")
         return error
+
+    # -- staff writes the policy allows (policy/writes.py) -------------------------------------------
+    async def run_write(self, plan: Plan, bind: Any, *, as_text: bool = False) -> Any:
+        """Run the plan's one allowed write (``backend/writes.py``); raises a GatewayError (the caller
+        logs the outcome). ``bind(parameter types)`` gives the parameters asyncpg binds."""
+        from gateway.backend.writes import run_write
+
+        st = plan.statements[0]
+        profile, catalog, analyzer = plan.profile, self.catalog, self.analyzer
+        assert st.write is not None and profile is not None and catalog is not None and analyzer is not None
+        classifier = analyzer.classifier
+
+        def hidden(table: tuple[str, str]) -> frozenset[str] | None:
+            relation = catalog.relation(*table)
+            if relation is None:
+                return None
+            return frozenset(c.name for c in relation.columns if profile.action_for(
+                classifier.column_tags(ColumnRef(relation.schema, relation.name, c.name))) != "allow")
+
+        return await run_write(self.pool, st.sql, st.write, bind, hidden, as_text=as_text)
+
+    async def describe_write(self, sql: str) -> Any:
+        """(parameter type oids, RETURNING fields) of a planned write, from the backend."""
+        from gateway.backend.writes import describe
+
+        return await describe(self.pool, sql)
 
     # -- session settings ------------------------------------------------------------------------
     def validate_setting(self, name: str, value: str | None) -> str | None:
@@ -700,8 +727,15 @@ class Gateway:
         await self.submit_request(ctx, plan, params, sqlstate)
 
     def log_outcome(self, ctx: SessionContext, plan: Plan, *, rows: int, duration_ms: float,
-                    sqlstate: str | None = None, persons: int | None = None, status: str = "ok") -> None:
-        from gateway.audit.record import prepared_outcome
+                    sqlstate: str | None = None, persons: int | None = None, status: str = "ok",
+                    rows_affected: int | None = None) -> None:
+        from gateway.audit.record import prepared_outcome, prepared_write_outcome
+
+        if rows_affected is not None or any(st.kind == "write" for st in plan.statements):  # a staff write
+            self.audit.append_nowait(prepared_write_outcome(
+                request_id=plan.request_id, rows_returned=rows, persons_returned=None, duration_ms=duration_ms,
+                backend_sqlstate=sqlstate, status=status, rows_affected=rows_affected or 0))
+            return
 
         if status == "ok" and sqlstate == RowLimitExceeded.sqlstate:
             status, rows = "refused", 0  # a Query's answer over its row cap, refused whole by the relay

@@ -384,4 +384,14 @@ def prepared_outcome(*, request_id: str, rows_returned: int, persons_returned: i
     })
 
 
+_WRITE_OUTCOME = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcome"}, OUTCOME_DYNAMIC + ("rows_affected",))
+
+
+def prepared_write_outcome(*, rows_affected: int, **fields: Any) -> PreparedRecord:
+    """The outcome of a staff write: as :func:`prepared_outcome`, with the rows it inserted, changed
+    or deleted (``rows_returned`` counts its RETURNING rows)."""
+    record = prepared_outcome(**fields)
+    return PreparedRecord(_WRITE_OUTCOME, {**record.values, "rows_affected": rows_affected})
+
+
 _NO_HASHER = LiteralHasher(b"\0" * 32, enabled=False)

@@ -20,6 +20,8 @@ from gateway.analyzer.errors import not_understood
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.analyzer.utility import read_utility
 from gateway.errors import GatewayError, PolicyDenied, SqlSyntaxError
+from gateway.analyzer.writes import WRITE_HEADS, WRITE_ROOTS
+from gateway.plan.writes import plan_write
 from gateway.plan.passes import PASSES, Pass, PlanEnv, StatementWork
 from gateway.plan.types import Analysis, StatementPlan, denied, resolve_named
 from gateway.policy.constraints import Value
@@ -126,7 +128,8 @@ def _plan(sql: str, tokens: list[Token], profile: Profile, env: PlanEnv, passes:
         if not indexes:
             continue
         chunk = [tokens[i] for i in indexes]
-        utility = read_utility(chunk)
+        # a staff write the policy may allow is parsed and planned (plan/writes.py); else refused here
+        utility = None if profile.writes and chunk[0].text.upper() in WRITE_HEADS else read_utility(chunk)
         if utility is not None:
             plans.append(StatementPlan(utility.kind, utility.sql, utility.command_tag, setting=utility.setting))
             templates.append(None)
@@ -162,7 +165,10 @@ def _parse(sql: str, chunk: list[Token]) -> exp.Expr:
 
 def _query(sql: str, chunk: list[Token], indexes: list[int], all_tokens: list[Token], profile: Profile,
            env: PlanEnv, passes: tuple[Pass, ...]) -> tuple[StatementPlan, Template | None]:
-    work = StatementWork(_parse(sql, chunk), sql)
+    tree = _parse(sql, chunk)
+    if profile.writes and isinstance(tree, WRITE_ROOTS):  # a staff write the policy may allow (plan/writes.py)
+        return plan_write(tree, sql, profile, env), None
+    work = StatementWork(tree, sql)
     try:
         for run in passes:
             work = run(work, env, profile)

@@ -8,11 +8,12 @@ from typing import Any
 from gateway.errors import GatewayError
 from gateway.policy.naming import Named
 from gateway.policy.types import Access, Decision
+from gateway.policy.writes import WriteTarget
 
 
 @dataclass(frozen=True)
 class StatementPlan:
-    kind: str  # select | transaction | set | show | gateway_set | gateway_show | noop | empty
+    kind: str  # select | write | transaction | set | show | gateway_set | gateway_show | noop | empty
     sql: str
     command_tag: str
     redacted: tuple[str, ...] = ()
@@ -29,6 +30,7 @@ class StatementPlan:
     personal: bool = False  # the answer carries personal data (the naming tag)
     anchored: bool = True  # every relation that personal data comes from names its individuals
     individuals: tuple[NamedValue, ...] = ()  # ``named`` resolved for this request's literals
+    write: WriteTarget | None = None  # a staff write the policy allows (kind "write"): what it changes
 
 
 @dataclass(frozen=True)

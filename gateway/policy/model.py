@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.notices.due import NoticeRules
 from gateway.policy.registries import Authorization, CourtOrder
-from gateway.policy.types import JUSTIFICATION_FIELDS, PURPOSES, UNCLASSIFIED, Action, Purpose
+from gateway.policy.writes import WriteGrant
+from gateway.policy.types import JUSTIFICATION_FIELDS, PURPOSES, REQUESTER_KINDS, UNCLASSIFIED, Action, Purpose
 
 Loc = tuple[str | int, ...]
 PurposeToken = Purpose  # one list of purpose tokens: gateway.policy.types
@@ -175,6 +176,7 @@ class PolicyFile(_Strict):
     authorizations: tuple[Authorization, ...] = ()
     notices: NoticeRules = NoticeRules()  # subject notices: due in N (business) days, holidays
     originating_agencies: OriginRules = OriginRules()
+    writes: tuple[WriteGrant, ...] = ()  # staff writes allowed per table and column (policy/writes.py)
 
 
 def semantic_problems(model: PolicyFile) -> list[tuple[Loc, str]]:
@@ -239,6 +241,11 @@ def semantic_problems(model: PolicyFile) -> list[tuple[Loc, str]]:
     _check_regex(problems, ("originating_agencies", "ori_pattern"), model.originating_agencies.ori_pattern)
     for i, pattern in enumerate(model.originating_agencies.immigration_agency_oris):
         _check_regex(problems, ("originating_agencies", "immigration_agency_oris", i), pattern)
+
+    for i, grant in enumerate(model.writes):
+        for kind in grant.kinds:
+            if kind not in REQUESTER_KINDS:
+                problems.append((("writes", i, "kinds"), f"unknown requester kind {kind!r} (kinds: {', '.join(REQUESTER_KINDS)})"))
 
     seen: set[str] = set()
     for i, order in enumerate(model.court_orders):

@@ -25,6 +25,7 @@ from gateway.policy.limits import caps_for
 from gateway.policy.model import NoPurposeSpec, PolicyFile, PurposeSpec
 from gateway.policy.naming import Naming
 from gateway.policy.purposes import JustificationChecker, field_value, justification_summary
+from gateway.policy.writes import rights_for
 from gateway.policy.types import ACTION_RANK, PURPOSES, UNCLASSIFIED, Action, Profile, PurposeClaim, Requester
 
 ALL_COLUMNS = "*"
@@ -186,7 +187,17 @@ class Policy:
             naming=self.naming,
             must_name=not caps.bulk_access,
             caps=caps,
+            writes=rights_for(self.file.writes, requester.name, requester.kind, requester.roles, requester.internal,
+                              token) if self.file.writes else (),
+            status_tags=self.status_tags if self.file.writes else frozenset(),
         )
+
+    @cached_property
+    def status_tags(self) -> frozenset[str]:
+        """The tags that hold immigration status (read from the policy: see ``lawcheck.tag_roles``)."""
+        from gateway.policy.lawcheck import tag_roles
+
+        return tag_roles(self)[0]
 
     @cached_property
     def naming(self) -> Naming:

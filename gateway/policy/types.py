@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 if TYPE_CHECKING:
     from gateway.policy.naming import Naming
     from gateway.policy.registries import RegistryEntry
+    from gateway.policy.writes import WriteRight
 
 Action = Literal["allow", "redact", "deny"]
 
@@ -154,6 +155,10 @@ class Profile:
     naming: Naming | None = None  # the policy's definition of naming an individual (SPEC 9)
     must_name: bool = False  # an answer carrying the naming tag must name its individuals
     caps: Caps = Caps()
+    #: staff writes the policy grants this requester under this purpose (policy/writes.py)
+    writes: tuple[WriteRight, ...] = ()
+    #: the tags of immigration status (24-74-104: writes of them need required_by_law)
+    status_tags: frozenset[str] = frozenset()
     key: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -163,6 +168,8 @@ class Profile:
                    f";who={self.requester};name={int(self.must_name)}")
             if self.entry is not None:
                 key += f";entry={self.entry.kind}:{self.entry.id}:{self.entry.scope.key}"
+            if self.writes:
+                key += f";writes={'|'.join(r.key for r in self.writes)};kind={self.kind};purpose={self.purpose}"
             if self.certification_lapse:
                 key += f";lapse={self.certification_lapse}:{','.join(sorted(self.lapse_tags))}"
             object.__setattr__(self, "key", key)
@@ -201,6 +208,7 @@ Usage = Literal[
     "whole-row reference",
     "values",
     "lateral",
+    "write",  # a column a write sets (or ``*``: the rows a DELETE removes)
 ]
 
 

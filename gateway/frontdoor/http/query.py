@@ -2,7 +2,7 @@
 
 The order is the contract: the request record is durable (``gw.log_request``) before anything reaches
 the backend; a refused request is logged too, then answered with its error; the outcome record
-follows the answer's rows. Only one SELECT per request runs over HTTP.
+follows the answer's rows. One SELECT (or one staff write the policy allows) per request runs over HTTP.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from gateway.frontdoor.http.auth import authenticate, client_addr, is_tls
 from gateway.frontdoor.http.body import BodyError, QueryBody, parse_query_body
 from gateway.frontdoor.http.errors import ApiError, StatementNotAllowed, request_id_of
 from gateway.frontdoor.http.execute import run_select
+from gateway.frontdoor.http.write import write_endpoint
 from gateway.pipeline import Plan, SessionContext
 from gateway.policy.types import Decision
 
@@ -45,7 +46,7 @@ async def read_body(request: Request, request_id: str) -> QueryBody:
 def _select_only(plan: Plan) -> Plan:
     """The plan, or a denied copy when it is not exactly one SELECT (so the log says why)."""
     kinds = [s.kind for s in plan.statements]
-    if kinds == ["select"]:
+    if kinds == ["select"] or kinds == ["write"]:  # a write: a staff write the policy allows (write.py)
         return plan
     if len(kinds) > 1:
         reason = f"{len(kinds)} statements in one request; the HTTP API runs one SELECT per request"
@@ -90,6 +91,8 @@ async def query_endpoint(request: Request) -> Response:
     await _log_request(request, ctx, plan, body.params)
     if plan.error is not None:
         raise ApiError.from_gateway_error(plan.error, plan.request_id)
+    if plan.statements[0].kind == "write":
+        return await write_endpoint(gw, ctx, plan, body.params, started)
     row_cap = plan.row_cap
     cap = min(body.limit or gw.settings.max_rows_http, gw.settings.max_rows_http)
     try:

@@ -23,6 +23,7 @@ from gateway.errors import (
 from gateway.policy.claim_scope import ClaimScope, transaction_event
 from gateway.policy.types import Decision
 from gateway.frontdoor.pg import responses
+from gateway.frontdoor.pg import writes as pg_writes
 from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, SYNC, Pending, Relay
 from gateway.frontdoor.pg.startup import GATEWAY_FIELDS
 from gateway.wire import (
@@ -324,6 +325,9 @@ class PgSession:
             else:
                 self.relay.synthetic(result, ready=True)
             return
+        if any(s.kind == "write" for s in statements):  # a staff write the policy allows (writes.py)
+            await pg_writes.query_write(self, plan)
+            return
         plan = self.gw.admit(self.ctx, plan)  # caps and rate limits (SPEC 9)
         if plan.error is not None:
             await self._log(plan)
@@ -375,6 +379,11 @@ class PgSession:
             self.statements[msg.name] = Statement(msg.sql, msg.param_types, None, local=st)
             self.relay.synthetic(_PARSE_COMPLETE)
             return
+        if st is not None and st.kind == "write":  # run by the gateway itself (writes.py)
+            self.statements[msg.name] = Statement(msg.sql, msg.param_types, None, local=st, fresh_plan=plan,
+                                                  claim_version=self.claim_version)
+            self.relay.synthetic(_PARSE_COMPLETE)
+            return
         # a duplicate name is forwarded too (rewritten, like any Parse): the backend answers 42P05 if the
         # statement exists, and the client text itself never reaches the backend
         sql = st.sql if st is not None else ""
@@ -397,6 +406,14 @@ class PgSession:
         stmt = self.statements.get(msg.statement)
         if stmt is None:  # unknown statement: the backend answers 26000
             self._send(frame(b"B", body), Pending(EXT))
+            return
+        if stmt.local is not None and stmt.local.kind == "write":
+            bound = await pg_writes.bind_write(self, stmt, msg, _params(msg, stmt.param_types))
+            if isinstance(bound, GatewayError):
+                self._refuse_ext(bound.sqlstate, bound.client_message())
+                return
+            self.portals[msg.portal] = Portal(stmt, bound)
+            self.relay.synthetic(_BIND_COMPLETE)
             return
         if stmt.local is not None:
             self.portals[msg.portal] = Portal(stmt, None)
@@ -437,11 +454,17 @@ class PgSession:
         msg = Describe.decode(Reader(body))
         if msg.kind == "S":
             stmt = self.statements.get(msg.name)
+            if stmt is not None and stmt.local is not None and stmt.local.kind == "write":
+                await self._describe_write(pg_writes.describe_statement(self, stmt))
+                return
             if stmt is not None and stmt.local is not None:
                 self.relay.synthetic(_NO_PARAMS + _local_description(stmt.local))
                 return
         else:
             portal = self.portals.get(msg.name)
+            if portal is not None and portal.statement.local is not None and portal.statement.local.kind == "write":
+                await self._describe_write(pg_writes.portal_description(self, portal.plan))
+                return
             if portal is not None and portal.statement.local is not None:
                 self.relay.synthetic(_local_description(portal.statement.local))
                 return
@@ -453,6 +476,17 @@ class PgSession:
             return
         msg = Execute.decode(Reader(body))
         portal = self.portals.get(msg.portal)
+        if portal is not None and portal.statement.local is not None and portal.statement.local.kind == "write":
+            if portal.executed:
+                self._refuse_ext("0A000", "gateway: a write portal runs once; bind it again")
+                return
+            portal.executed = True
+            result = await pg_writes.execute_write(self, portal.plan)
+            if isinstance(result, GatewayError):
+                self._refuse_ext(result.sqlstate, result.client_message(portal.plan.plan.request_id))
+            else:
+                self.relay.synthetic(result)
+            return
         if portal is not None and portal.statement.local is not None:
             result = await self._run_local(portal.statement.local, describe=False)
             if isinstance(result, GatewayError):
@@ -492,6 +526,12 @@ class PgSession:
             self.relay.synthetic(_CLOSE_COMPLETE)
         else:
             self._send(frame(b"C", body), Pending(EXT))
+
+    async def _describe_write(self, answer: Any) -> None:
+        try:
+            self.relay.synthetic(await answer)
+        except GatewayError as exc:
+            self._refuse_ext(exc.sqlstate, exc.client_message())
 
     # ---- gateway settings ---------------------------------------------------------------
     async def _run_local(self, st: Any, *, describe: bool) -> bytes | GatewayError:
