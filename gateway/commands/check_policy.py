@@ -11,11 +11,12 @@ HELP = "validate the policy against the law and the live schema (uncovered colum
 DESCRIPTION = (
     "Checks the policy and the requesters file against the law (SB21-131): nothing readable for civil "
     "immigration enforcement or by an immigration agency, every exception with its justification, "
-    "court orders only court-issued, certifications current. Then compares the policy with the live "
+    "court orders only court-issued, certifications current, staff write grants only to the agency's own "
+    "staff, a write of a status column (24-74-104 C.R.S.) only under required_by_law. Then compares the policy with the live "
     "database (skipped without --dsn): every table, view and column in the policy's schemas "
     "that the policy does not classify (the gateway treats those as 'unclassified' and withholds them), "
     "every policy entry that names no live table or column, and the classification the gateway derives "
-    "for each view from its definition. Exits 1 when anything is uncovered or dangling."
+    "for each view from its definition, and that each write grant names a base table and its columns. Exits 1 when anything is uncovered or dangling."
 )
 
 
@@ -91,6 +92,10 @@ async def _check(args: argparse.Namespace, policy) -> int:  # type: ignore[no-un
         for col in policy.listed_columns(schema, name):
             if col not in live:
                 problems.append(f"policy entry {schema}.{name}.{col} names no column in the database")
+    if policy.file.writes:
+        from gateway.policy.writes import grant_schema_problems
+
+        problems.extend(grant_schema_problems(policy.file.writes, catalog.relation))
     if not args.quiet:
         print(f"policy {policy.source} (sha256 {policy.digest[:12]}) against {len(catalog.relations)} relations")
         for line in notes:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from gateway.policy.writes import grant_problems
 from gateway.policy.law import CIVIL, EXCEPTIONS
 from gateway.policy.policy import Policy
 from gateway.policy.types import UNCLASSIFIED
@@ -129,6 +130,10 @@ def law_problems(policy: Policy, requesters: Any = None, today: date | None = No
                         "requester without a certification (24-74-105 C.R.S.)")
 
     _court_order_rules(policy, problems)
+    if file.writes:
+        lookup = (lambda name: getattr(requesters.lookup(name), "requester", None)) if requesters is not None else None
+        problems.extend(grant_problems(file.writes, policy.tags_for, status,
+                                       lambda s, t: list(policy.listed_columns(s, t)), lookup))
     if requesters is not None:
         _requesters(policy, requesters, today, problems, warnings)
     return LawCheck(tuple(problems), tuple(warnings))

@@ -154,10 +154,12 @@ def decide_write(write: WriteRequest, profile: Profile, tags_of: Callable[[str],
 
 
 def grant_problems(grants: Iterable[WriteGrant], tags_of: Callable[[str, str, str], frozenset[str]],
-                   status_tags: frozenset[str], relation: Callable[[str, str], object | None] | None = None,
-                   columns_of: Callable[[object], Iterable[str]] | None = None,
-                   kind_of: Callable[[object], str] | None = None) -> list[str]:
-    """check-policy: problems with the write grants, against the law (and the live schema when given)."""
+                   status_tags: frozenset[str], columns_of: Callable[[str, str], Iterable[str]],
+                   requester: Callable[[str], object | None] | None = None) -> list[str]:
+    """check-policy against the law: each grant names someone, only staff, grants something, and a
+    write of a status column (24-74-104) is limited to ``purposes: [required_by_law]``. ``columns_of``
+    gives a table's columns (the policy's listing, or the live schema's); ``requester`` looks a name up
+    in the requesters file (``kind`` and ``internal`` read from what it returns)."""
     problems: list[str] = []
     for i, grant in enumerate(grants):
         label = f"writes[{i}] ({grant.table})"
@@ -166,31 +168,45 @@ def grant_problems(grants: Iterable[WriteGrant], tags_of: Callable[[str, str, st
             problems.append(f"{label}: names no requester, kind or role")
         bad_kinds = [k for k in grant.kinds if k != "internal"]
         if bad_kinds:
-            problems.append(f"{label}: only the agency's own staff (kind internal) may write; not {', '.join(bad_kinds)}")
+            problems.append(f"{label}: only the agency's own staff (kind internal) may write, not {', '.join(bad_kinds)} "
+                            "(SPEC 5: only reading statements reach the database for anyone else)")
+        if requester is not None:
+            for name in grant.requesters:
+                found = requester(name)
+                if found is not None and (getattr(found, "kind", "") != "internal" or not getattr(found, "internal", False)):
+                    problems.append(f"{label}: requester {name} is not the agency's own staff (kind "
+                                    f"{getattr(found, 'kind', '?')}): it may never write")
         if not (grant.insert or grant.update or grant.delete):
             problems.append(f"{label}: grants nothing (insert, update or delete)")
-        columns: list[str] | None = None
-        if relation is not None:
-            rel = relation(schema, table)
-            if rel is None:
-                problems.append(f"{label}: no such relation in the live schema")
-            else:
-                kind = kind_of(rel) if kind_of else "table"
-                if kind not in ("table", "partitioned"):
-                    problems.append(f"{label}: {grant.table} is a {kind}; writes go to base tables only")
-                columns = list(columns_of(rel)) if columns_of else None
-        named = [*grant.insert, *grant.update]
-        if columns is not None:
-            missing = sorted({c for c in named if c not in columns})
-            if missing:
-                problems.append(f"{label}: no such column(s): {', '.join(missing)}")
-        status_cols = sorted({c for c in named if tags_of(schema, table, c) & status_tags})
-        if grant.delete and columns is not None:
-            status_cols += [f"{c} (delete)" for c in columns if tags_of(schema, table, c) & status_tags]
+        named = sorted({*grant.insert, *grant.update})
+        status_cols = [c for c in named if tags_of(schema, table, c) & status_tags]
+        if grant.delete:
+            status_cols += [f"{c} (by delete)" for c in columns_of(schema, table) if tags_of(schema, table, c) & status_tags]
         if status_cols and tuple(grant.purposes) != (REQUIRED_BY_LAW,):
             problems.append(f"{label}: grants a write of {', '.join(status_cols)} (place of birth, citizenship or "
                             "immigration documents) without limiting it to purposes: [required_by_law] "
                             "(24-74-104 C.R.S.)")
+    return problems
+
+
+def grant_schema_problems(grants: Iterable[WriteGrant], relation: Callable[[str, str], object | None]) -> list[str]:
+    """check-policy against the live schema: each grant names a base table and columns it has."""
+    problems: list[str] = []
+    for i, grant in enumerate(grants):
+        label = f"writes[{i}] ({grant.table})"
+        schema, table = grant.table.split(".", 1)
+        rel = relation(schema, table)
+        if rel is None:
+            problems.append(f"{label}: names no table in the database")
+            continue
+        kind = getattr(rel, "kind", "table")
+        if kind not in ("table", "partitioned") or schema in ("pg_catalog", "information_schema"):
+            problems.append(f"{label}: {grant.table} is a {kind}{' of the system catalog' if schema.startswith(('pg_', 'information')) else ''}; "
+                            "writes go to base tables only")
+        live = {c.name for c in getattr(rel, "columns", ())}
+        missing = sorted({c for c in (*grant.insert, *grant.update) if c not in live})
+        if missing:
+            problems.append(f"{label}: no such column(s) in the database: {', '.join(missing)}")
     return problems
 
 

@@ -46,7 +46,8 @@ SCHEMAS: dict[str, Any] = {
     "QueryRequest": {
         "type": "object", "required": ["sql"], "additionalProperties": False,
         "properties": {
-            "sql": {"type": "string", "minLength": 1, "description": "one SELECT; placeholders $1..$n"},
+            "sql": {"type": "string", "minLength": 1, "description": "one SELECT (or one staff write the policy grants, "
+                    "docs/staff-writes.md); placeholders $1..$n"},
             "params": {"type": "array", "description": "values bound to $1..$n server-side",
                        "items": {"type": ["string", "number", "integer", "boolean", "null", "array", "object"]}},
             "purpose": {"type": ["string", "null"], "enum": [*PURPOSES, None]},
@@ -71,6 +72,8 @@ SCHEMAS: dict[str, Any] = {
             "offset": {"type": "integer", "minimum": 0},
             "limit": {"type": "integer", "minimum": 1},
             "has_more": {"type": "boolean"},
+            "command": {"type": "string", "description": "a staff write: its command tag (UPDATE 2, INSERT 0 1); "
+                        "row_count is then the rows it affected and rows its RETURNING rows"},
             "notice": {"type": "string", "description": "the use notice, on every answer released under an "
                        "exception purpose: the data may not be used or passed on for civil immigration enforcement"},
         },
