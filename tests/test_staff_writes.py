@@ -217,3 +217,25 @@ def test_constraint_errors_carry_no_values(gw: WireGateway) -> None:
     assert "Key (" not in done.stderr and "DETAIL" not in done.stderr
     record = last(gw)
     assert outcome_of(gw, record["request_id"])["status"] == "error"
+
+
+def test_the_report_counts_writes(gw: WireGateway, tmp_path: Path) -> None:
+    import json
+
+    from gateway.cli import main as gateway_main
+
+    done = gw.psql("dmv_clerk", "UPDATE persons SET zip = '81003' WHERE person_id IN (20, 21, 22)", purpose="service_delivery")
+    assert done.returncode == 0, done.stderr
+    outcome_of(gw, last(gw)["request_id"])  # the outcome is on disk
+    out = tmp_path / "report.json"
+    assert gateway_main(["report", "--quarter", "2026-Q4", str(gw.audit_path.parent), "--format", "json",
+                         "--out", str(out)]) == 0
+    writes = {w["requester"]: w for w in json.loads(out.read_text())["compliance"]["writes"]}
+    clerk = writes["dmv_clerk"]
+    assert clerk["allowed"] >= 5 and clerk["refused"] >= 10 and clerk["rows_affected"] >= 6
+    assert clerk["status_writes"] >= 1 and clerk["refused_24_74_104"] >= 1
+    assert writes["cbi_analyst"]["refused"] >= 1 and writes["cbi_analyst"]["allowed"] == 0
+    html = tmp_path / "report.html"
+    assert gateway_main(["report", "--quarter", "2026-Q4", str(gw.audit_path.parent), "--format", "html",
+                         "--out", str(html)]) == 0
+    assert "Staff writes" in html.read_text()

@@ -38,6 +38,7 @@ class ComplianceSections:
     notices: dict[str, int]
     overdue: tuple[dict[str, Any], ...]
     relayed: tuple[dict[str, Any], ...] = ()  # requests a switch or vendor relayed, by originating agency
+    writes: tuple[dict[str, Any], ...] = ()  # staff writes, by requester (allowed, refused, rows affected)
 
 
 def _figures(records: Iterable[dict[str, Any]], start: datetime, end: datetime) -> tuple[dict[str, int], dict[str, list[int]], int]:
@@ -100,7 +101,42 @@ def build_compliance(records: Sequence[dict[str, Any]], quarter_start: datetime,
                  "pending": states["queued"], "overdue_now": len(overdue)},
         overdue=overdue,
         relayed=_relayed(records, quarter_start, quarter_end),
+        writes=_writes(records, quarter_start, quarter_end),
     )
+
+
+_WRITE_RULES = ("statement.insert", "statement.update", "statement.delete", "statement.merge")
+
+
+def is_write(record: dict[str, Any]) -> bool:
+    """A request that asked to write: planned as a staff write, or refused as one."""
+    rule = str(record.get("rule") or "")
+    return record.get("statement_kind") == "write" or rule.startswith("write.") or rule in _WRITE_RULES
+
+
+def _writes(records: Sequence[dict[str, Any]], start: datetime, end: datetime) -> tuple[dict[str, Any], ...]:
+    affected = {r.get("request_id"): int(r.get("rows_affected") or 0) for r in records
+                if r.get("type") == "outcome" and "rows_affected" in r}
+    rows: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record.get("type") != "request" or not is_write(record):
+            continue
+        if not start <= parse_time(str(record.get("time"))) < end:
+            continue
+        row = rows.setdefault(str(record.get("requester")), {
+            "requester": str(record.get("requester")), "agency": record.get("agency") or "", "writes": 0,
+            "allowed": 0, "refused": 0, "rows_affected": 0, "status_writes": 0, "refused_24_74_104": 0})
+        row["writes"] += 1
+        if record.get("decision") == "deny":
+            row["refused"] += 1
+            row["refused_24_74_104"] += record.get("rule") == "write.24_74_104"
+            continue
+        row["allowed"] += 1
+        row["rows_affected"] += affected.get(record.get("request_id"), 0)
+        row["status_writes"] += any("write" in (a.get("usage") or ()) and a.get("tags") and
+                                    any("status" in t or "immigration" in t for t in a["tags"])
+                                    for a in record.get("accesses") or ())
+    return tuple(sorted(rows.values(), key=lambda r: (-r["writes"], r["requester"])))
 
 
 def _relayed(records: Iterable[dict[str, Any]], start: datetime, end: datetime) -> tuple[dict[str, Any], ...]:

@@ -55,6 +55,12 @@ def compliance_html(c: ComplianceSections | None) -> str:
             ("requester", "ORI", "end user", "requests", "refused"),
             [(r["requester"], r["ori"], r["end_user"], r["requests"], r["refused"]) for r in c.relayed],
             "No request relayed by a switch or vendor."),
+        writes_table=_table(
+            ("requester", "agency", "writes", "allowed", "refused", "rows affected", "24-74-104 writes",
+             "24-74-104 refused"),
+            [(r["requester"], r["agency"], r["writes"], r["allowed"], r["refused"], r["rows_affected"], r["status_writes"],
+              r["refused_24_74_104"]) for r in c.writes],
+            "No staff write in the quarter."),
     )  # fmt: skip
 
 
@@ -76,4 +82,8 @@ def compliance_csv_rows(c: ComplianceSections | None) -> list[dict[str, object]]
              for n in c.overdue]
     rows += [{"section": "relayed", "key": r["ori"], "requester": r["requester"], "total": r["requests"],
               "deny": r["refused"], "detail": f"end user {r['end_user']}"} for r in c.relayed]
+    rows += [{"section": "writes", "key": r["requester"], "requester": r["requester"], "agency": r["agency"],
+              "total": r["writes"], "allow": r["allowed"], "deny": r["refused"],
+              "detail": f"rows affected {r['rows_affected']}; 24-74-104 writes {r['status_writes']}, "
+                        f"refused {r['refused_24_74_104']}"} for r in c.writes]
     return rows
