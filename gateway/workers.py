@@ -12,8 +12,8 @@ The supervisor binds the sockets and forks the workers; it serves nothing itself
   process, except for the following. Its request log is its own chain: the file
   ``<stem>.w<k><suffix>`` beside the configured path, written as instance ``<instance_name>.w<k>``
   (with the PostgreSQL sink, the same table with instance ``<instance_name>.w<k>``, the column that
-  already separates chains). Its connection caps and login throttle are counted in the run's
-  shared file (:mod:`gateway.frontdoor.pg.shared`). A CancelRequest that lands on another worker
+  already separates chains). Its connection caps, login throttle and HTTP rate limit are counted in
+  the run's shared file (:mod:`gateway.frontdoor.pg.shared`). A CancelRequest that lands on another worker
   is passed on over that worker's unix socket. /metrics and the admin console's SHOW STATS show
   ``gateway_worker`` (k) and ``gateway_workers`` (N).
 * **Signals.** SIGHUP is passed to every worker, and each reloads. SIGTERM or SIGINT is passed to
@@ -23,8 +23,8 @@ The supervisor binds the sockets and forks the workers; it serves nothing itself
 
 Shared across workers without this module: the bulk-access counters (SQLite beside the request
 log), the subject-notice queue (an append-only file under ``flock``), certifications (each worker
-rereads the requesters file and its side file). Per worker: the HTTP rate limit per bearer token
-(N workers let a token through up to N times ``http_rate_per_second``), and the shape caches.
+rereads the requesters file and its side file). In the run's shared file too: the HTTP rate limit
+per bearer token. Per worker: the shape caches, the metrics (each worker's /metrics is its own).
 """
 
 from __future__ import annotations

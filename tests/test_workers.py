@@ -188,7 +188,16 @@ def test_the_bulk_limit_and_the_connection_cap_hold_across_two_workers(dmv_dsn: 
     audit.mkdir()
     policy = _capped_policy(tmp_path)
     for gw in start_gateway(dmv_dsn, audit, GATEWAY_WORKERS="2", GATEWAY_POLICY=str(policy),
-                            GATEWAY_MAX_CONNECTIONS_PER_REQUESTER="3"):
+                            GATEWAY_MAX_CONNECTIONS_PER_REQUESTER="3", GATEWAY_HTTP_RATE_PER_SECOND="0.05",
+                            GATEWAY_HTTP_RATE_BURST="4"):
+        # the HTTP rate limit per token: a burst of 4 in all, whichever worker each connection reaches
+        codes = []
+        for _ in range(10):
+            with httpx.Client(timeout=30) as client:  # a new connection each time
+                codes.append(client.post(f"http://{gw.host}:{gw.http_port}/v1/query",
+                                         json={"sql": "SELECT 1", "purpose": "service_delivery"},
+                                         headers={"Authorization": "Bearer dmv_clerk-demo-token"}).status_code)
+        assert codes.count(200) == 4 and codes.count(429) == 6, codes
         answered, refused = 0, 0
         for person in range(301, 301 + 2 * INDIVIDUALS_CAP):  # one new individual per connection
             with _connect(gw, "gov_office", GOV) as conn:
@@ -230,3 +239,56 @@ def _try_connect(gw: WireGateway) -> bool:
     except psycopg.OperationalError:
         return False
     return True
+
+
+def _quarter() -> str:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    return f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+
+
+def test_postgresql_sink_one_chain_per_worker_and_the_report_reads_both(dmv_dsn: str, tmp_path: Path,
+                                                                         fresh_db: Any) -> None:
+    audit_dsn = fresh_db("audit_workers")
+    key = tmp_path / "audit.key"
+    for gw in start_gateway(dmv_dsn, tmp_path, GATEWAY_WORKERS="2", GATEWAY_AUDIT_DSN=audit_dsn,
+                            GATEWAY_AUDIT_KEY=str(key)):
+        for i in range(60):
+            with _connect(gw) as conn:
+                conn.execute(POINT, (1 + i,)).fetchall()
+            with psycopg.connect(audit_dsn) as db:
+                instances = {r[0] for r in db.execute(
+                    "SELECT DISTINCT instance FROM gateway_request_log WHERE type = 'request'")}
+            if instances == {"gateway.w0", "gateway.w1"}:
+                break
+        assert instances == {"gateway.w0", "gateway.w1"}
+        gw.process.send_signal(signal.SIGTERM)
+        assert gw.process.wait(60) == 0
+    assert not list(tmp_path.glob("*.jsonl"))  # no file chain beside the key
+    done = _audit_cli("verify", "--json", "--dsn", audit_dsn, "--key", str(key))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["chain_status"] == {"gateway.w0": "intact", "gateway.w1": "intact"}
+    report = subprocess.run([sys.executable, "-m", "gateway", "report", "--quarter", _quarter(), "--format", "json",
+                             "--out", "-", "--dsn", audit_dsn, "--key", str(key)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert set(data["chain_tips"]) == {"gateway.w0", "gateway.w1"}
+    assert data["verification"]["ok"] is True and data["attestation"]["made"] is True
+    (tmp_path / "before.json").write_text(report.stdout)
+    # one row of worker 0 edited: verify and the report name that chain; the other stays intact
+    with psycopg.connect(audit_dsn, autocommit=True) as db:
+        seq = db.execute("SELECT min(seq) FROM gateway_request_log WHERE instance = 'gateway.w0' "
+                         "AND type = 'request'").fetchone()[0]
+        db.execute("UPDATE gateway_request_log SET line = replace(line, '\"dmv_clerk\"', '\"nobody\"') "
+                   "WHERE instance = 'gateway.w0' AND seq = %s", (seq,))
+    broken = _audit_cli("verify", "--dsn", audit_dsn, "--key", str(key), "--since-report", str(tmp_path / "before.json"))
+    assert broken.returncode == 1
+    assert f"instance 'gateway.w0' seq {seq}" in broken.stderr
+    assert re.search(r"gateway\.w0 seq 1\.\.\d+ BROKEN", broken.stdout) and "gateway.w1 seq 1.." in broken.stdout
+    again = subprocess.run([sys.executable, "-m", "gateway", "report", "--quarter", _quarter(), "--format", "json",
+                            "--out", "-", "--dsn", audit_dsn, "--key", str(key)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, check=False)
+    data = json.loads(again.stdout)
+    assert data["attestation"]["made"] is False and "gateway.w0 seq 1.." in data["attestation"]["statement"]

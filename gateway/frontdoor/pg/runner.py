@@ -89,10 +89,22 @@ async def start_services(settings: Any, gw: Any = None, *, http: bool = True, wo
         if sock is not None:
             http_port = sock.getsockname()[1]
         services.http_port = http_port
-        task = asyncio.create_task(serve_http(gw, http_host, http_port, sock=sock))
+        app = _shared_http_app(gw, settings, worker) if worker is not None else None
+        task = asyncio.create_task(serve_http(gw, http_host, http_port, sock=sock, app=app))
         task.add_done_callback(_report_http_exit)
         services.tasks.append(task)
     return services
+
+
+def _shared_http_app(gw: Any, settings: Any, worker: Any) -> Any:
+    """The HTTP app of one of ``--workers N``: its rate limit per token counted over every worker."""
+    from gateway.frontdoor.http.app import build_app
+    from gateway.frontdoor.pg.shared import SharedRateLimiter
+
+    app = build_app(gw)
+    app.state.limiter = SharedRateLimiter(worker.door_file, rate=settings.http_rate_per_second,
+                                          burst=settings.http_rate_burst)
+    return app
 
 
 def _report_http_exit(task: asyncio.Task[Any]) -> None:

@@ -1,5 +1,6 @@
-"""What the wire door's worker processes share (``gateway serve --workers N``): live connection
-counts and recent login failures, in one SQLite file the supervisor makes for the run.
+"""What the worker processes share (``gateway serve --workers N``): live connection counts and
+recent login failures of the wire door, and the HTTP door's token buckets, in one SQLite file the
+supervisor makes for the run.
 
 With one process these live in memory (:class:`~gateway.frontdoor.pg.door.Door`,
 :class:`~gateway.frontdoor.pg.throttle.LoginThrottle`). With N workers each accepting on its own
@@ -22,10 +23,13 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import TooManyConnections
 from gateway.frontdoor.pg.door import Door, DoorLimits
 from gateway.frontdoor.pg.throttle import LoginThrottle
+
+LocalLimiter = Any  # gateway.frontdoor.http.ratelimit.RateLimiter, imported only when needed
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS connections (worker INTEGER, kind TEXT, key TEXT, n INTEGER,
     PRIMARY KEY (worker, kind, key));
 CREATE TABLE IF NOT EXISTS login_failures (key TEXT PRIMARY KEY, n INTEGER, at REAL);
+CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL, stamp REAL);
 """
 
 
@@ -52,6 +57,7 @@ def reset(path: Path) -> None:
     try:
         conn.execute("DELETE FROM connections")
         conn.execute("DELETE FROM login_failures")
+        conn.execute("DELETE FROM rate_buckets")
     finally:
         conn.close()
 
@@ -208,3 +214,45 @@ class SharedLoginThrottle(LoginThrottle):
                 self._conn.execute("DELETE FROM login_failures WHERE key IN (?, ?)", ("u:" + user, "a:" + address))
         except sqlite3.Error:
             pass
+
+
+class SharedRateLimiter:
+    """The HTTP door's :class:`~gateway.frontdoor.http.ratelimit.RateLimiter` (same ``take``), with one
+    bucket per token in the shared file, so N workers let a token through at ``rate``, not N x ``rate``.
+    One short SQLite transaction per HTTP request (tens of µs against the request's milliseconds)."""
+
+    def __init__(self, path: Path, *, rate: float, burst: int) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a rate limit needs rate > 0 and burst >= 1")
+        self.rate, self.burst = float(rate), int(burst)
+        self._lock = threading.Lock()
+        self._conn = connect(path)
+        self._local: LocalLimiter | None = None
+
+    def take(self, key: str) -> float:
+        now = time.time()
+        try:
+            with self._lock:
+                conn = self._conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute("SELECT tokens, stamp FROM rate_buckets WHERE key = ?", (key,)).fetchone()
+                    tokens = float(self.burst) if row is None else min(
+                        float(self.burst), row[0] + max(0.0, now - row[1]) * self.rate)
+                    wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+                    if wait == 0.0:
+                        tokens -= 1.0
+                    conn.execute("INSERT INTO rate_buckets VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                                 "SET tokens = excluded.tokens, stamp = excluded.stamp", (key, tokens, now))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            log.warning("the shared HTTP rate buckets are unavailable (%s): this worker's own bucket decides", exc)
+            if self._local is None:
+                from gateway.frontdoor.http.ratelimit import RateLimiter
+
+                self._local = RateLimiter(rate=self.rate, burst=self.burst)
+            return self._local.take(key)
+        return wait
