@@ -14,8 +14,9 @@ The supervisor binds the sockets and forks the workers; it serves nothing itself
   (with the PostgreSQL sink, the same table with instance ``<instance_name>.w<k>``, the column that
   already separates chains). Its connection caps, login throttle and HTTP rate limit are counted in
   the run's shared file (:mod:`gateway.frontdoor.pg.shared`). A CancelRequest that lands on another worker
-  is passed on over that worker's unix socket. /metrics and the admin console's SHOW STATS show
-  ``gateway_worker`` (k) and ``gateway_workers`` (N).
+  is passed on over that worker's unix socket. /metrics asks every other worker over the same
+  socket and lists every worker's series, labelled ``worker="wK"`` (:func:`merge_metrics`); the admin
+  console's SHOW STATS is the worker's own, with ``gateway_worker`` (k) and ``gateway_workers`` (N).
 * **Signals.** SIGHUP is passed to every worker, and each reloads. SIGTERM or SIGINT is passed to
   every worker, and each drains like a single gateway. The supervisor waits for them, then exits.
   A worker that dies is logged and restarted; one that keeps dying at start (three times within
@@ -24,7 +25,7 @@ The supervisor binds the sockets and forks the workers; it serves nothing itself
 Shared across workers without this module: the bulk-access counters (SQLite beside the request
 log), the subject-notice queue (an append-only file under ``flock``), certifications (each worker
 rereads the requesters file and its side file). In the run's shared file too: the HTTP rate limit
-per bearer token. Per worker: the shape caches, the metrics (each worker's /metrics is its own).
+per bearer token. Per worker: the shape caches and the analysis worker pool.
 """
 
 from __future__ import annotations
@@ -268,3 +269,46 @@ class Supervisor:
             if quick:
                 time.sleep(0.5 * self.quick_deaths[index])
             self._spawn(index)
+
+
+_OWN_FAMILIES = ("gateway_worker", "gateway_workers", "gateway_worker_up")  # written by merge_metrics itself
+
+
+def merge_metrics(texts: dict[int, str | None], *, answered_by: int) -> str:
+    """One /metrics page for every worker: each worker's series with a ``worker="wK"`` label (sum them
+    in the query: ``sum without (worker) (...)``), each family's HELP and TYPE once, and unlabelled
+    ``gateway_worker`` (the worker that answered) and ``gateway_workers``. A worker that did not answer
+    (restarting) shows as ``gateway_worker_up{worker="wK"} 0``."""
+    families: dict[str, tuple[list[str], list[str]]] = {}
+    up: list[str] = []
+    for index in sorted(texts):
+        text = texts[index]
+        up.append(f'gateway_worker_up{{worker="w{index}"}} {0 if text is None else 1}')
+        family = ""
+        for line in (text or "").splitlines():
+            if line.startswith("# HELP ") or line.startswith("# TYPE "):
+                family = line.split(" ", 3)[2]
+                if family in _OWN_FAMILIES:
+                    continue
+                headers, _ = families.setdefault(family, ([], []))
+                if line not in headers:
+                    headers.append(line)
+                continue
+            if not line.strip() or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            if family in _OWN_FAMILIES or not head:
+                continue
+            label = f'worker="w{index}"'
+            head = head.replace("{", "{" + label + ",", 1) if "{" in head else f"{head}{{{label}}}"
+            families.setdefault(family, ([], []))[1].append(f"{head} {value}")
+    out: list[str] = []
+    for family in sorted(families):
+        headers, samples = families[family]
+        out += headers + samples
+    count = len(texts)
+    out += ["# HELP gateway_worker the worker process that answered this scrape (gateway serve --workers N)",
+            "# TYPE gateway_worker gauge", f"gateway_worker {answered_by}",
+            "# HELP gateway_workers worker processes", "# TYPE gateway_workers gauge", f"gateway_workers {count}",
+            "# HELP gateway_worker_up 1 if that worker answered for this page", "# TYPE gateway_worker_up gauge", *up]
+    return "\n".join(out) + "\n"

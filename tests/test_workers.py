@@ -91,6 +91,10 @@ def test_two_workers_serve_each_its_own_chain_and_verify_reads_both(gw2: WireGat
         with httpx.Client(timeout=10) as client:  # a new connection each time
             text = client.get(f"http://{gw2.host}:{gw2.http_port}/metrics").text
         assert "gateway_workers 2" in text
+        # every worker's series on one page, labelled by worker (Prometheus sums them)
+        assert 'gateway_worker_up{worker="w0"} 1' in text and 'gateway_worker_up{worker="w1"} 1' in text
+        assert 'gateway_wire_clients{worker="w0"}' in text and 'gateway_wire_clients{worker="w1"}' in text
+        assert text.count("# TYPE gateway_wire_clients ") == 1
         seen.add(re.search(r"^gateway_worker (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
         if seen == {"0", "1"}:
             break

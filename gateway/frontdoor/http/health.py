@@ -55,10 +55,17 @@ def pool_gauges(pool: Any) -> dict[str, float]:
     return {"gateway_backend_pool_size": size, "gateway_backend_pool_in_use": size - pool.get_idle_size()}
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    gw = request.app.state.gw
+def metrics_text(gw: Any, metrics: Any) -> str:
+    """This process's metrics in the Prometheus text format."""
     gauges = {**pool_gauges(gw.pool), "gateway_audit_available": 1.0 if audit_available(gw.audit) else 0.0}
     if hasattr(gw, "gauges"):
         gauges.update(gw.gauges())
-    text = request.app.state.metrics.render(gauges)
+    return str(metrics.render(gauges))
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    text = metrics_text(request.app.state.gw, request.app.state.metrics)
+    every_worker = getattr(request.app.state, "every_worker_metrics", None)  # gateway serve --workers N
+    if every_worker is not None:
+        text = await every_worker(text)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

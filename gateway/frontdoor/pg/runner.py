@@ -101,9 +101,22 @@ def _shared_http_app(gw: Any, settings: Any, worker: Any) -> Any:
     from gateway.frontdoor.http.app import build_app
     from gateway.frontdoor.pg.shared import SharedRateLimiter
 
+    from gateway.frontdoor.pg.server import peer_call
+    from gateway.workers import merge_metrics
+
     app = build_app(gw)
     app.state.limiter = SharedRateLimiter(worker.door_file, rate=settings.http_rate_per_second,
                                           burst=settings.http_rate_burst)
+
+    async def every_worker_metrics(own: str) -> str:
+        others = await asyncio.gather(*(peer_call(worker.cancel_socket(i), b"M") for i in range(worker.count)
+                                        if i != worker.index))
+        texts: dict[int, str | None] = {worker.index: own}
+        peers = [i for i in range(worker.count) if i != worker.index]
+        texts.update({i: (t.decode() if t else None) for i, t in zip(peers, others)})
+        return merge_metrics(texts, answered_by=worker.index)
+
+    app.state.every_worker_metrics = every_worker_metrics
     return app
 
 

@@ -342,30 +342,47 @@ class PgServer:
     async def _pass_cancel(self, process_id: int, secret: bytes) -> None:
         """The cancel landed on this worker, the session lives on another: tell every other worker
         (over its unix socket in the run's folder); the one holding the key cancels."""
-        message = process_id.to_bytes(4, "big") + secret[:4].ljust(4, b"\0")
-        for path in self.worker.peers:
-            try:
-                _reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
-            except (OSError, asyncio.TimeoutError):
-                continue  # that worker is restarting: its sessions are gone anyway
-            try:
-                writer.write(message)
-                await writer.drain()
-            except OSError:
-                pass
-            finally:
-                writer.close()
+        message = b"C" + process_id.to_bytes(4, "big") + secret[:4].ljust(4, b"\0")
+        await asyncio.gather(*(peer_call(path, message, answer=False) for path in self.worker.peers))
 
     async def _peer_cancel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Another worker asks: ``C`` + process id + secret (cancel it if it is ours), or ``M``
+        (answer with this worker's metrics text, for an aggregated /metrics)."""
         try:
-            data = await asyncio.wait_for(reader.readexactly(8), 2.0)
-            await self._cancel_here(int.from_bytes(data[:4], "big"), data[4:])
+            kind = await asyncio.wait_for(reader.readexactly(1), 2.0)
+            if kind == b"C":
+                data = await asyncio.wait_for(reader.readexactly(8), 2.0)
+                await self._cancel_here(int.from_bytes(data[:4], "big"), data[4:])
+            elif kind == b"M":
+                from gateway.frontdoor.http.health import metrics_text
+
+                writer.write(metrics_text(self.gw, self.gw.metrics).encode())
+                await writer.drain()
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
             pass
         except Exception:  # noqa: BLE001 - a cancel that fails is a cancel not done, never a crash
-            log.exception("passing on a cancel request failed")
+            log.exception("answering another worker failed")
         finally:
             writer.close()
+
+
+async def peer_call(path: Any, message: bytes, *, answer: bool = True, timeout: float = 2.0) -> bytes | None:
+    """Send ``message`` to the worker listening at ``path``; its whole answer, or None if it is not
+    there (restarting) or too slow."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return None
+    try:
+        writer.write(message)
+        await writer.drain()
+        if not answer:
+            return b""
+        return await asyncio.wait_for(reader.read(), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return None
+    finally:
+        writer.close()
 
 
 async def _log_event(gw: Any, ctx: Any, kind: str) -> None:
