@@ -9,7 +9,8 @@ The supervisor binds the sockets and forks the workers; it serves nothing itself
   restarted worker accepts them. A port shared by workers that each bind it themselves would
   lose that queue, and with port 0 each worker would get a different port.
 * **Workers** are forked before any thread or event loop exists. Worker k is the gateway as with one
-  process, except for the following. Its request log is its own chain: the file
+  process, except for the following. It opens its share of the backend connections (``pool_size``
+  and ``wire_pool_size`` are totals, divided over the workers, rounded up). Its request log is its own chain: the file
   ``<stem>.w<k><suffix>`` beside the configured path, written as instance ``<instance_name>.w<k>``
   (with the PostgreSQL sink, the same table with instance ``<instance_name>.w<k>``, the column that
   already separates chains). Its connection caps, login throttle and HTTP rate limit are counted in
@@ -84,10 +85,16 @@ def chain_path(audit_path: str | Path, index: int) -> Path:
 
 
 def worker_settings(settings: Any, index: int) -> Any:
-    """The settings worker ``index`` runs with: its own chain (file and instance name)."""
+    """The settings worker ``index`` of ``settings.workers`` runs with: its own chain (file and
+    instance name), and its share of the backend connections (the pool sizes are the gateway's
+    totals, so N workers do not open N times as many connections to PostgreSQL)."""
+    count = settings.workers
+    wire_total = settings.wire_pool_size or max(20, settings.pool_size * 4)
     return settings.model_copy(update={
         "audit_path": str(chain_path(settings.audit_path, index)),
         "instance_name": f"{settings.instance_name}.w{index}",
+        "pool_size": max(1, -(-settings.pool_size // count)),
+        "wire_pool_size": max(2, -(-wire_total // count)),
         "workers": 1,
     })
 

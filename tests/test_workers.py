@@ -296,3 +296,32 @@ def test_postgresql_sink_one_chain_per_worker_and_the_report_reads_both(dmv_dsn:
                            text=True, timeout=120, check=False)
     data = json.loads(again.stdout)
     assert data["attestation"]["made"] is False and "gateway.w0 seq 1.." in data["attestation"]["statement"]
+
+
+def test_worker_settings_split_the_backend_connections_and_name_the_chain() -> None:
+    from gateway.config import load_settings
+    from gateway.workers import worker_settings
+
+    settings = load_settings(None, env={"GATEWAY_WORKERS": "3", "GATEWAY_POOL_SIZE": "10",
+                                        "GATEWAY_AUDIT_PATH": "/var/log/gw/audit.jsonl", "GATEWAY_INSTANCE_NAME": "gw1"})
+    assert settings.workers == 3
+    w2 = worker_settings(settings, 2)
+    assert (w2.audit_path, w2.instance_name) == ("/var/log/gw/audit.w2.jsonl", "gw1.w2")
+    assert (w2.pool_size, w2.wire_pool_size, w2.workers) == (4, 14, 1)  # 10 and 40 in all, rounded up
+    assert load_settings(None, env={}).workers == 1  # one process unless asked
+
+
+def test_one_metrics_page_for_every_worker() -> None:
+    from gateway.workers import merge_metrics
+
+    page = ("# HELP gateway_requests_total requests\n# TYPE gateway_requests_total counter\n"
+            'gateway_requests_total{decision="allow"} 3\n# HELP gateway_worker w\n# TYPE gateway_worker gauge\n'
+            "gateway_worker 0\n# HELP gateway_wire_clients c\n# TYPE gateway_wire_clients gauge\ngateway_wire_clients 2\n")
+    merged = merge_metrics({0: page, 1: page.replace("} 3", "} 5"), 2: None}, answered_by=1)
+    lines = merged.splitlines()
+    assert 'gateway_requests_total{worker="w0",decision="allow"} 3' in lines
+    assert 'gateway_requests_total{worker="w1",decision="allow"} 5' in lines
+    assert 'gateway_wire_clients{worker="w1"} 2' in lines
+    assert lines.count("# TYPE gateway_requests_total counter") == 1
+    assert "gateway_worker 1" in lines and "gateway_workers 3" in lines
+    assert 'gateway_worker_up{worker="w2"} 0' in lines and lines.count("# TYPE gateway_worker gauge") == 1
