@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 class BackendPool:
     def __init__(self, target: BackendTarget, startup: Mapping[str, str], *, size: int = 20,
-                 acquire_timeout: float = 10.0, idle_check_after: float = 30.0, max_idle: int | None = None) -> None:
+                 acquire_timeout: float = 10.0, idle_check_after: float = 30.0, max_idle: int | None = None,
+                 recovery_wait: float = 5.0) -> None:
         self.target = target
+        self.recovery_wait = recovery_wait
         self.startup = dict(startup)
         self.size = size
         self.acquire_timeout = acquire_timeout
@@ -55,7 +57,7 @@ class BackendPool:
             if len(self._in_use) + self._opening < self.size:
                 self._opening += 1
                 try:
-                    conn = await BackendConnection.connect(self.target, self.startup)
+                    conn = await self._connect(deadline)
                 finally:
                     self._opening -= 1
                 self._in_use.add(conn)
@@ -71,10 +73,23 @@ class BackendPool:
                 except asyncio.TimeoutError:
                     pass
 
+    async def _connect(self, deadline: float) -> BackendConnection:
+        """A new connection. A login the server refuses for now (57P03: starting up, in crash recovery)
+        is tried again every 100 ms until the acquire deadline (at least ``recovery_wait`` seconds)."""
+        until = max(deadline, time.monotonic() + self.recovery_wait)
+        while True:
+            try:
+                return await BackendConnection.connect(self.target, self.startup)
+            except BackendUnavailable as exc:
+                if not getattr(exc, "transient", False) or self._closed or time.monotonic() + 0.1 > until:
+                    raise
+                log.info("the backend refuses logins for now (%s); trying again", exc)
+            await asyncio.sleep(0.1)
+
     async def _take_idle(self) -> BackendConnection | None:
         while self._idle:
             conn = self._idle.pop()
-            if not conn.alive:
+            if not conn.clean:  # dead, or it got something while idle (a FATAL from a crash): never hand it out
                 conn.close()
                 continue
             if time.monotonic() - conn.last_used > self.idle_check_after:
@@ -90,7 +105,7 @@ class BackendPool:
     async def release(self, conn: BackendConnection, *, reset: bool = True) -> None:
         """Return ``conn``: reset and keep it, or close it if it is broken or the pool is full."""
         conn.detach()  # while it is reset it still counts as in use: the pool never outgrows its size
-        keep = conn.alive and not self._closed and len(self._idle) < self.max_idle
+        keep = conn.clean and not self._closed and len(self._idle) < self.max_idle
         if keep and reset:
             try:
                 if conn.status != "I":

@@ -34,6 +34,17 @@ from gateway.wire.backend import BackendMessage
 log = logging.getLogger(__name__)
 
 
+#: SQLSTATEs of a login the server refuses only for now (starting up, crash recovery, shutting down)
+TRANSIENT_LOGIN_STATES = frozenset({"57P03", "57P01", "57P02"})
+
+
+def _refused(message: str, msg: ErrorResponse) -> BackendUnavailable:
+    """A refused login; ``transient`` says whether trying again in a moment may work."""
+    exc = BackendUnavailable(message)
+    exc.transient = msg.sqlstate in TRANSIENT_LOGIN_STATES  # type: ignore[attr-defined]
+    return exc
+
+
 class _BackendProtocol(asyncio.Protocol):
     """Feeds a parser (collect mode) or hands bytes to a sink (relay mode)."""
 
@@ -161,7 +172,7 @@ class BackendConnection:
             if isinstance(msg, AuthenticationOk):
                 return
             if isinstance(msg, ErrorResponse):
-                raise BackendUnavailable(f"gateway: the backend refused the gateway's login: {msg.message}")
+                raise _refused(f"gateway: the backend refused the gateway's login: {msg.message}", msg)
             password = target.password or ""
             if isinstance(msg, AuthenticationCleartextPassword):
                 self.write(encode(PasswordMessage(password.encode() + b"\0")))
@@ -194,7 +205,7 @@ class BackendConnection:
                 self.status = msg.status
                 return
             elif isinstance(msg, ErrorResponse):
-                raise BackendUnavailable(f"gateway: the backend refused the session: {msg.message}")
+                raise _refused(f"gateway: the backend refused the session: {msg.message}", msg)
 
     # ---- collect mode --------------------------------------------------------------------
     async def next_message(self) -> BackendMessage:
@@ -263,6 +274,13 @@ class BackendConnection:
     @property
     def alive(self) -> bool:
         return not (self.broken or self._proto.closed or self.transport.is_closing())
+
+    @property
+    def clean(self) -> bool:
+        """Alive, and nothing unread from the backend: fit to hand to a session. An idle connection that
+        holds bytes (a FATAL after the server's crash recovery, a notice) or saw EOF is not."""
+        proto = self._proto
+        return self.alive and not proto.parser.buffered and not proto.raw
 
     async def cancel(self) -> None:
         """Ask the backend to cancel this session's running query (a new connection, as libpq does)."""
