@@ -87,8 +87,10 @@ class _BackendProtocol(asyncio.Protocol):
             waiter.set_result(None)
 
     async def wait(self) -> None:
-        if self.closed:
-            raise BackendUnavailable("gateway: the backend closed the connection")
+        if self.closed:  # at login: the server ends new backends while it recovers from a crash
+            exc = BackendUnavailable("gateway: the backend closed the connection")
+            exc.transient = True  # type: ignore[attr-defined]
+            raise exc
         self._waiter = asyncio.get_running_loop().create_future()
         try:
             await self._waiter
@@ -119,9 +121,9 @@ class BackendConnection:
         except BackendUnavailable:
             raise
         except (OSError, asyncio.TimeoutError, RemoteProtocolError, ScramException) as exc:
-            raise BackendUnavailable(
-                f"gateway: cannot connect to the backend database ({type(exc).__name__}: {exc})"
-            ) from exc
+            error = BackendUnavailable(f"gateway: cannot connect to the backend database ({type(exc).__name__}: {exc})")
+            error.transient = isinstance(exc, ConnectionResetError)  # type: ignore[attr-defined]
+            raise error from exc
 
     @classmethod
     async def _connect(cls, target: BackendTarget, startup: Mapping[str, str]) -> BackendConnection:
