@@ -12,6 +12,14 @@ tokens refuses deep statements before any of that runs.
 'statement_too_complex'
 >>> AnalysisLimits(max_statement_chars=5).check_size("SELECT 1").code
 'statement_too_large'
+
+``ARRAY[...]`` constructors are counted apart: sqlglot first tries ``ARRAY[`` as a type, parses the
+whole bracket, gives up and parses it again as a constructor, so each nested level doubles the work
+(25 levels: minutes, in 200 characters; found by tests/fuzz/fuzz_sql.py). PostgreSQL arrays have at
+most 6 dimensions (MAXDIM), so deeper constructors could never run anyway.
+
+>>> array_depth(Postgres().tokenizer().tokenize("SELECT ARRAY[ARRAY[1], x[1]], (ARRAY[(ARRAY[2])])"))
+2
 """
 
 from __future__ import annotations
@@ -50,6 +58,31 @@ def nesting_depth(tokens: Sequence[Token]) -> int:
     return deepest
 
 
+#: PostgreSQL's MAXDIM: an ARRAY[...] constructor nested deeper makes an array it refuses.
+MAX_ARRAY_DEPTH = 6
+
+
+def array_depth(tokens: Sequence[Token]) -> int:
+    """The deepest nesting of ``ARRAY[`` constructors (other brackets in between do not count)."""
+    brackets: list[bool] = []  # for each open [, whether it opened an ARRAY constructor
+    depth = deepest = 0
+    previous = None
+    for token in tokens:
+        kind = token.token_type
+        if kind is TokenType.L_BRACKET:
+            is_array = previous is TokenType.ARRAY
+            brackets.append(is_array)
+            if is_array:
+                depth += 1
+                if depth > deepest:
+                    deepest = depth
+        elif kind is TokenType.R_BRACKET and brackets:
+            if brackets.pop():
+                depth -= 1
+        previous = kind
+    return deepest
+
+
 @dataclass(frozen=True)
 class AnalysisLimits:
     """What the analyzer accepts; settings ``max_statement_chars`` and ``max_nesting_depth``."""
@@ -70,4 +103,9 @@ class AnalysisLimits:
             return StatementTooComplex(
                 f"gateway: the statement nests {depth} levels deep; the gateway analyzes at most "
                 f"{self.max_depth} (setting max_nesting_depth)", rule="limits.nesting_depth")
+        arrays = array_depth(tokens) if depth > MAX_ARRAY_DEPTH else 0
+        if arrays > MAX_ARRAY_DEPTH:
+            return StatementTooComplex(
+                f"gateway: the statement nests ARRAY[...] constructors {arrays} deep; PostgreSQL arrays have "
+                f"at most {MAX_ARRAY_DEPTH} dimensions", rule="limits.array_depth")
         return None

@@ -21,6 +21,8 @@ def ident_name(node: exp.Identifier | None) -> str:
     """PostgreSQL's reading of an identifier: unquoted names fold to lower case."""
     if node is None:
         return ""
+    if not isinstance(node, exp.Identifier):  # e.g. `WITH $ c AS ...` reads as a Parameter (found by fuzzing)
+        raise not_understood(f"{node.sql(dialect='postgres')!r} is not a name")
     return node.this if node.quoted else node.this.lower()
 
 

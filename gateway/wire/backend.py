@@ -25,6 +25,8 @@ def _decode_fields(r: Reader) -> tuple[tuple[str, str], ...]:
         code = r.byte1()
         if code == 0:
             break
+        if code > 127:  # field codes are ASCII letters (and the encoder writes nothing else)
+            raise RemoteProtocolError(f"invalid error field code {code:#x}")
         fields.append((chr(code), r.cstring()))
     r.finish()
     return tuple(fields)
