@@ -86,7 +86,9 @@ class Settings(BaseModel):
     # -- wire backend pool --
     pool_mode: Literal["transaction", "session"] = "transaction"  # transaction: sessions share connections
     wire_pool_size: int | None = Field(None, ge=1, le=10_000)  # backend connections (default max(20, 4 x pool_size))
-    wire_pool_wait_ms: int = Field(10_000, ge=0)  # how long a statement waits for a free connection
+    wire_pool_wait_ms: int = Field(10_000, ge=0)  # how long a statement waits for a free connection (then 53400)
+    wire_pool_queue: int = Field(1_000, ge=0)  # statements waiting for a connection; more are refused at once (53400)
+    wire_max_prepared_statements: int = Field(200, ge=1, le=100_000)  # per backend connection (LRU closed first)
     shutdown_timeout_ms: int = Field(30_000, ge=0)  # SIGTERM: how long in-flight requests may finish
     fd_headroom: int = Field(64, ge=8)  # file descriptors kept free for the log, backends, workers
     # -- more than one core (gateway serve --workers N) --

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 
 from gateway.backend.target import BackendTarget
+from gateway.backend.prepared import PreparedCounters, PreparedSet
 from gateway.backend.wire_conn import BackendConnection
 from gateway.errors import BackendUnavailable, LimitExceeded
 
@@ -27,8 +28,10 @@ log = logging.getLogger(__name__)
 class BackendPool:
     def __init__(self, target: BackendTarget, startup: Mapping[str, str], *, size: int = 20,
                  acquire_timeout: float = 10.0, idle_check_after: float = 30.0, max_idle: int | None = None,
-                 recovery_wait: float = 5.0) -> None:
+                 recovery_wait: float = 5.0, max_waiting: int = 1000, max_prepared: int = 200) -> None:
         self.target = target
+        self.max_prepared = max_prepared  # prepared statements kept per connection (least recently used closed)
+        self.max_waiting = max_waiting  # statements waiting for a connection; beyond it refused at once
         self.recovery_wait = recovery_wait
         self.startup = dict(startup)
         self.size = size
@@ -40,38 +43,77 @@ class BackendPool:
         self._opening = 0
         self._cond = asyncio.Condition()
         self._closed = False
+        self.waiting = 0
+        self.waits_total = 0  # acquires that had to wait
+        self.wait_seconds_total = 0.0
+        self.wait_timeouts_total = 0  # refused after acquire_timeout
+        self.queue_full_total = 0  # refused at once: max_waiting were already waiting
+        self.prepared = PreparedCounters()
 
     @property
-    def stats(self) -> dict[str, int]:
-        return {"idle": len(self._idle), "in_use": len(self._in_use), "opening": self._opening, "size": self.size}
+    def stats(self) -> dict[str, float]:
+        return {"idle": len(self._idle), "in_use": len(self._in_use), "opening": self._opening, "size": self.size,
+                "waiting": self.waiting, "queue_max": self.max_waiting, "waits_total": self.waits_total,
+                "wait_seconds_total": round(self.wait_seconds_total, 6),
+                "wait_timeouts_total": self.wait_timeouts_total, "queue_full_total": self.queue_full_total,
+                **self.prepared.stats()}
 
     async def acquire(self) -> BackendConnection:
-        """A healthy connection; raises LimitExceeded after ``acquire_timeout``, BackendUnavailable if down."""
-        deadline = time.monotonic() + self.acquire_timeout
-        while True:
-            if self._closed:
-                raise BackendUnavailable("gateway: the backend pool is closed")
-            conn = await self._take_idle()
-            if conn is not None:
-                return conn
-            if len(self._in_use) + self._opening < self.size:
-                self._opening += 1
-                try:
-                    conn = await self._connect(deadline)
-                finally:
-                    self._opening -= 1
-                self._in_use.add(conn)
-                return conn
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise LimitExceeded(
-                    f"gateway: all {self.size} backend connections are busy; try again later"
-                )
-            async with self._cond:
-                try:
-                    await asyncio.wait_for(self._cond.wait(), remaining)
-                except asyncio.TimeoutError:
-                    pass
+        """A healthy connection; raises LimitExceeded after ``acquire_timeout`` (or at once when
+        ``max_waiting`` statements already wait), BackendUnavailable if the backend is down."""
+        conn = await self._try_acquire(None)
+        if conn is not None:
+            return conn
+        if self.waiting >= self.max_waiting:
+            self.queue_full_total += 1
+            raise LimitExceeded(
+                f"gateway: all {self.size} backend connections are busy and {self.waiting} statements already "
+                f"wait for one (wire_pool_queue = {self.max_waiting}); the statement was not run, try again"
+            )
+        t0 = time.monotonic()
+        deadline = t0 + self.acquire_timeout
+        self.waiting += 1
+        self.waits_total += 1
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.wait_timeouts_total += 1
+                    raise LimitExceeded(
+                        f"gateway: all {self.size} backend connections stayed busy for "
+                        f"{self.acquire_timeout * 1000:.0f} ms (wire_pool_wait_ms); the statement was not run, "
+                        "try again"
+                    )
+                async with self._cond:
+                    try:
+                        await asyncio.wait_for(self._cond.wait(), remaining)
+                    except asyncio.TimeoutError:
+                        pass
+                conn = await self._try_acquire(deadline)
+                if conn is not None:
+                    return conn
+        finally:
+            self.waiting -= 1
+            self.wait_seconds_total += time.monotonic() - t0
+
+    async def _try_acquire(self, deadline: float | None) -> BackendConnection | None:
+        """An idle connection, or a new one while the pool is below its size; None when all are busy."""
+        if self._closed:
+            raise BackendUnavailable("gateway: the backend pool is closed")
+        conn = await self._take_idle()
+        if conn is not None:
+            return conn
+        if len(self._in_use) + self._opening < self.size:
+            self._opening += 1
+            try:
+                conn = await self._connect(deadline if deadline is not None else time.monotonic() + self.acquire_timeout)
+            finally:
+                self._opening -= 1
+            conn.prepared = PreparedSet(self.max_prepared)
+            conn.prepared.counters = self.prepared
+            self._in_use.add(conn)
+            return conn
+        return None
 
     async def _connect(self, deadline: float) -> BackendConnection:
         """A new connection. A login the server refuses for now (57P03: starting up, in crash recovery)
@@ -110,6 +152,7 @@ class BackendPool:
             try:
                 if conn.status != "I":
                     await conn.simple("ROLLBACK", timeout=5)
+                conn.prepared.reset()
                 await conn.simple("DISCARD ALL", timeout=5)
             except (BackendUnavailable, ValueError) as exc:
                 log.info("closing a backend connection that failed its reset: %s", exc)

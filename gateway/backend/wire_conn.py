@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 from scramp import ScramClient, ScramException
 
+from gateway.backend.prepared import PreparedSet
 from gateway.backend.target import BackendTarget
 from gateway.errors import BackendUnavailable
 from gateway.wire import (
@@ -111,6 +112,7 @@ class BackendConnection:
         self.created = time.monotonic()
         self.last_used = self.created
         self.broken = False
+        self.prepared = PreparedSet()  # statements held under the gateway's names (see prepared.py)
 
     # ---- connect -------------------------------------------------------------------------
     @classmethod

@@ -63,9 +63,13 @@ async def _answer(command: str, server: Any) -> bytes:
         pool = server.pool.stats
         workers = gw.analysis_pool.state if gw.analysis_pool is not None else {}
         row = ("wire", pool.get("size"), pool.get("in_use"), pool.get("idle"), pool.get("opening"), server.door.total,
-               len(server.sessions), workers.get("workers", 0), workers.get("busy", 0), workers.get("waiting", 0))
-        return _table(("pool", "size", "in_use", "idle", "opening", "clients", "sessions", "analysis_workers",
-                       "analysis_busy", "analysis_waiting"), [row], "SELECT")
+               len(server.sessions), pool.get("waiting"), pool.get("queue_max"), pool.get("waits_total"),
+               f"{pool.get('wait_seconds_total', 0):.3f}", pool.get("wait_timeouts_total"), pool.get("queue_full_total"),
+               pool.get("prepared_parses_total"), pool.get("prepared_shared_total"),
+               workers.get("workers", 0), workers.get("busy", 0), workers.get("waiting", 0))
+        return _table(("pool", "size", "in_use", "idle", "opening", "clients", "sessions", "waiting", "queue_max",
+                       "waits", "wait_seconds", "wait_timeouts", "queue_full", "prepared_parses", "prepared_shared",
+                       "analysis_workers", "analysis_busy", "analysis_waiting"), [row], "SELECT")
     if command == "SHOW CLIENTS":
         now = time.monotonic()
         rows = []

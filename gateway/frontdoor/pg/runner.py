@@ -62,7 +62,8 @@ async def start_services(settings: Any, gw: Any = None, *, http: bool = True, wo
     await gw.start()
     target = BackendTarget.from_dsn(settings.backend_dsn)
     pool = BackendPool(target, gw.backend_startup_options, size=settings.wire_pool_size or max(20, settings.pool_size * 4),
-                       acquire_timeout=settings.wire_pool_wait_ms / 1000)
+                       acquire_timeout=settings.wire_pool_wait_ms / 1000, max_waiting=settings.wire_pool_queue,
+                       max_prepared=settings.wire_max_prepared_statements)
     host, port = settings.pg_address
     limits = fit_file_descriptors(DoorLimits.from_settings(settings), pool.size + settings.pool_size
                                   + settings.analysis_workers)

@@ -18,7 +18,8 @@ from time import monotonic
 from typing import Any
 
 from gateway.errors import (
-    AuditUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, TransactionAborted, UnknownSetting,
+    AuditUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, LimitExceeded, TransactionAborted,
+    UnknownSetting,
 )
 from gateway.policy.claim_scope import ClaimScope, transaction_event
 from gateway.policy.types import Decision
@@ -84,6 +85,9 @@ class PgSession:
         self._clearing: tuple[Any, str] | None = None  # (plan, sql) of a RESET ALL / DISCARD ALL in flight
         self._reset_on_release = False  # the connection had session state: the pool resets it on release
         self._release_armed = False
+        self._in_batch = False  # an extended-protocol message came since the last Sync
+        self._unserved_sync = False
+        self.pool_refusals = 0
         self.claim_version = 0
         self.scope = ClaimScope.starting_with(ctx.claim)  # gateway.* with PostgreSQL's scoping
         self.statements: dict[str, Statement] = {}
@@ -116,10 +120,45 @@ class PgSession:
         """From now on this session keeps its backend connection (it has state there)."""
         self.pinned = True
 
-    async def _take_backend(self) -> None:
-        backend = await self.pool.acquire()
+    async def _take_backend(self) -> bool:
+        """Take a connection from the pool. When none is free in time (or the queue is full), every
+        statement waiting for it is answered with the pool's error and the session goes on."""
+        try:
+            backend = await self.pool.acquire()
+        except LimitExceeded as exc:
+            self._refuse_unserved(exc)
+            return False
         backend.attach(self.relay.feed, self.on_lost)
         self.backend = backend
+        return True
+
+    def _refuse_unserved(self, exc: GatewayError) -> None:
+        """Answer what was queued for a backend that never came as the backend would answer an error:
+        each simple Query gets the error and ReadyForQuery; an extended batch gets the error once and
+        ReadyForQuery at its Sync (the rest of the batch is skipped, as after any error). The relay
+        does the rest: outcome records (with the error's SQLSTATE), gateway answers in order."""
+        error = responses.error(exc.sqlstate, exc.client_message())
+        ready = responses.ready("I")
+        stream: list[bytes] = []
+        in_batch_error = False
+        for entry in self.relay.pending:
+            if entry.kind == QUERY:
+                stream += (error, ready)
+            elif entry.kind in (EXT, EXEC) and not in_batch_error:
+                stream.append(error)
+                in_batch_error = True
+            elif entry.kind == SYNC:
+                stream.append(ready)
+                in_batch_error = False
+        self._out.clear()
+        self._unnamed_open = False
+        if in_batch_error or self._in_batch:
+            if not in_batch_error:
+                stream.append(error)
+            self.skipping = True
+            self._unserved_sync = True  # that batch's Sync is answered here, without a backend
+        self.pool_refusals += 1
+        self.relay.feed(b"".join(stream))
 
     def _maybe_release(self) -> None:
         """The relay has no answer pending: give the connection back if nothing ties the session to it."""
@@ -280,6 +319,8 @@ class PgSession:
                 if pooled:
                     if self._out and self.backend is None:
                         await self._take_backend()  # waits for a free connection (pool wait setting)
+                        if self.backend is None:
+                            continue  # refused: the queued statements got the pool's error
                     if not self._release_armed and not self.pinned:
                         self._release_armed = True
                         if self.relay.pending:
@@ -506,6 +547,12 @@ class PgSession:
 
     async def _sync(self, body: bytes) -> None:
         self.skipping = False
+        self._in_batch = False
+        if self._unserved_sync:  # the batch was refused for want of a backend connection
+            self._unserved_sync = False
+            self.relay.expect(Pending(SYNC))
+            self.relay.feed(responses.ready("I"))
+            return
         self._send(frame(b"S", body), Pending(SYNC))
 
     async def _flush(self, body: bytes) -> None:
