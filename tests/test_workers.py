@@ -129,6 +129,21 @@ def test_two_workers_serve_each_its_own_chain_and_verify_reads_both(gw2: WireGat
     rows = [json.loads(line) for line in found.stdout.splitlines()]
     assert {r["instance"] for r in rows} == {"gateway.w0", "gateway.w1"}
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+    # the end cut off worker 0's file (a copy of the folder): the tip file beside it gives it away
+    import shutil
+
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    for f in tmp_path.iterdir():
+        if f.is_file() and (f.suffix == ".jsonl" or f.name.endswith(".tip.json") or f.name == "audit.key"):
+            shutil.copy(f, cut / f.name)
+    lines0 = (cut / "requests.w0.jsonl").read_text().splitlines(keepends=True)
+    (cut / "requests.w0.jsonl").write_text("".join(lines0[:-2]))
+    short = _audit_cli("verify", str(cut))
+    assert short.returncode == 1, short.stdout + short.stderr
+    assert "instance 'gateway.w0'" in short.stderr and "cut off the end" in short.stderr
+    assert "gateway.w0 seq 1.." in short.stdout and "BROKEN at its end" in short.stdout
+    assert re.search(r"gateway\.w1 seq 1\.\.\d+ intact", short.stdout), short.stdout
     # a record edited in worker 1's file: verify names that file and chain, and worker 0's stays intact
     path = tmp_path / "requests.w1.jsonl"
     lines = path.read_text().splitlines(keepends=True)
