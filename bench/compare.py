@@ -135,6 +135,7 @@ def main() -> int:
                 folder.mkdir()
                 gens.append(start_gateway(dsn, folder, **{"GATEWAY_WORKERS": str(n), **env}))
                 gateways[gateway_name(n, args.workers)] = next(gens[-1])
+                wait_for_workers(folder / "gateway.log", n)
             purpose = "-c gateway.purpose=service_delivery"
             targets = {
                 "direct": (lambda mode, c: pgbench("127.0.0.1", pg.port, pg.superuser, pg.password, mode, c, args.seconds, script), []),
@@ -196,6 +197,19 @@ def main() -> int:
                       + f"{d:.0f} | {b:.0f} | {g:.0f} | {g / d:.2f} | {g / b:.2f} "
                       f"| {_fmt(gcpu, '.0f')} | {_fmt(bcpu, '.0f')} | {pg_cpu} | {p50} | {p99} |")
     return 0
+
+
+def wait_for_workers(log: Path, n: int, timeout: float = 180.0) -> None:
+    """With --workers N the port accepts at once (the supervisor holds it): wait until every worker
+    says it is serving, so that no measured run starts against a worker still loading."""
+    if n < 2:
+        return
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if log.exists() and log.read_text(errors="replace").count(") serving; request log chain") >= n:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the {n} workers did not all start; see {log}")
 
 
 def gateway_name(workers: int, counts: list[int]) -> str:
