@@ -134,6 +134,12 @@ def _worker_main(settings: Any, worker: Any) -> int:
     prefix = f"%(asctime)s %(levelname)s [{worker.name}] %(name)s: %(message)s"
     for handler in logging.getLogger().handlers:
         handler.setFormatter(logging.Formatter(prefix))
+    try:  # structlog lines (pipeline, request log) say the worker too
+        import structlog
+
+        structlog.contextvars.bind_contextvars(worker=worker.name)
+    except ImportError:
+        pass
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             runner.run(serve(settings, worker=worker))
