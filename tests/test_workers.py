@@ -110,6 +110,18 @@ def test_two_workers_serve_each_its_own_chain_and_verify_reads_both(gw2: WireGat
         if seen == {0, 1}:
             break
     assert seen == {0, 1}
+    # the auditor endpoints of either worker read both chains
+    auditor = {"Authorization": "Bearer auditor-demo-token"}
+    for _ in range(4):
+        with httpx.Client(timeout=60) as client:
+            found = client.get(f"http://{gw2.host}:{gw2.http_port}/v1/audit/requests",
+                               params={"requester": "dmv_clerk", "limit": 1000}, headers=auditor).json()
+            assert {r["instance"] for r in found["records"]} == {"gateway.w0", "gateway.w1"}
+            report = client.get(f"http://{gw2.host}:{gw2.http_port}/v1/reports/{_quarter()}",
+                                params={"format": "json"}, headers=auditor).json()
+            assert set(report["chain_tips"]) == {"gateway.w0", "gateway.w1"}
+            assert re.search(r"gateway\.w0 seq 1\.\.\d+ intact, gateway\.w1 seq 1\.\.\d+ intact",
+                             report["verification"]["summary"]), report["verification"]
     # SIGHUP reaches both workers: a reload record in each chain
     gw2.process.send_signal(signal.SIGHUP)
     _wait_for(lambda: all(any(r["type"] == "reload" for r in c) for c in _chains(tmp_path).values()))
