@@ -125,6 +125,11 @@ def test_two_workers_serve_each_its_own_chain_and_verify_reads_both(gw2: WireGat
     # SIGHUP reaches both workers: a reload record in each chain
     gw2.process.send_signal(signal.SIGHUP)
     _wait_for(lambda: all(any(r["type"] == "reload" for r in c) for c in _chains(tmp_path).values()))
+    # the admin console's RELOAD, on whichever worker takes it, reloads both
+    with psycopg.connect(f"postgresql://auditor:auditor-demo-password@{gw2.host}:{gw2.port}/gateway",
+                         autocommit=True) as admin:
+        admin.execute("RELOAD")
+    _wait_for(lambda: all(sum(r["type"] == "reload" for r in c) == 2 for c in _chains(tmp_path).values()))
     # SIGTERM drains both, then the supervisor exits 0; each chain ends in a closing checkpoint
     gw2.process.send_signal(signal.SIGTERM)
     assert gw2.process.wait(60) == 0
@@ -174,9 +179,11 @@ def test_two_workers_serve_each_its_own_chain_and_verify_reads_both(gw2: WireGat
 
 def test_a_killed_worker_is_restarted_and_logged(gw2: WireGateway, tmp_path: Path) -> None:
     log = tmp_path / "gateway.log"
-    started = _wait_for(lambda: re.findall(r"worker w(\d) started \(pid (\d+)\)", log.read_text()))
-    pids = {index: int(pid) for index, pid in started}
-    assert set(pids) == {"0", "1"}
+    def started() -> dict[str, int]:
+        found = {index: int(pid) for index, pid in re.findall(r"worker w(\d) started \(pid (\d+)\)", log.read_text())}
+        return found if set(found) == {"0", "1"} else {}
+
+    pids = _wait_for(started)
     os.kill(pids["1"], signal.SIGKILL)
     _wait_for(lambda: "worker w1 (pid %d) died (signal SIGKILL): restarting it" % pids["1"] in log.read_text())
     _wait_for(lambda: len(re.findall(r"worker w1 started", log.read_text())) == 2)

@@ -86,7 +86,12 @@ async def _answer(command: str, server: Any) -> bytes:
         gauges.update(server.gauges())
         return _table(("name", "value"), sorted(gauges.items()), "SELECT")
     if command == "RELOAD":
-        if await gw.reload():
+        reloaded = await gw.reload()
+        refused = await server.reload_other_workers() if server.worker is not None else []
+        if reloaded and refused:
+            return responses.error("F0000", f"gateway: this worker reloaded, but worker(s) {', '.join(refused)} did "
+                                   "not (refused, or restarting) - see the gateway log")
+        if reloaded:
             return responses.command_complete("RELOAD")
         return responses.error("F0000", "gateway: the reload was refused (the files do not load or break the law); "
                                "the loaded policy stays in force - see the gateway log")

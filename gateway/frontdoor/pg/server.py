@@ -345,14 +345,23 @@ class PgServer:
         message = b"C" + process_id.to_bytes(4, "big") + secret[:4].ljust(4, b"\0")
         await asyncio.gather(*(peer_call(path, message, answer=False) for path in self.worker.peers))
 
+    async def reload_other_workers(self) -> list[str]:
+        """Ask every other worker to reload (the admin console's RELOAD); the names of those that did not."""
+        others = [i for i in range(self.worker.count) if i != self.worker.index]
+        answers = await asyncio.gather(*(peer_call(self.worker.cancel_socket(i), b"R", timeout=60.0) for i in others))
+        return [f"w{i}" for i, answer in zip(others, answers) if answer != b"1"]
+
     async def _peer_cancel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Another worker asks: ``C`` + process id + secret (cancel it if it is ours), or ``M``
-        (answer with this worker's metrics text, for an aggregated /metrics)."""
+        """Another worker asks: ``C`` + process id + secret (cancel it if it is ours), ``R`` (reload;
+        answer 1 or 0), or ``M`` (answer with this worker's metrics text, for an aggregated /metrics)."""
         try:
             kind = await asyncio.wait_for(reader.readexactly(1), 2.0)
             if kind == b"C":
                 data = await asyncio.wait_for(reader.readexactly(8), 2.0)
                 await self._cancel_here(int.from_bytes(data[:4], "big"), data[4:])
+            elif kind == b"R":  # the admin console's RELOAD, on another worker
+                writer.write(b"1" if await self.gw.reload() else b"0")
+                await writer.drain()
             elif kind == b"M":
                 from gateway.frontdoor.http.health import metrics_text
 
