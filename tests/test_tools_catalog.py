@@ -48,7 +48,7 @@ def _same_display(text: str) -> str:
 
 @pytest.mark.parametrize("command", [
     r"\d", r"\dt", r"\dv", r"\di", r"\d persons", r"\d dmv.persons", r"\d dmv.licenses", r"\d+ dmv.driver_summary", r"\dt dmv.*", r"\dv dmv.*", r"\di dmv.*",
-    r"\dn", r"\df dmv.*", r"\dT dmv.*", r"\du", r"\dg", r"\d dmv.persons_pkey", r"\dd dmv.*",
+    r"\dn", r"\df dmv.*", r"\dT dmv.*", r"\d dmv.persons_pkey", r"\dd dmv.*",  # \du: test_identity_roles.py
 ])
 def test_psql_describe_commands_answer_as_the_database(wire_gw: WireGateway, dmv_dsn: str, command: str) -> None:
     if shutil.which("psql") is None:

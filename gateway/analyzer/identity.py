@@ -5,6 +5,11 @@ it is and where it is must hear the requester's answer, the same one ``SHOW sear
 ``SHOW session_authorization`` give. So ``current_user``, ``session_user``, ``user``,
 ``current_role``, ``current_schema()`` and ``current_schemas(b)`` become literals before analysis.
 
+The role catalogs answer the same way: ``pg_roles`` and ``pg_user`` hold one row, the requester as a
+plain login role (what ``CREATE ROLE name LOGIN`` shows), and ``pg_auth_members`` is empty. Each is
+replaced by a derived table with the catalog's own columns and types (so ``SELECT *`` and psql's
+``\du`` see the same shape as from PostgreSQL); the backend's roles are never listed.
+
 >>> from gateway.analyzer.dialect import DIALECT
 >>> tree = DIALECT.parse("SELECT current_user, current_schema(), current_schemas(true)")[0]
 >>> answer_identity(tree, "cbi_analyst", ("dmv", "public")).sql(dialect="postgres")
@@ -12,6 +17,9 @@ it is and where it is must hear the requester's answer, the same one ``SHOW sear
 """
 
 from __future__ import annotations
+
+import hashlib
+from typing import Any
 
 from sqlglot import exp
 
@@ -35,8 +43,9 @@ def _output(node: exp.Expr, replacement: exp.Expr, name: str) -> exp.Expr:
     return replacement
 
 
-def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...]) -> exp.Expr:
-    """Replace the identity functions in ``tree`` (in place) by the requester's answers."""
+def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...], catalog: Any = None) -> exp.Expr:
+    """Replace the identity functions in ``tree`` (in place) by the requester's answers, and the role
+    catalogs by the requester's own row (``catalog``: where their columns are read)."""
     from gateway.analyzer.safety import normalize
 
     path = tuple(search_path)
@@ -76,7 +85,66 @@ def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...]
             continue  # has_table_privilege(current_user, ...): the backend's role is the one that reads
         if target is not None:
             node.replace(_output(node, target, name))
+    if catalog is not None:
+        _answer_role_catalogs(tree, requester, catalog)
     return tree
+
+
+#: Role catalogs that list the requester alone, and those that are empty for it (no memberships).
+_ROLE_CATALOGS = frozenset({"pg_roles", "pg_user"})
+_EMPTY_CATALOGS = frozenset({"pg_auth_members"})
+#: A plain ``CREATE ROLE x LOGIN``: the flags that are true; every other boolean is false.
+_TRUE_FLAGS = frozenset({"rolinherit", "rolcanlogin"})
+
+
+def _answer_role_catalogs(tree: exp.Expr, requester: str, catalog: Any) -> None:
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in list(tree.find_all(exp.Table)):
+        ident = table.this
+        if not isinstance(ident, exp.Identifier) or table.args.get("catalog") is not None:
+            continue
+        name = ident.this if ident.quoted else ident.this.lower()
+        if name not in _ROLE_CATALOGS and name not in _EMPTY_CATALOGS:
+            continue
+        schema = table.args.get("db")
+        if schema is None and name in ctes:
+            continue  # a CTE of that name hides the catalog
+        if schema is not None and (not isinstance(schema, exp.Identifier)
+                                   or (schema.this if schema.quoted else schema.this.lower()) != "pg_catalog"):
+            continue
+        relation = catalog.relation("pg_catalog", name)
+        if relation is None:
+            continue  # left for resolution (unknown relation: refused)
+        alias = table.args.get("alias")
+        derived = exp.Subquery(this=_role_rows(relation, requester, name in _EMPTY_CATALOGS),
+                               alias=alias.copy() if alias is not None else exp.TableAlias(this=exp.to_identifier(name)))
+        table.replace(derived)
+
+
+def _role_rows(relation: Any, requester: str, empty: bool) -> exp.Select:
+    """``SELECT <the requester's values, cast to each column's type>`` (``WHERE false`` if ``empty``)."""
+    from gateway.analyzer.dialect import DIALECT  # oid, regclass... as plain type names
+
+    oid = 16384 + int.from_bytes(hashlib.sha256(requester.encode()).digest()[:4], "big") % (2**31 - 16384)
+    columns = []
+    for column in relation.columns:
+        kind = column.type_sql
+        value: exp.Expr = exp.Null()
+        if not empty:
+            if kind == "name":
+                value = exp.Literal.string(requester)
+            elif kind == "oid":
+                value = exp.Literal.number(oid)  # a stable stand-in: never the backend role's own
+            elif kind == "boolean":
+                value = exp.Boolean(this=column.name in _TRUE_FLAGS)
+            elif kind == "integer" and column.name.endswith("connlimit"):
+                value = exp.Literal.number(-1)
+            elif kind == "text" and "passw" in column.name or column.name == "passwd":
+                value = exp.Literal.string("********")  # what pg_roles shows for every role
+        to = _NAME.copy() if kind == "name" else exp.DataType.build(kind, dialect=DIALECT, udt=True)
+        columns.append(exp.Alias(this=exp.Cast(this=value, to=to), alias=exp.to_identifier(column.name)))
+    select = exp.Select(expressions=columns)
+    return select.where(exp.false(), copy=False) if empty else select
 
 
 def _setting_call(node: exp.Anonymous, requester: str, path: tuple[str, ...]) -> exp.Expr | None:

@@ -52,7 +52,8 @@ Pass = Callable[[StatementWork, PlanEnv, Profile], StatementWork]
 
 def identity(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWork:
     schemas = env.catalog.schemas() | {"public"}
-    work.tree = answer_identity(work.tree, profile.requester, tuple(s for s in env.search_path if s in schemas))
+    work.tree = answer_identity(work.tree, profile.requester, tuple(s for s in env.search_path if s in schemas),
+                                env.catalog)
     return work
 
 
