@@ -36,6 +36,13 @@ def column_type_name(type_name: str, kind: str) -> str:
 
 
 def element_type(type_name: str) -> str:
+    """An array type's element type, in either spelling: ``_int4`` (pg_type) or ``int4[]`` (asyncpg).
+
+    >>> element_type("_int4"), element_type("int8[]"), element_type("text")
+    ('int4', 'int8', 'text')
+    """
+    if type_name.endswith("[]"):
+        return type_name[:-2]
     return type_name[1:] if type_name.startswith("_") else type_name
 
 
@@ -163,7 +170,9 @@ def coerce_param(value: Any, type_name: str, position: int, kind: str = "scalar"
             if not isinstance(value, list):
                 raise ValueError
             inner = element_type(type_name)
-            return [coerce_param(v, inner, position) for v in value]
+            # a nested list is the next dimension of the same array (asyncpg binds nested lists)
+            return [coerce_param(v, type_name, position, "array") if isinstance(v, list) else coerce_param(v, inner, position)
+                    for v in value]
         if type_name in JSON_TYPES:
             return value if isinstance(value, str) else json.dumps(value)
         if isinstance(value, (list, dict)):
