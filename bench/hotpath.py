@@ -226,6 +226,7 @@ def make_gateway(catalog: Any, log_dir: Path) -> tuple[Any, Any]:
     audit = AuditLog(log_dir / "requests.jsonl", instance=settings.instance_name, sync=True, key=b"k" * 32)
     gw = Gateway(settings, load_policy(settings.policy), load_requesters(settings.requesters), audit)
     gw.set_catalog(catalog)
+    gw.settle_heap()  # as Gateway.start() does
     entry = gw.requesters.lookup("dmv_clerk")
     assert entry is not None
     ctx = SessionContext(requester=entry.requester, claim=PurposeClaim(purpose="service_delivery"),

@@ -12,8 +12,11 @@ True
 from __future__ import annotations
 
 import bisect
+import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 AUDIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -58,6 +61,27 @@ class _Histogram:
         self.counts[bisect.bisect_left(self.buckets, value)] += 1
         self.total += value
 
+    def since(self, started: float) -> Callable[[Any], None]:
+        """A done-callback that observes the seconds from ``started`` (``time.perf_counter()``) to its call."""
+        return partial(_observe_since, self, started)
+
+
+def _observe_since(hist: _Histogram, started: float, _done: Any) -> None:
+    hist.observe(time.perf_counter() - started)
+
+
+class _Counter:
+    """One label set of a counter, resolved once (the hot path counts without building labels)."""
+
+    __slots__ = ("_cells", "_key")
+
+    def __init__(self, cells: dict[Labels, float], key: Labels) -> None:
+        self._cells = cells
+        self._key = key
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._cells[self._key] += amount
+
 
 class Metrics:
     """One registry per app (wiring by constructor; the wire front door may share it)."""
@@ -69,13 +93,24 @@ class Metrics:
     def count(self, name: str, amount: float = 1.0, **labels: str) -> None:
         self._counters[name][tuple(sorted(labels.items()))] += amount
 
+    def counter(self, name: str, **labels: str) -> _Counter:
+        """The counter ``name`` with ``labels``, to count on it again and again."""
+        key = tuple(sorted(labels.items()))
+        cells = self._counters[name]
+        cells[key] += 0.0  # shown from now on, like a counted one
+        return _Counter(cells, key)
+
     def observe(self, name: str, seconds: float, **labels: str) -> None:
+        self.histogram(name, **labels).observe(seconds)
+
+    def histogram(self, name: str, **labels: str) -> _Histogram:
+        """The histogram ``name`` with ``labels`` (made on first use)."""
         key = tuple(sorted(labels.items()))
         hist = self._histograms[name].get(key)
         if hist is None:
             buckets = AUDIT_BUCKETS if name.startswith("gateway_audit") else LATENCY_BUCKETS
             hist = self._histograms[name][key] = _Histogram(buckets)
-        hist.observe(seconds)
+        return hist
 
     def render(self, gauges: Mapping[str, float] | None = None) -> str:
         lines: list[str] = []

@@ -50,7 +50,7 @@ def test_plain_literals_hit_the_shape_cache(analysis_env) -> None:  # type: igno
     for shape in SHAPES:
         analysis_env.analyze(_render(shape, ["a", "b", "c"], [1, 2, 3]), "clerk")
         probe = analysis_env.analyze(_render(shape, ["x y", "O'Brien", "\\"], [40, 50, 60]), "clerk")
-        assert probe.cache == "shape", shape
+        assert probe.cache in ("shape", "skeleton"), shape  # the skeleton: a shape hit without the tokenizer
         assert [s.sql for s in probe.statements] == [s.sql for s in _fresh(analysis_env, _render(shape, ["x y", "O'Brien", "\\"], [40, 50, 60]), "clerk").statements]
 
 
@@ -64,7 +64,7 @@ def test_shape_cache_is_per_profile(analysis_env) -> None:  # type: ignore[no-un
 def test_literal_escapes_are_requoted(analysis_env) -> None:  # type: ignore[no-untyped-def]
     analysis_env.analyze("SELECT first_name FROM dmv.persons WHERE last_name = 'a'", "clerk")
     hit = analysis_env.analyze("SELECT first_name FROM dmv.persons WHERE last_name = 'x'' OR ''1''=''1'", "clerk")
-    assert hit.cache == "shape"
+    assert hit.cache in ("shape", "skeleton")
     assert "'x'' OR ''1''=''1'" in hit.statements[0].sql
 
 

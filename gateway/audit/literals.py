@@ -43,6 +43,9 @@ _LITERAL_TYPES = frozenset(
     if hasattr(TokenType, name)
 )
 
+#: the token types whose text the hasher replaces (the skeleton cache checks a text has no others)
+LITERAL_TYPES = _LITERAL_TYPES
+
 _POSTGRES = Dialect.get_or_raise("postgres")
 _TOKENIZER = _POSTGRES.tokenizer()  # one instance: Dialect.tokenize builds a new one per call
 

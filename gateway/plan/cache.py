@@ -5,13 +5,22 @@ statement's literal tokens, keyed by the token shape (every token but the values
 number literals). A later statement of the same shape - pgbench's simple protocol sends a million
 texts of one shape - is tokenized (~10 us), its literals re-quoted into the template, and never
 parsed again. Analysis never depends on literal values, so one analysis serves the whole shape.
+
+In front of the shape cache, a *skeleton* cache skips the tokenizer too: one regular expression
+splits a plain text (no quoted identifiers, comments, dollar signs or backslashes) into the text
+between its literals and the literals themselves, and the skeleton (that text, the literal kinds) is
+a dictionary key. A skeleton is learned from a shape hit only when the tokenizer found exactly those
+literals (same spans, plain strings and numbers, nothing but whitespace between tokens): then every
+text of that skeleton tokenizes the same way, literal for literal, and the hit is a lookup plus
+literal splicing.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from sqlglot.tokens import Token
+from sqlglot.tokens import Token, TokenType
 
 from gateway.analyzer.classify import Classifier
 from gateway.catalog.model import Catalog
@@ -19,12 +28,20 @@ from gateway.errors import SqlSyntaxError
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.plan.fresh import SLOT_TYPES, Fresh, Template, plan_fresh, render_literal, tokenize, utility_only
 from gateway.plan.passes import PASSES, Pass, PlanEnv
-from gateway.plan.types import Analysis, StatementPlan, denied, resolve_named
+from gateway.plan.types import Analysis, StatementPlan, denied, resolve_named, resolve_named_texts
+from gateway.audit.literals import LITERAL_TYPES as _LITERAL_TYPES
 from gateway.policy.types import Profile
 
 
 #: statements longer than this are not tokenized by :meth:`Analyzer.cached`: a worker does it
 INLINE_CHARS = 16 * 1024
+
+#: a plain string literal (no backslash: the text has none) or a plain number between non-word characters
+_LITERAL = re.compile(r"('(?:[^']|'')*'|(?<![\w.$])\d+(?:\.\d+)?(?![\w.]))")
+#: what the skeleton cache leaves to the tokenizer: quoted identifiers, dollar quotes and parameters,
+#: backslashes, comments, NUL
+_NOT_PLAIN = re.compile(r'["$\\\x00]|--|/\*')
+_SKELETON_CHARS = 4096  # longer texts are not worth a skeleton entry
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,7 @@ class Analyzer:
         self.limits = limits
         self.inline_chars = inline_chars
         self._exact: dict[tuple[str, str], Analysis] = {}
+        self._skeletons: dict[tuple[str, str, tuple[bool, ...]], _Skeleton] = {}
         self._shapes: dict[tuple[str, tuple], _ShapeEntry] = {}
         # bytes: half of cache_bytes for each cache; the oldest entries go first
         self.cache_bytes = cache_bytes
@@ -88,6 +106,16 @@ class Analyzer:
         hit = self._exact.get((pkey, sql))
         if hit is not None:
             return hit
+        plain = len(sql) <= _SKELETON_CHARS and _NOT_PLAIN.search(sql) is None
+        if plain:
+            parts = _LITERAL.split(sql)
+            literals = parts[1::2]
+            skey = (pkey, "\x00".join(parts[0::2]), tuple([lit[0] == "'" for lit in literals]))
+            skeleton = self._skeletons.get(skey)
+            if skeleton is not None:
+                found = skeleton.analysis(parts, literals)
+                if found is not None:
+                    return found
         if len(sql) > self.inline_chars:
             problem = self.limits.check_size(sql)
             if problem is not None:
@@ -103,6 +131,8 @@ class Analyzer:
             analysis = self._from_template(entry, tokens)
             if analysis is not None:
                 self._remember_exact(pkey, sql, analysis)
+                if plain:
+                    self._learn_skeleton(skey, parts, entry, tokens, analysis)  # type: ignore[possibly-undefined]
                 return analysis
         return Miss(pkey, shape, tokens, utility_only(tokens))
 
@@ -130,7 +160,22 @@ class Analyzer:
     @property
     def cache_state(self) -> dict[str, int]:
         return {"shapes": len(self._shapes), "shape_bytes": self._shape_bytes, "exact": len(self._exact),
-                "exact_bytes": self._exact_bytes}
+                "exact_bytes": self._exact_bytes, "skeletons": len(self._skeletons)}
+
+    def _learn_skeleton(self, skey: tuple[str, str, tuple[bool, ...]], parts: list[str], entry: _ShapeEntry,
+                        tokens: list[Token], analysis: Analysis) -> None:
+        """Keep ``skey`` when the tokenizer saw exactly the literals the expression split out (see the
+        module docstring), and splicing them reproduces the shape hit just made."""
+        skeleton = _Skeleton.learn(parts, entry, tokens)
+        spliced = skeleton.analysis(parts, parts[1::2]) if skeleton is not None else None
+        if spliced is None or (spliced.statements, spliced.decision, spliced.error) != \
+                (analysis.statements, analysis.decision, analysis.error) or \
+                [(s.sql, s.slots) for s in spliced.statements] != [(s.sql, s.slots) for s in analysis.statements]:
+            return
+        skeletons = self._skeletons
+        while len(skeletons) >= self.cache_size:
+            del skeletons[next(iter(skeletons))]
+        skeletons[skey] = skeleton
 
     def _remember_exact(self, pkey: str, sql: str, analysis: Analysis) -> None:
         if len(sql) > 8192:
@@ -166,11 +211,105 @@ class Analyzer:
                 out.append(part)
             statements.append(_replace_sql(plan, "".join(out), template.parts, tuple(tokens[i].text for i in template.slots),
                                            tokens))
-        return Analysis(tuple(statements), entry.analysis.decision, entry.analysis.error, cache="shape", tokens=tokens)
+        return Analysis(tuple(statements), entry.analysis.decision, entry.analysis.error, cache="shape", tokens=tokens,
+                        origin=entry.analysis)
+
+
+_PLAIN_TOKENS = {TokenType.STRING: True, TokenType.NUMBER: False}
+
+
+class _Skeleton:
+    """A shape entry reachable without the tokenizer: the token index of each literal of the split
+    text, the texts of the other tokens (for named individuals), the literal texts that must match."""
+
+    __slots__ = ("entry", "texts", "token_of", "fixed", "statements")
+
+    def __init__(self, entry: _ShapeEntry, texts: list[str], token_of: tuple[int, ...]) -> None:
+        self.entry = entry
+        self.texts = texts
+        self.token_of = token_of
+        literal_of = {t: k for k, t in enumerate(token_of)}
+        fixed: list[tuple[int, str]] = []
+        statements: list[tuple[StatementPlan, Template | None, tuple[int, ...]]] = []
+        for plan, template in zip(entry.analysis.statements, entry.templates):
+            if template is None:
+                statements.append((plan, None, ()))
+                continue
+            fixed.extend((literal_of[i], text) for i, text in template.fixed.items())
+            statements.append((plan, template, tuple(literal_of[i] for i in template.slots)))
+        self.fixed = tuple(fixed)
+        self.statements = tuple(statements)
+
+    @classmethod
+    def learn(cls, parts: list[str], entry: _ShapeEntry, tokens: list[Token]) -> _Skeleton | None:
+        literals = parts[1::2]
+        spans: list[tuple[int, int]] = []
+        pos = 0
+        for k, lit in enumerate(literals):
+            pos += len(parts[2 * k])
+            spans.append((pos, pos + len(lit) - 1))
+            pos += len(lit)
+        token_of: list[int] = []
+        end = -1
+        sql = "".join(parts)
+        for i, token in enumerate(tokens):
+            if sql[end + 1:token.start].strip():  # a comment, or text no token covers
+                return None
+            end = token.end
+            kind = _PLAIN_TOKENS.get(token.token_type)
+            if token.token_type in _LITERAL_TYPES or kind is not None:
+                k = len(token_of)
+                if kind is None or k >= len(spans) or spans[k] != (token.start, token.end) \
+                        or ((lit := literals[k])[0] == "'") is not kind or token.text != _value(lit):
+                    return None
+                token_of.append(i)
+        if len(token_of) != len(spans) or sql[end + 1:].strip():
+            return None
+        for plan, template in zip(entry.analysis.statements, entry.templates):
+            if template is not None and not all(i in token_of for i in (*template.slots, *template.fixed)):
+                return None
+        return cls(entry, [t.text for t in tokens], tuple(token_of))
+
+    def analysis(self, parts: list[str], literals: list[str]) -> Analysis | None:
+        """The analysis of the text split into ``parts`` (its ``literals`` at the odd places)."""
+        for k, text in self.fixed:
+            if _value(literals[k]) != text:
+                return None
+        texts: list[str] | None = None
+        statements: list[StatementPlan] = []
+        for plan, template, slots in self.statements:
+            if template is None:
+                statements.append(plan)
+                continue
+            pieces = template.parts
+            out = [pieces[0]]
+            for k, piece in zip(slots, pieces[1:]):
+                out.append(literals[k])  # a plain literal's text is its rendering
+                out.append(piece)
+            individuals = ()
+            if plan.named:
+                if texts is None:
+                    texts = self.texts.copy()
+                    for k, i in enumerate(self.token_of):
+                        texts[i] = _value(literals[k])
+                individuals = resolve_named_texts(plan.named, texts)
+            statements.append(StatementPlan(
+                plan.kind, "".join(out), plan.command_tag, plan.redacted, plan.setting, plan.accesses,
+                plan.decision, plan.masked, pieces, tuple([_value(literals[k]) for k in slots]), plan.named,
+                plan.personal, plan.anchored, individuals, plan.write))
+        base = self.entry.analysis
+        return Analysis(tuple(statements), base.decision, base.error, cache="skeleton",
+                        literals=(parts[0::2], tuple([_value(lit) for lit in literals])), origin=base)
+
+
+def _value(literal: str) -> str:
+    """A plain literal's value: a string's text unquoted, a number as written."""
+    return literal[1:-1].replace("''", "'") if literal[0] == "'" else literal
 
 
 def _replace_sql(plan: StatementPlan, sql: str, parts: tuple[str, ...], slots: tuple[str, ...],
                  tokens: list[Token]) -> StatementPlan:
     individuals = resolve_named(plan.named, tokens) if plan.named else ()  # type: ignore[arg-type]
     return StatementPlan(plan.kind, sql, plan.command_tag, plan.redacted, plan.setting, plan.accesses,
-                         plan.decision, plan.masked, parts, slots, plan.named, plan.personal, plan.anchored, individuals)
+                         plan.decision, plan.masked, parts, slots, plan.named, plan.personal, plan.anchored, individuals,
+                         plan.write)

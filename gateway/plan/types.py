@@ -82,14 +82,19 @@ def _elements(value: object) -> list[object]:
 
 def resolve_named(named: tuple[Named, ...], tokens: list[object]) -> tuple[NamedValue, ...]:
     """Give each named individual this request's literal texts (tokens by index)."""
+    return resolve_named_texts(named, [t.text for t in tokens])  # type: ignore[attr-defined]
+
+
+def resolve_named_texts(named: tuple[Named, ...], texts: list[str]) -> tuple[NamedValue, ...]:
+    """:func:`resolve_named` from the tokens' texts."""
     out = []
     for item in named:
         parts: list[str | int] = []
         for value in item.values:
             if value.kind == "param":
                 parts.append(value.pos)
-            elif value.kind == "token" and 0 <= value.pos < len(tokens):
-                parts.append(tokens[value.pos].text)  # type: ignore[attr-defined]
+            elif value.kind == "token" and 0 <= value.pos < len(texts):
+                parts.append(texts[value.pos])
             else:
                 parts.append(value.text)
         out.append(NamedValue(item.key, tuple(parts), item.array))
@@ -101,10 +106,16 @@ class Analysis:
     statements: tuple[StatementPlan, ...]
     decision: Decision
     error: GatewayError | None = None
-    cache: str = "miss"  # "exact" | "shape" | "miss"
+    cache: str = "miss"  # "exact" | "skeleton" | "shape" | "miss"
     # on a shape hit, the tokens of the analyzed text: the request log hashes its literals without
     # tokenizing it again (never pickled across to an analysis worker: only set by the cache)
     tokens: Any = field(default=None, compare=False, repr=False)
+    # on a skeleton hit instead: the text between the literals and the literal values (the request
+    # log hashes the values into the text: the same result as hashing from the tokens)
+    literals: tuple[list[str], tuple[str, ...]] | None = field(default=None, compare=False, repr=False)
+    # on a shape or skeleton hit: the cached analysis whose statements these copy with other literals
+    # (the same accesses, masks and kinds objects), so what the request log says of them is the same
+    origin: Any = field(default=None, compare=False, repr=False)
     # a refused statement's named individuals (its literals; a refusal has no statements to carry them):
     # a refusal still owes the persons it named a subject notice (SPEC 10)
     refused_individuals: tuple[NamedValue, ...] = ()
