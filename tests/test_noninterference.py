@@ -200,3 +200,61 @@ def test_utility_matches_the_database(twins, profile: str, sql: str) -> None:  #
     expected_rows = tuple(tuple(None if i in nulled else v for i, v in enumerate(row)) for row in expected.rows)
     assert through.columns == expected.columns
     assert through.rows == expected_rows
+
+
+# -- the narrowed mask-at-read projection (only the referenced columns of a masked relation) ---------
+
+NARROWED = [
+    "SELECT person_id, first_name, last_name FROM dmv.persons WHERE person_id = 5",
+    "SELECT first_name FROM dmv.persons WHERE place_of_birth IS NULL OR country_of_citizenship = 'US' ORDER BY 1 LIMIT 20",
+    "SELECT a.first_name FROM dmv.persons a JOIN dmv.persons b ON a.person_id = b.person_id + 1 WHERE b.zip > '8' ORDER BY 1 LIMIT 20",
+    "SELECT first_name FROM dmv.persons p WHERE EXISTS (SELECT 1 FROM dmv.lawful_presence l WHERE l.person_id = p.person_id AND l.immigration_status = 'X') ORDER BY 1 LIMIT 20",
+    "SELECT x.first_name FROM (SELECT first_name, zip, itin FROM dmv.persons) x WHERE x.zip > '8' AND x.itin IS NULL ORDER BY 1 LIMIT 20",
+    "SELECT county, count(*) FROM dmv.persons WHERE itin LIKE '9%' GROUP BY county ORDER BY 1",
+]
+WHOLE = [  # the column list is part of the meaning: every column stays
+    "SELECT * FROM dmv.persons WHERE person_id = 5",
+    "SELECT first_name FROM dmv.persons JOIN dmv.lawful_presence USING (person_id) WHERE person_id < 20 ORDER BY 1",
+    "SELECT first_name FROM dmv.persons NATURAL JOIN dmv.lawful_presence WHERE person_id < 20 ORDER BY 1",
+]
+
+
+def _projected(sql: str, relation: str = '"dmv"."persons"') -> list[int]:
+    """How many columns each derived table over ``relation`` lists in rewritten ``sql``."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="postgres")
+    return [len(sub.this.expressions) for sub in tree.find_all(exp.Subquery)
+            if isinstance(sub.this, exp.Select) and sub.this.args.get("from_") is not None
+            and sub.this.args["from_"].this.sql(dialect="postgres") == relation]
+
+
+@pytest.mark.parametrize("sql", NARROWED)
+@pytest.mark.parametrize("profile", RESTRICTED)
+def test_a_narrowed_projection_does_not_interfere(twins, profile: str, sql: str) -> None:  # type: ignore[no-untyped-def]
+    env = twins[0]
+    analysis = env.analyze(sql, profile)
+    if analysis.error is None and profile == "clerk":
+        total = len(next(r for r in env.catalog.relations.values() if r.qualified == "dmv.persons").columns)
+        assert all(0 < n < total for n in _projected(analysis.statements[0].sql)), analysis.statements[0].sql
+    check_noninterference(twins, sql, profile)
+
+
+@pytest.mark.parametrize("sql", WHOLE)
+def test_star_and_implicit_joins_keep_every_column(twins, sql: str) -> None:  # type: ignore[no-untyped-def]
+    env = twins[0]
+    analysis = env.analyze(sql, "clerk")
+    assert analysis.error is None, analysis.error
+    total = len(next(r for r in env.catalog.relations.values() if r.qualified == "dmv.persons").columns)
+    assert set(_projected(analysis.statements[0].sql)) == {total}
+    check_noninterference(twins, sql, "clerk")
+
+
+@pytest.mark.parametrize("sql", [
+    NARROWED[0], NARROWED[2],
+    "SELECT first_name, place_of_birth FROM dmv.persons ORDER BY person_id LIMIT 20",
+    "SELECT x.first_name, x.zip FROM (SELECT first_name, zip, person_id FROM dmv.persons) x WHERE x.zip > '8' ORDER BY x.person_id LIMIT 20",
+])
+def test_a_narrowed_projection_answers_like_the_database(twins, sql: str) -> None:  # type: ignore[no-untyped-def]
+    test_utility_matches_the_database(twins, "clerk", sql)

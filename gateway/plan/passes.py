@@ -20,7 +20,7 @@ from gateway.errors import PolicyDenied
 from gateway.policy.decide import decide_statement
 from gateway.policy.naming import Named
 from gateway.policy.types import ColumnRef, Decision, Profile
-from gateway.rewrite.mask import apply_masks
+from gateway.rewrite.mask import apply_masks, needs_every_column
 from gateway.rewrite.names import preserve_output_names
 
 
@@ -83,7 +83,20 @@ def mask(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWork:
             if profile.action_for(env.classifier.column_tags(ColumnRef(relation.schema, relation.name, c.name))) != "allow"
         )
 
-    work.masked = tuple(apply_masks(work.facts.tables, masked_for))
+    # the columns each relation is referenced by (whole-row references count every column)
+    used: dict[tuple[str, str], set[str]] | None = None
+    if not needs_every_column(work.tree):
+        used = {}
+        for access in work.facts.accesses:
+            used.setdefault((access.column.schema, access.column.relation), set()).add(access.column.column)
+
+    def referenced(relation: Relation) -> frozenset[str] | None:
+        columns = used.get((relation.schema, relation.name)) if used is not None else None
+        if not columns or "*" in columns and len(columns) == 1:
+            return None  # nothing known of it (a view traced to its tables, a row tag only): every column
+        return frozenset(columns)
+
+    work.masked = tuple(apply_masks(work.facts.tables, masked_for, referenced))
     if work.tree.parent is not None:  # the statement's own node was replaced: print from the root
         work.tree = work.tree.root()
     return work

@@ -4,6 +4,13 @@ column the requester may not see becomes a derived table in which that column is
 The value never enters the query, so predicates, whole-row references, functions and error channels
 downstream see nothing: noninterference holds by construction, whatever the rest of the statement
 does. The derived table keeps the relation's column names, order and types, and the reference's alias.
+
+When the caller knows which columns of a relation the statement references (``referenced``), the
+derived table lists only those (in the relation's order): PostgreSQL parses and plans a three-column
+derived table on every simple query instead of a fifteen-column one. The caller passes ``None``
+(every column) when a ``*``, a whole-row reference or a NATURAL/USING join makes the column list part
+of the meaning. A reference the analyzer missed fails with "column does not exist" whatever the data,
+so narrowing never lets a classified value in.
 """
 
 from __future__ import annotations
@@ -34,10 +41,16 @@ def _null_of(type_sql: str) -> exp.Expr:
     return exp.Cast(this=exp.Null(), to=data_type)
 
 
-def masked_relation(relation: Relation, masked: frozenset[str], only: bool = False) -> exp.Select:
-    """``SELECT a, NULL::type AS b, ... FROM schema.relation`` with ``masked`` columns nulled."""
+def masked_relation(relation: Relation, masked: frozenset[str], only: bool = False,
+                    referenced: frozenset[str] | None = None) -> exp.Select:
+    """``SELECT a, NULL::type AS b, ... FROM schema.relation`` with ``masked`` columns nulled; only the
+    ``referenced`` columns when given (at least one column: a derived table of none is refused by
+    older servers)."""
     projections: list[exp.Expr] = []
-    for column in relation.columns:
+    columns = relation.columns
+    if referenced is not None:
+        columns = [c for c in relation.columns if c.name in referenced] or list(relation.columns[:1])
+    for column in columns:
         ident = exp.to_identifier(column.name, quoted=True)
         if column.name in masked:
             projections.append(exp.Alias(this=_null_of(column.type_sql), alias=ident))
@@ -52,8 +65,10 @@ def masked_relation(relation: Relation, masked: frozenset[str], only: bool = Fal
     return exp.select(*projections).from_(table)
 
 
-def apply_masks(tables: Iterable[TableReference], masked_for: Callable[[Relation], frozenset[str]]) -> list[str]:
-    """Replace each table reference that needs masking, in place. Returns the masked column names."""
+def apply_masks(tables: Iterable[TableReference], masked_for: Callable[[Relation], frozenset[str]],
+                referenced: Callable[[Relation], frozenset[str] | None] = lambda relation: None) -> list[str]:
+    """Replace each table reference that needs masking, in place. Returns the masked column names.
+    ``referenced``: the columns of a relation the statement references (None: all of them)."""
     masked_names: list[str] = []
     for resolved in tables:
         masked = masked_for(resolved.relation)
@@ -61,7 +76,7 @@ def apply_masks(tables: Iterable[TableReference], masked_for: Callable[[Relation
             continue
         node = resolved.node
         subquery = exp.Subquery(
-            this=masked_relation(resolved.relation, masked, bool(node.args.get("only"))),
+            this=masked_relation(resolved.relation, masked, bool(node.args.get("only")), referenced(resolved.relation)),
             alias=node.args.get("alias").copy(),
         )
         if node.args.get("joins"):
@@ -69,3 +84,15 @@ def apply_masks(tables: Iterable[TableReference], masked_for: Callable[[Relation
         node.replace(subquery)
         masked_names.extend(f"{resolved.relation.qualified}.{c}" for c in sorted(masked))
     return masked_names
+
+
+def needs_every_column(tree: exp.Expr) -> bool:
+    """The statement's meaning depends on a relation's full column list: a ``*`` (other than
+    ``count(*)``), a NATURAL join or a USING join anywhere in it."""
+    for node in tree.walk():
+        if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+            return True
+        if isinstance(node, exp.Join) and (node.args.get("method") or node.args.get("using")
+                                           or str(node.args.get("kind") or "").upper() == "NATURAL"):
+            return True
+    return False
