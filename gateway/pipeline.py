@@ -10,7 +10,6 @@ the request log; the front doors never reach the backend or the policy on their 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import itertools
 import secrets
@@ -42,108 +41,20 @@ from gateway.errors import (
 )
 from gateway.identity.requesters import Requesters, load_requesters
 from gateway.metrics import Metrics
-from gateway.plan.cache import INLINE_CHARS, Analyzer, Miss
-from gateway.plan.types import Analysis, StatementPlan, denied, redacted_columns
+from gateway.audit.requests import RequestRecords, hashed_sent_sql
+from gateway.plan.cache import Analyzer, Miss
+from gateway.plan.request import (
+    CATALOG_SCHEMAS, Plan, SessionContext, nothing_profile, persons_returned, refused_plan, use_notice_text,
+)
+from gateway.plan.types import Analysis, StatementPlan, denied
 from gateway.policy.load import load_policy
 from gateway.policy.policy import Policy
-from gateway.policy.types import GATEWAY_SETTINGS, PURPOSES, ColumnRef, Decision, Profile, PurposeClaim, Requester
+from gateway.policy.types import GATEWAY_SETTINGS, PURPOSES, ColumnRef, Decision, Profile, Requester
 
 log = structlog.get_logger("gateway")
 
 PlannedStatement = StatementPlan
 
-@dataclass(frozen=True)
-class SessionContext:
-    requester: Requester
-    claim: PurposeClaim = PurposeClaim()
-    front_door: str = "wire"
-    client_addr: str = ""
-    tls: bool = False
-    session_id: str = ""
-    application_name: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    request_id: str
-    sql: str
-    statements: tuple[StatementPlan, ...]
-    decision: Decision
-    error: GatewayError | None
-    profile: Profile | None
-    cache: str = "miss"
-    tokens: Any = field(default=None, compare=False, repr=False)  # the analyzer's tokens of ``sql``
-    # or, from the skeleton cache, the text between the literals and their values (Analysis.literals)
-    literals: Any = field(default=None, compare=False, repr=False)
-    #: the analysis whose statements these are (or copy with other literals: the same accesses, masks
-    #: and kinds): what the request record says of the statements is keyed on it
-    origin: Any = field(default=None, compare=False, repr=False)
-    # (received, sent) SQL already hashed for the request log: long statements, hashed in a worker
-    hashed_sql: tuple[str | None, str | None] | None = field(default=None, compare=False, repr=False)
-    #: the individuals the request names (``key:value``, parameters bound), set by ``Gateway.admit``
-    individuals: tuple[str, ...] = ()
-    #: what a refused statement tried to read (a refusal has no statements; subject notices say it)
-    refused_accesses: tuple[Any, ...] = ()
-
-    @property
-    def redacted(self) -> tuple[str, ...]:
-        return redacted_columns(self.statements)
-
-    def with_individuals(self, individuals: tuple[str, ...]) -> Plan:
-        """This plan naming ``individuals`` (``dataclasses.replace`` costs more than the rest of admit)."""
-        return Plan(self.request_id, self.sql, self.statements, self.decision, self.error, self.profile, self.cache,
-                    self.tokens, self.literals, self.origin, self.hashed_sql, individuals, self.refused_accesses)
-
-    def named(self, params: Any = None) -> tuple[str, ...]:
-        """The individuals the request names, ``key:value`` (``person:5``, ``plate:ZGS-846``,
-        ``combination:first|last|dob``), with ``params`` bound; once each, in order."""
-        out: dict[str, None] = {}
-        for st in self.statements:
-            for value in st.individuals:
-                out.update(dict.fromkeys(value.resolve(params)))
-        return tuple(out)
-
-    @property
-    def personal(self) -> bool:
-        """The answer carries personal data (the policy's naming tag)."""
-        return any(st.personal for st in self.statements)
-
-    @property
-    def row_cap(self) -> int:
-        """Rows per answer for this requester and purpose (0: no cap)."""
-        caps = self.profile.caps if self.profile is not None else None
-        return caps.rows_per_answer or 0 if caps is not None else 0
-
-    @property
-    def use_notice(self) -> str | None:
-        """The use notice (SPEC 10) when this plan releases an answer under an exception purpose."""
-        profile = self.profile
-        if profile is None or not profile.exception or self.error is not None:
-            return None
-        if not any((s.kind == "select" and _reads_data(s)) or (s.write is not None and s.write.returning)
-                   for s in self.statements):
-            return None
-        return use_notice_text(profile.purpose or "")
-
-    @property
-    def statement_kind(self) -> str:
-        kinds = sorted({s.kind for s in self.statements})
-        return ",".join(kinds) if kinds else "none"
-
-
-#: Schemas whose relations describe structure, not data: an answer from them alone releases nothing
-#: the use notice is about (psql's ``\d`` would otherwise print it once for each of its queries).
-CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
-
-
-def _reads_data(statement: StatementPlan) -> bool:
-    """Whether a statement reads anything but the catalog (one with no column access at all counts)."""
-    return not statement.accesses or any(a.column.schema not in CATALOG_SCHEMAS for a in statement.accesses)
-
-
-def use_notice_text(purpose: str) -> str:
-    return (f"gateway: use notice: this answer is released under {purpose}, an exception of SB21-131; it may not "
-            "be used, or passed on to anyone, for civil immigration enforcement (24-74-103 and 24-74-105 C.R.S.)")
 
 
 @dataclass
@@ -179,9 +90,7 @@ class Gateway:
         self.metrics = Metrics()  # shared by both front doors; served at /metrics
         self._request_counters: dict[tuple[str, str, str], Any] = {}
         self._append_seconds = self.metrics.histogram("gateway_audit_append_seconds")
-        self._hashed_templates: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._requesters_stamp = self._stamp_requesters()
-        self._record_templates: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
         self.limits = AnalysisLimits(settings.max_statement_chars, settings.max_nesting_depth)
         self.analysis_pool: Any = None  # AnalysisPool once started with analysis_workers > 0
         self.gauge_sources: list[Any] = [self._own_gauges]  # callables -> {name: value}, served at /metrics
@@ -190,6 +99,15 @@ class Gateway:
 
         self.caps_store: LimitsStore | None = None  # caps, rate limits and alerts; opened on first use
         self._started = False
+
+    @property
+    def audit(self) -> RequestLog:
+        return self._audit
+
+    @audit.setter
+    def audit(self, audit: RequestLog) -> None:
+        self._audit = audit
+        self.records = RequestRecords(audit)  # its caches hold the log's literal hashes
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -460,7 +378,7 @@ class Gateway:
         try:
             return self.profile(ctx), None
         except PurposeRefused as exc:
-            return _nothing(ctx), exc
+            return nothing_profile(ctx), exc
 
     def plan_hot(self, ctx: SessionContext, sql: str, param_type_oids: tuple[int, ...] = ()) -> Plan | None:
         """The plan when the caches (or a cheap check) answer; ``None`` when a cold analysis is needed:
@@ -533,7 +451,7 @@ class Gateway:
         plan = plan.with_individuals(named)
         naming = profile.naming
         if profile.must_name and naming is not None and plan.personal and len(named) > naming.max_values:
-            return _refused(plan, PolicyDenied(
+            return refused_plan(plan, PolicyDenied(
                 f"gateway: an individual must be named: the request names {len(named)} individuals, more than "
                 f"{naming.max_values} (an array parameter counts each element)", rule="policy.name_the_individual"))
         caps = profile.caps
@@ -547,10 +465,10 @@ class Gateway:
                 self._alert(ctx, plan, alert)
         except Exception as exc:  # noqa: BLE001 - counters that cannot be kept refuse the request (fail closed)
             log.error("limits_unavailable", error=f"{type(exc).__name__}: {exc}")
-            return _refused(plan, RateLimited("gateway: the request counters are unavailable; the request is refused",
+            return refused_plan(plan, RateLimited("gateway: the request counters are unavailable; the request is refused",
                                               rule="limits.unavailable"))
         if verdict.refusal is not None:
-            return _refused(plan, RateLimited(f"gateway: rate limit: {verdict.refusal}", rule=verdict.rule))
+            return refused_plan(plan, RateLimited(f"gateway: rate limit: {verdict.refusal}", rule=verdict.rule))
         return plan
 
     def _limits_store(self) -> LimitsStore:
@@ -643,103 +561,13 @@ class Gateway:
 
     # -- request log ---------------------------------------------------------------------------
     def _request_record(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> Any:
-        """The request record: on the hot path (no error) a prepared record whose static part was
-        serialized once per (session claim, statement shape); otherwise a plain dict."""
-        if plan.error is not None or sqlstate is not None or not plan.statements:
-            return self._request_record_dict(ctx, plan, params, sqlstate)
-        from gateway.audit.record import hash_individuals, prepared_request, request_template
-
-        # every input of _static_fields, by identity (frozen values: the same objects say the same thing)
-        refs: tuple[Any, ...]
-        if plan.origin is not None:  # the statements' accesses, masks and kinds are the origin's
-            refs = (ctx, self.policy, plan.profile, plan.decision, plan.origin)
-            key: tuple[Any, ...] = (id(ctx), id(self.policy), id(plan.profile), id(plan.decision), id(plan.origin))
-        else:
-            refs = (ctx, self.policy, plan.profile, plan.decision,
-                    *[x for st in plan.statements for x in (st.accesses, st.masked, st.redacted, st.kind)])
-            key = tuple(map(id, refs))
-        hit = self._record_templates.get(key)
-        if hit is None or hit[0] != refs:  # tuples compare items by identity first: ids not reused
-            template = request_template(**self._static_fields(ctx, plan, sqlstate))
-            if len(self._record_templates) > 10000:
-                self._record_templates.clear()
-            self._record_templates[key] = hit = (refs, template)  # refs keep the ids from being reused
-        hasher = self.audit.hasher
-        if plan.hashed_sql is not None:  # a long statement: hashed by its analysis worker
-            received, sent = plan.hashed_sql
-        elif plan.literals is not None and hasher.enabled:  # a skeleton hit: hash each literal value once
-            pieces, values = plan.literals
-            memo = {v: hasher.hash_literal(v) for v in values}
-            out = [pieces[0]]
-            for value, piece in zip(values, pieces[1:]):
-                out.append(f"'{memo[value]}'")
-                out.append(piece)
-            received = "".join(out)
-            sent = hashed_sent_sql(hasher, plan.statements, self._hashed_templates, memo)
-        else:
-            received, sent = hasher.hash_sql(plan.sql, plan.tokens), self._hashed_sent_sql(plan)
-        return prepared_request(hit[1], request_id=plan.request_id, sql_received=received, sql_sent=sent,
-                                params=hasher.hash_params(params),
-                                individuals=hash_individuals(hasher, plan.individuals or plan.named(params)))
-
-    def _request_record_dict(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None) -> dict[str, Any]:
-        hashed = plan.hashed_sql
-        if hashed is None and len(plan.sql) > INLINE_CHARS and self.audit.hasher.enabled and not plan.statements:
-            # a long statement refused before any analysis: one keyed hash of the whole text, not a
-            # tokenization of it on the event loop
-            hashed = (f"{self.audit.hasher.hash_literal(plan.sql)} /* statement of {len(plan.sql)} characters, "
-                      "refused unanalyzed */", None)
-        return self.audit.build_request_record(
-            request_id=plan.request_id,
-            # a long statement's SQL is hashed by its analysis worker (tokens and HMACs for 40,000
-            # literals take a second: not for the event loop)
-            sql_received=plan.sql if hashed is None else hashed[0],
-            sql_received_hashed=hashed is not None,
-            sql_sent=self._hashed_sent_sql(plan) if hashed is None else hashed[1],
-            sql_sent_hashed=True,
-            params=list(params) if params else None,
-            individuals=plan.individuals or plan.named(params),
-            **self._static_fields(ctx, plan, sqlstate),
-        )
-
-    def _static_fields(self, ctx: SessionContext, plan: Plan, sqlstate: str | None) -> dict[str, Any]:
-        """What a request record says that does not change between requests of one session and shape."""
-        accesses = [a for st in plan.statements for a in st.accesses]
-        masked = [m for st in plan.statements for m in st.masked]
-        purpose = ctx.claim.purpose
-        profile = plan.profile
-        statutory = self.policy.is_statutory_request(purpose)
-        return dict(
-            requester=ctx.requester.name,
-            agency=ctx.requester.agency,
-            front_door=ctx.front_door,
-            client_addr=ctx.client_addr,
-            tls=ctx.tls,
-            claim=ctx.claim,
-            statement_kind=plan.statement_kind,
-            accesses=accesses,
-            decision=plan.decision.action,
-            reason=plan.decision.reason,
-            rule=plan.decision.rule,
-            redacted=plan.redacted,
-            masked=masked,
-            statutory_request=statutory,
-            statutory_exclusion=None if statutory else ("no exception purpose stated" if not purpose else f"purpose {purpose} is not a statutory request"),
-            policy_digest=self.policy.digest,
-            registry_entry=profile.entry.as_record() if profile is not None and profile.entry is not None else None,
-            certification=_certification_field(profile),
-            use_notice=plan.use_notice is not None,
-            origin=({"ori": ctx.claim.ori, "end_user": ctx.claim.end_user}
-                    if ctx.requester.relay or ctx.claim.ori is not None or ctx.claim.end_user is not None else None),
-            error_code=plan.error.code if plan.error else None,
-            sqlstate=plan.error.sqlstate if plan.error else sqlstate,
-            requester_kind=ctx.requester.kind,
-            effective_purpose=plan.profile.purpose if plan.profile is not None else None,
-        )
+        """The request record (``audit/requests.py``)."""
+        return self.records.build(ctx, plan, params, sqlstate, self.policy)
 
     def _hashed_sent_sql(self, plan: Plan) -> str | None:
         """The SQL sent, literals as keyed hashes (see :func:`hashed_sent_sql`)."""
-        return hashed_sent_sql(self.audit.hasher, plan.statements, self._hashed_templates)
+        return self.records.hashed_sent_sql(plan)
+
 
     def submit_request(self, ctx: SessionContext, plan: Plan, params: Any = None,
                        sqlstate: str | None = None) -> asyncio.Future[None]:
@@ -826,34 +654,6 @@ class Gateway:
         await self.audit.append(rec)
 
 
-def hashed_sent_sql(hasher: Any, statements: tuple[StatementPlan, ...],
-                    cache: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
-                    memo: dict[str, str] | None = None) -> str | None:
-    """The SQL sent, literals as keyed hashes: template statements hash only their literal values
-    (the template's own hashing is done once per shape, kept in ``cache``), others are tokenized by
-    the hasher. Pure: the analysis workers run it for long statements."""
-    texts = []
-    for st in statements:
-        if not st.sql:
-            continue
-        if st.parts is None or not hasher.enabled:
-            texts.append(hasher.hash_sql(st.sql))
-            continue
-        hashed_parts = cache.get(id(st.parts)) if cache is not None else None
-        if hashed_parts is None or hashed_parts[0] is not st.parts:
-            hashed_parts = (st.parts, _hash_template(hasher, st.parts))
-            if cache is not None:
-                if len(cache) > 20000:
-                    cache.clear()
-                cache[id(st.parts)] = hashed_parts
-        pieces = hashed_parts[1]
-        out = [pieces[0]]
-        for value, piece in zip(st.slots, pieces[1:]):
-            hashed = memo.get(value) if memo is not None else None
-            out.append(f"'{hashed or hasher.hash_literal(value)}'")
-            out.append(piece)
-        texts.append("".join(out))
-    return ";\n".join(texts) or None
 
 
 def _subject_notices(settings: Settings, policy: Policy) -> Any:
@@ -867,48 +667,18 @@ def _subject_notices(settings: Settings, policy: Policy) -> Any:
                           combinations=combinations)
 
 
-def _certification_field(profile: Profile | None) -> dict[str, str] | None:
-    """What the record says of an external requester's certification: the one that applied, or the lapse."""
-    if profile is None or not profile.external or profile.no_data:
-        return None
-    if profile.certification_lapse:
-        return {"status": profile.certification_lapse, "detail": profile.certification}
-    return {"status": "current", "id": profile.certification}
 
 
-def _nothing(ctx: SessionContext) -> Profile:
-    """The profile of a session whose purpose is refused: it reads nothing."""
-    return Profile(ctx.requester.name, None, (), "deny", no_data=True, reason="purpose refused")
 
 
-def persons_returned(plan: Plan, rows: int) -> int | None:
-    """Distinct persons in an answer of ``rows`` rows, as far as the plan knows: none when no row
-    came back or the answer carries no personal data; the individuals it names when it names them
-    all (at most one a row); else ``rows`` (an upper bound: a search)."""
-    if rows == 0 or not plan.personal:
-        return 0
-    if plan.individuals and all(st.anchored for st in plan.statements if st.personal):
-        return min(len(plan.individuals), rows)
-    return rows
 
 
-def _refused(plan: Plan, error: GatewayError) -> Plan:
-    return dataclasses.replace(plan, error=error, decision=Decision(
-        "deny", error.message.removeprefix("gateway: "), rule=error.rule or ""))
 
 
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()  # day numbers as time.time() // 86400 counts them
 
-_SLOT = "$987654321"  # a placeholder the literal hasher keeps as it is
 
 
-def _hash_template(hasher: Any, parts: tuple[str, ...]) -> tuple[str, ...]:
-    """Hash the literals inside a template's fixed text, keeping the slots between the parts."""
-    hashed = hasher.hash_sql(_SLOT.join(parts))
-    pieces = tuple(hashed.split(_SLOT))
-    if len(pieces) != len(parts):  # a part contained the placeholder text: hash it with the slots shown
-        return tuple(hasher.hash_sql(p) for p in parts)
-    return pieces
 
 
 def open_request_log(settings: Settings) -> RequestLog:
@@ -928,4 +698,5 @@ def open_request_log(settings: Settings) -> RequestLog:
                     sync=settings.audit_sync)
 
 
-__all__ = ["Gateway", "Plan", "PlannedStatement", "SessionContext", "__version__"]
+__all__ = ["CATALOG_SCHEMAS", "Gateway", "Plan", "PlannedStatement", "SessionContext", "__version__", "hashed_sent_sql",
+           "persons_returned", "use_notice_text"]

@@ -28,7 +28,7 @@ from gateway.errors import SqlSyntaxError
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.plan.fresh import SLOT_TYPES, Fresh, Template, plan_fresh, render_literal, tokenize, utility_only
 from gateway.plan.passes import PASSES, Pass, PlanEnv
-from gateway.plan.types import Analysis, StatementPlan, denied, resolve_named, resolve_named_texts
+from gateway.plan.types import Analysis, NamedValue, StatementPlan, denied, resolve_named, resolve_named_texts
 from gateway.audit.literals import LITERAL_TYPES as _LITERAL_TYPES
 from gateway.policy.types import Profile
 
@@ -167,7 +167,9 @@ class Analyzer:
         """Keep ``skey`` when the tokenizer saw exactly the literals the expression split out (see the
         module docstring), and splicing them reproduces the shape hit just made."""
         skeleton = _Skeleton.learn(parts, entry, tokens)
-        spliced = skeleton.analysis(parts, parts[1::2]) if skeleton is not None else None
+        if skeleton is None:
+            return
+        spliced = skeleton.analysis(parts, parts[1::2])
         if spliced is None or (spliced.statements, spliced.decision, spliced.error) != \
                 (analysis.statements, analysis.decision, analysis.error) or \
                 [(s.sql, s.slots) for s in spliced.statements] != [(s.sql, s.slots) for s in analysis.statements]:
@@ -286,7 +288,7 @@ class _Skeleton:
             for k, piece in zip(slots, pieces[1:]):
                 out.append(literals[k])  # a plain literal's text is its rendering
                 out.append(piece)
-            individuals = ()
+            individuals: tuple[NamedValue, ...] = ()
             if plan.named:
                 if texts is None:
                     texts = self.texts.copy()

@@ -47,9 +47,9 @@ def masked_relation(relation: Relation, masked: frozenset[str], only: bool = Fal
     ``referenced`` columns when given (at least one column: a derived table of none is refused by
     older servers)."""
     projections: list[exp.Expr] = []
-    columns = relation.columns
+    columns = tuple(relation.columns)
     if referenced is not None:
-        columns = [c for c in relation.columns if c.name in referenced] or list(relation.columns[:1])
+        columns = tuple(c for c in columns if c.name in referenced) or columns[:1]
     for column in columns:
         ident = exp.to_identifier(column.name, quoted=True)
         if column.name in masked:
