@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from gateway.config import Settings
+from gateway.audit.record import hash_individuals
 from gateway.pipeline import Gateway, SessionContext
 from gateway.policy.types import PurposeClaim
 
@@ -35,7 +36,10 @@ def test_hashed_sent_sql_equals_the_hasher(dmv_dsn: str, tmp_path: Path) -> None
                     assert gw._hashed_sent_sql(plan) == expected
                     record = gw._request_record(ctx, plan, None, None)
                     assert "it''s" not in (record["sql_sent"] or "") and "'a'" not in (record["sql_sent"] or "")
-            assert "shape" in caches
+                    # whatever cache answered (a skeleton hit hashes its literals once): as the hasher does it
+                    assert record["sql_received"] == gw.audit.hasher.hash_sql(plan.sql)
+                    assert record["individuals"] == hash_individuals(gw.audit.hasher, plan.named(None))
+            assert "shape" in caches and "skeleton" in caches
         finally:
             await gw.stop()
 

@@ -48,6 +48,7 @@ class RequestRecords:
                 self._templates.clear()
             self._templates[key] = hit = (refs, template)  # refs keep the ids from being reused
         hasher = self.audit.hasher
+        memo: dict[str, str] | None = None
         if plan.hashed_sql is not None:  # a long statement: hashed by its analysis worker
             received, sent = plan.hashed_sql
         elif plan.literals is not None and hasher.enabled:  # a skeleton hit: hash each literal value once
@@ -61,9 +62,16 @@ class RequestRecords:
             sent = hashed_sent_sql(hasher, plan.statements, self._hashed_templates, memo)
         else:
             received, sent = hasher.hash_sql(plan.sql, plan.tokens), self.hashed_sent_sql(plan)
+        individuals = plan.individuals or plan.named(params)
+        if memo is not None:  # an individual named by a literal is hashed like it: once
+            hashed_individuals = []
+            for individual in individuals:
+                key, _, value = individual.partition(":")
+                hashed_individuals.append(f"{key}:{memo.get(value) or hasher.hash_literal(value)}")
+        else:
+            hashed_individuals = hash_individuals(hasher, individuals)
         return prepared_request(hit[1], request_id=plan.request_id, sql_received=received, sql_sent=sent,
-                                params=hasher.hash_params(params),
-                                individuals=hash_individuals(hasher, plan.individuals or plan.named(params)))
+                                params=hasher.hash_params(params), individuals=hashed_individuals)
 
     def _dict(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None, policy: Policy) -> dict[str, Any]:
         hashed = plan.hashed_sql

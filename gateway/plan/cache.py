@@ -48,7 +48,7 @@ _SKELETON_CHARS = 4096  # longer texts are not worth a skeleton entry
 class Miss:
     """A statement the caches do not know: what :meth:`Analyzer.fresh` and :meth:`Analyzer.remember` need."""
 
-    pkey: str
+    pkey: tuple[str, str | None]  # the profile's key and purpose
     shape: tuple | None  # the token shape (the cache key); None: too long to tokenize in the caller
     tokens: list[Token] | None
     inline: bool  # only utility statements (SET, SHOW, BEGIN...): cheap enough for the event loop
@@ -83,9 +83,9 @@ class Analyzer:
         self.cache_size = cache_size
         self.limits = limits
         self.inline_chars = inline_chars
-        self._exact: dict[tuple[str, str], Analysis] = {}
-        self._skeletons: dict[tuple[str, str, tuple[bool, ...]], _Skeleton] = {}
-        self._shapes: dict[tuple[str, tuple], _ShapeEntry] = {}
+        self._exact: dict[tuple[tuple[str, str | None], str], Analysis] = {}
+        self._skeletons: dict[tuple[tuple[str, str | None], str, tuple[bool, ...]], _Skeleton] = {}
+        self._shapes: dict[tuple[tuple[str, str | None], tuple], _ShapeEntry] = {}
         # bytes: half of cache_bytes for each cache; the oldest entries go first
         self.cache_bytes = cache_bytes
         self._shape_bytes = 0
@@ -102,7 +102,7 @@ class Analyzer:
         """The analysis from the exact or the shape cache (or a refusal that needs no parse), else a
         :class:`Miss` saying what a fresh plan needs. Cheap: at most one tokenization, and none for a
         statement longer than ``inline_chars`` (a 1 MB text takes ~1 s; the fresh plan tokenizes it)."""
-        pkey = f"{profile.key}|{profile.purpose}"
+        pkey = (profile.key, profile.purpose)  # a tuple: the two strings keep their hashes
         hit = self._exact.get((pkey, sql))
         if hit is not None:
             return hit
@@ -162,7 +162,7 @@ class Analyzer:
         return {"shapes": len(self._shapes), "shape_bytes": self._shape_bytes, "exact": len(self._exact),
                 "exact_bytes": self._exact_bytes, "skeletons": len(self._skeletons)}
 
-    def _learn_skeleton(self, skey: tuple[str, str, tuple[bool, ...]], parts: list[str], entry: _ShapeEntry,
+    def _learn_skeleton(self, skey: tuple[tuple[str, str | None], str, tuple[bool, ...]], parts: list[str], entry: _ShapeEntry,
                         tokens: list[Token], analysis: Analysis) -> None:
         """Keep ``skey`` when the tokenizer saw exactly the literals the expression split out (see the
         module docstring), and splicing them reproduces the shape hit just made."""
@@ -179,7 +179,7 @@ class Analyzer:
             del skeletons[next(iter(skeletons))]
         skeletons[skey] = skeleton
 
-    def _remember_exact(self, pkey: str, sql: str, analysis: Analysis) -> None:
+    def _remember_exact(self, pkey: tuple[str, str | None], sql: str, analysis: Analysis) -> None:
         if len(sql) > 8192:
             return
         exact = self._exact
