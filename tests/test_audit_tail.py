@@ -119,3 +119,30 @@ def test_pg_sink_tip_table_finds_rows_cut_off(fresh_db: Callable[[str], str]) ->
                    for f in result.findings)
 
     asyncio.run(go())
+
+
+def test_a_tail_cut_while_the_gateway_runs_is_seen_within_a_second(dmv_dsn: str, tmp_path: Path) -> None:
+    """No checkpoint falls in the window (1000 records or 60 s apart): the tip is refreshed after a batch
+    once a second has passed, so records cut off the end of a running gateway's log are still noticed."""
+    import time
+
+    for gw in start_gateway(dmv_dsn, tmp_path):
+        first = gw.psql("dmv_clerk", "SELECT 1")
+        assert first.returncode == 0, first.stderr
+        time.sleep(1.2)
+        for i in range(3):
+            done = gw.psql("dmv_clerk", f"SELECT license_class FROM dmv.licenses WHERE license_id = {i + 1}")
+            assert done.returncode == 0, done.stderr
+        time.sleep(1.2)
+        last = gw.psql("dmv_clerk", "SELECT 2")  # its batch rewrites the tip: the chain's end after it
+        assert last.returncode == 0, last.stderr
+        time.sleep(0.3)
+        log = tmp_path / "requests.jsonl"
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        tip = list(json.loads((tmp_path / "requests.tip.json").read_text())["instances"].values())[0]
+        start = next(r for r in records if r.get("type") == "checkpoint" and r.get("reason") == "start")
+        assert tip["seq"] > records[-6]["seq"] > start["seq"]  # refreshed since the start: cutting 6 shows
+        assert not [r for r in records if r.get("type") == "checkpoint" and r.get("reason") == "periodic"]
+        _cut(log, 6)
+        cut = _gateway("audit", "verify", str(tmp_path))
+        assert cut.returncode == 1 and "cut off the end" in cut.stderr, cut.stderr

@@ -81,6 +81,11 @@ class GroupCommitSink:
         self._closing = False
         self._pending: list[dict[str, Any]] = []  # checkpoints written first in the next batch
         self._tip: dict[str, Any] | None = None  # the chain's end after a batch with a checkpoint
+        #: the tail anchor is also refreshed after a batch once this many seconds passed since the last one
+        #: (one small atomic write a second at most), so a cut tail is seen within about a second, not
+        #: only at the next checkpoint (every ``checkpoint_every`` records or ``checkpoint_seconds``)
+        self.tip_seconds = 1.0
+        self._last_tip = 0.0
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._failing: str | None = None
@@ -172,6 +177,11 @@ class GroupCommitSink:
                 lines.append(_seal_checkpoint(chain, checkpoint_record("periodic", time=utc_now(), count=chain.seq + 1)))
                 self._since_checkpoint, self._last_checkpoint = 0, now
                 tip_due = True
+        now = time.monotonic()
+        if lines and now - self._last_tip >= self.tip_seconds:
+            tip_due = True
+        if tip_due:
+            self._last_tip = now
         self._tip = {"instance": self.instance, "seq": chain.seq, "hash": chain.prev, "time": utc_now()} if tip_due else None
         return lines, errors
 

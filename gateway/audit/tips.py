@@ -3,11 +3,11 @@ off the end of a log are noticed.
 
 The hash chain catches a record deleted, edited or reordered *before* the last one; it cannot see the
 last records cut off, since what remains is a valid, shorter chain. Three anchors are compared with
-the log's end by ``gateway audit verify``: the tip file the file sink rewrites beside the log at each
-checkpoint (``requests.tip.json``), the PostgreSQL sink's own ``<table>_tip`` table, and a previous
+the log's end by ``gateway audit verify``: the tip file the file sink rewrites beside the log (``requests.tip.json``), the PostgreSQL sink's own ``<table>_tip`` table, and a previous
 quarterly report (``--since-report PREVIOUS.json``), which the auditor keeps elsewhere. A tip file
-or table lags the log by at most one checkpoint interval, and whoever can rewrite the log can
-rewrite them too; the report is the anchor the log's writer cannot reach.
+or table is rewritten after every batch that holds a checkpoint and, besides, after a batch once a
+second has passed since it last was: it lags the log by about a second. Whoever can rewrite the log
+can rewrite them too; the report is the anchor the log's writer cannot reach.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.policy.types import Decision, Profile, Purpose
+from gateway.policy.types import ColumnRef, Decision, Profile, Purpose
 
 #: the one purpose under which 24-74-104 lets a write add or change status columns
 REQUIRED_BY_LAW = "required_by_law"
@@ -143,8 +143,12 @@ def decide_write(write: WriteRequest, profile: Profile, tags_of: Callable[[str],
         verb = "INSERT" if write.kind == "insert" else "UPDATE"
         return _deny(f"{who} may not {verb} column(s) {', '.join(outside)} of {name} under {under} "
                      f"(granted: {', '.join(sorted(allowed)) or 'none'})", f"write.no_grant.{write.kind}")
+    entry = profile.entry
     for column in write.assigned:
         tags = tags_of(column)
+        if entry is not None and tags and not entry.scope.covers(ColumnRef(schema, table, column)):
+            return _deny(f"column {name}.{column} is outside the scope of {entry.label} (scope: {entry.scope}): "
+                         "nothing classified is written beyond it", f"registry.out_of_scope.{entry.kind}")
         action = profile.action_for(tags)
         if action != "allow":
             return _deny(f"column {name}.{column} is classified {', '.join(sorted(tags))} and is not visible to {who} "
