@@ -12,27 +12,20 @@ import pytest
 
 from gateway.audit.report import Quarter, Verification, build_report
 from gateway.audit.report_compliance import build_compliance
-from gateway.identity.secrets import ScramVerifier, hash_token
 from tests.compliance_support import http_query, last_request, records, write_files
-from tests.frontdoor_pg_support import WireGateway, start_gateway
+from tests.frontdoor_pg_support import ROOT, WireGateway, start_gateway
 
 NAME = "SELECT first_name FROM dmv.persons WHERE person_id = 7"
 CLAIM = {"purpose": "criminal_law_enforcement", "case_number": "CR-2026-0042"}
 
 
 def _switch_entry() -> str:
-    return (
-        "\n  nlets_switch:\n"
-        "    agency: Example message switch (vendor for out-of-state agencies)\n"
-        "    internal: false\n"
-        "    relay: switch\n"
-        "    purposes: [criminal_law_enforcement]\n"
-        "    certification: {signer: Switch operator, signed_on: 2026-11-01, form_version: v1,"
-        " no_immigration_use: true, no_redisclosure: true}\n"
-        f"    scram: \"{ScramVerifier.create('nlets_switch-demo-password', iterations=4096)}\"\n"
-        f"    token_hash: \"{hash_token('nlets_switch-demo-token')}\"\n"
-        "    example: true\n"
-    )
+    """The example switch the shipped requesters file carries, commented out, uncommented."""
+    text = (ROOT / "policies/requesters.example.yaml").read_text()
+    block = text.split("# EXAMPLE SWITCH", 1)[1]
+    lines = [line[1:] for line in block.splitlines() if line.startswith("#  ")]
+    assert lines and lines[0].strip() == "nlets_switch:"
+    return "\n" + "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="module")
