@@ -11,7 +11,6 @@ sections are rasterized with pypdfium2 and stacked into one PNG.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
 from datetime import date, datetime, timedelta, timezone
@@ -28,25 +27,17 @@ def main() -> int:
     import pypdfium2  # type: ignore[import-not-found]
     from PIL import Image
 
-    from gateway.audit.file_sink import AuditLog
     from gateway.cli import main as gateway_main
     from gateway.notices.due import NoticeRules
     from gateway.notices.queue import NoticeQueue
     from gateway.notices.service import SubjectNotices
-    from tests.audit_samples import quarter_records
+    from tests.audit_samples import write_quarter_log
     from tests.compliance_support import write_files
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
 
-        async def write() -> None:
-            log = AuditLog(folder / "requests.jsonl", instance="gw-a", rotate_daily=False)
-            await log.start()
-            for record in quarter_records(log.hasher, n=1200):
-                await log.append(record)
-            await log.close()
-
-        asyncio.run(write())
+        write_quarter_log(folder, 1200)
         write_files(folder)
         signed = (date.today() - timedelta(days=350)).isoformat()
         (folder / "certifications.yaml").write_text(

@@ -8,8 +8,10 @@ request, one person looked up again and again.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from gateway.audit.literals import LiteralHasher
@@ -145,3 +147,17 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
                                                    claim={"purpose": "criminal_law_enforcement", "case_number": "CR-2026-0042"},
                                                    accepted=True, instance="gw-a", time=format_time(moment + timedelta(seconds=2))))  # fmt: skip
     return out
+
+
+def write_quarter_log(folder: Path, n: int, *, instance: str = "gw-a") -> None:
+    """A real request log in ``folder`` (requests.jsonl, hash-chained) holding ``quarter_records(n=n)``."""
+    from gateway.audit.file_sink import AuditLog
+
+    async def write() -> None:
+        log = AuditLog(folder / "requests.jsonl", instance=instance, rotate_daily=False)
+        await log.start()
+        for record in quarter_records(log.hasher, n=n):
+            await log.append(record)
+        await log.close()
+
+    asyncio.run(write())

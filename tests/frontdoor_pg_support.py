@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,20 @@ def start_gateway(dsn: str, audit_dir: Path, *, log_path: Path | None = None, **
                 proc.kill()
                 proc.wait(5)
         log_file.close()
+
+
+def pooled_gateway(dsn: str, tmp_path_factory: pytest.TempPathFactory, name: str, pool_size: int) -> Iterator[WireGateway]:
+    """A gateway in transaction pooling mode on ``pool_size`` backend connections (5 s wait)."""
+    yield from start_gateway(dsn, Path(tmp_path_factory.mktemp(name)), GATEWAY_WIRE_POOL_SIZE=str(pool_size),
+                             GATEWAY_POOL_MODE="transaction", GATEWAY_WIRE_POOL_WAIT_MS="5000")
+
+
+def gauge(gw: WireGateway, name: str) -> float:
+    """One gauge from the gateway's /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{gw.http_port}/metrics", timeout=10).read().decode()
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert found, name
+    return float(found.group(1))
 
 
 @pytest.fixture(scope="module")

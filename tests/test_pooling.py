@@ -5,15 +5,13 @@ Sessions that need backend state (a named prepared statement, a backend SET) kee
 
 from __future__ import annotations
 
-import re
 import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from frontdoor_pg_support import WireGateway, start_gateway
+from frontdoor_pg_support import WireGateway, pooled_gateway
+from frontdoor_pg_support import gauge as _gauge
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -22,15 +20,7 @@ POINT = "SELECT zip FROM dmv.persons WHERE person_id = %s"
 
 @pytest.fixture(scope="module")
 def pooled_gw(dmv_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireGateway]:
-    yield from start_gateway(dmv_dsn, Path(tmp_path_factory.mktemp("pool-audit")), GATEWAY_WIRE_POOL_SIZE="20",
-                             GATEWAY_POOL_MODE="transaction", GATEWAY_WIRE_POOL_WAIT_MS="5000")
-
-
-def _gauge(gw: WireGateway, name: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{gw.http_port}/metrics", timeout=10).read().decode()
-    found = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert found, name
-    return float(found.group(1))
+    yield from pooled_gateway(dmv_dsn, tmp_path_factory, "pool-audit", 20)
 
 
 def test_200_idle_clients_and_a_good_client_served_on_20_connections(pooled_gw: WireGateway) -> None:

@@ -6,15 +6,13 @@ state (gateway.* claim, prepared statements) is cleared as PostgreSQL clears its
 
 from __future__ import annotations
 
-import re
 import threading
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from frontdoor_pg_support import WireGateway, start_gateway
+from frontdoor_pg_support import WireGateway, pooled_gateway
+from frontdoor_pg_support import gauge as _gauge
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -24,15 +22,7 @@ POOL = 5
 
 @pytest.fixture(scope="module")
 def gw5(dmv_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireGateway]:
-    yield from start_gateway(dmv_dsn, Path(tmp_path_factory.mktemp("reset-audit")), GATEWAY_WIRE_POOL_SIZE=str(POOL),
-                             GATEWAY_POOL_MODE="transaction", GATEWAY_WIRE_POOL_WAIT_MS="5000")
-
-
-def _gauge(gw: WireGateway, name: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{gw.http_port}/metrics", timeout=10).read().decode()
-    found = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert found, name
-    return float(found.group(1))
+    yield from pooled_gateway(dmv_dsn, tmp_path_factory, "reset-audit", POOL)
 
 
 def _backend_connections(dmv_dsn: str) -> int:

@@ -3,7 +3,6 @@ certifications on file (and expiring within 30 days), subject notices with the o
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -12,25 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit.file_sink import AuditLog
 from gateway.cli import main as gateway_main
 from gateway.notices.due import NoticeRules
 from gateway.notices.queue import NoticeQueue
 from gateway.notices.service import SubjectNotices
-from tests.audit_samples import quarter_records
+from tests.audit_samples import write_quarter_log
 from tests.compliance_support import write_files
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    async def write() -> None:
-        log = AuditLog(tmp_path / "requests.jsonl", instance="gw-a", rotate_daily=False)
-        await log.start()
-        for record in quarter_records(log.hasher, n=300):
-            await log.append(record)
-        await log.close()
-
-    asyncio.run(write())
+    write_quarter_log(tmp_path, 300)
     write_files(tmp_path)
     signed = (date.today() - timedelta(days=350)).isoformat()  # expires within 30 days
     (tmp_path / "certifications.yaml").write_text(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -11,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audit_samples import quarter_records
-from gateway.audit.file_sink import AuditLog
+from audit_samples import quarter_records, write_quarter_log
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import build_request_record
 from gateway.audit.report import Quarter, Verification, build_report
@@ -115,14 +113,7 @@ def test_barred_synthetic_quarter_refuses_attestation() -> None:
 
 
 def test_report_command_writes_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    async def write() -> None:
-        log = AuditLog(tmp_path / "requests.jsonl", instance="gw-a", rotate_daily=False)
-        await log.start()
-        for record in quarter_records(log.hasher, n=200):
-            await log.append(record)
-        await log.close()
-
-    asyncio.run(write())
+    write_quarter_log(tmp_path, 200)
     for fmt in ("html", "csv", "json"):
         out = tmp_path / f"r.{fmt}"
         assert gateway_main(["report", "--quarter", "2026-Q3", str(tmp_path), "--format", fmt, "--out", str(out)]) == 0
@@ -140,14 +131,7 @@ def test_report_command_writes_every_format(tmp_path: Path, capsys: pytest.Captu
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="chromium is not installed")
 def test_pdf_report(tmp_path: Path) -> None:
-    async def write() -> None:
-        log = AuditLog(tmp_path / "requests.jsonl", instance="gw-a", rotate_daily=False)
-        await log.start()
-        for record in quarter_records(log.hasher, n=60):
-            await log.append(record)
-        await log.close()
-
-    asyncio.run(write())
+    write_quarter_log(tmp_path, 60)
     out = tmp_path / "r.pdf"
     assert gateway_main(["report", "--quarter", "2026-Q3", str(tmp_path), "--format", "pdf", "--out", str(out)]) == 0
     assert out.read_bytes()[:5] == b"%PDF-"
