@@ -145,3 +145,29 @@ def test_write_answers_do_not_depend_on_classified_values(gateways: tuple[WireGa
             seen[a[0]] += 1
     assert seen["ok"] >= 5 and seen["error"] >= 10, seen
 
+
+
+def _http(gw: WireGateway, sql: str) -> tuple[Any, ...]:
+    import httpx
+
+    answer = httpx.post(f"http://127.0.0.1:{gw.http_port}/v1/query", json={"sql": sql, "purpose": "service_delivery"},
+                        headers={"Authorization": "Bearer dmv_clerk-demo-token"}, timeout=30)
+    body = answer.json()
+    body.pop("request_id", None)
+    if "error" in body:
+        body["error"].pop("request_id", None)
+        body["error"]["message"] = _REQUEST_ID.sub("", body["error"]["message"])
+    if isinstance(body.get("rows"), list):
+        body["rows"] = sorted(body["rows"], key=repr)
+    return answer.status_code, body
+
+
+def test_http_write_answers_do_not_depend_on_classified_values(gateways: tuple[WireGateway, WireGateway]) -> None:
+    gw_a, gw_b = gateways
+    statuses = set()
+    for sql, ok in CASES:
+        sql = sql.replace("800001", "800003").replace("NI-0001", "NI-0003")
+        a, b = _http(gw_a, sql), _http(gw_b, sql)
+        assert a == b, f"LEAK through an HTTP write: {sql!r}\nA: {str(a)[:600]}\nB: {str(b)[:600]}"
+        statuses.add(a[0])
+    assert {200, 403, 400} <= statuses, statuses
