@@ -64,6 +64,9 @@ class Settings(BaseModel):
     audit_rotate_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     audit_hash_literals: bool = True  # keep literal values and parameters as keyed hashes only
     audit_sync: bool = True  # False: write records without fdatasync. Benchmarks only: NOT durable
+    # outcome (and alert) records kept in memory while the log cannot be written, written once it is back;
+    # past this many bytes the rest are lost, and a records_lost checkpoint says how many and which requests
+    audit_outage_buffer_bytes: int = Field(8 * 1024 * 1024, ge=0)
     http_rate_per_second: float = Field(50.0, gt=0)  # per bearer token
     http_rate_burst: int = Field(200, ge=1)
     instance_name: str = Field("gateway", min_length=1)

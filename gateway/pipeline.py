@@ -689,13 +689,14 @@ def open_request_log(settings: Settings) -> RequestLog:
 
         return PgAuditLog(settings.audit_dsn, instance=settings.instance_name, key_path=key_path,
                           table=settings.audit_table, fsync_interval_ms=settings.audit_fsync_interval_ms,
-                          hash_literals=settings.audit_hash_literals, retention_days=settings.audit_retention_days)
+                          hash_literals=settings.audit_hash_literals, retention_days=settings.audit_retention_days,
+                          outage_buffer_bytes=settings.audit_outage_buffer_bytes)
     from gateway.audit.file_sink import AuditLog
 
     return AuditLog(Path(settings.audit_path), instance=settings.instance_name, key_path=key_path,
                     fsync_interval_ms=settings.audit_fsync_interval_ms, hash_literals=settings.audit_hash_literals,
                     retention_days=settings.audit_retention_days, rotate_bytes=settings.audit_rotate_bytes,
-                    sync=settings.audit_sync)
+                    sync=settings.audit_sync, outage_buffer_bytes=settings.audit_outage_buffer_bytes)
 
 
 __all__ = ["CATALOG_SCHEMAS", "Gateway", "Plan", "PlannedStatement", "SessionContext", "__version__", "hashed_sent_sql",

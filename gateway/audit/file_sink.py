@@ -1,14 +1,18 @@
 """The file sink: the request log in a local file, ``append`` returning once the line is on disk.
 
-Group commit (see :mod:`gateway.audit.group_commit`): one writer task seals whatever is queued, then
-one ``write`` and one ``fdatasync`` per batch run on a dedicated thread so the event loop keeps
-serving while the disk works. Batches grow by themselves under load; after a batch of more than one
-record the writer also lingers up to ``fsync_interval_ms`` to gather more (a lone client never waits).
+Group commit on a dedicated writer thread (:mod:`gateway.audit.writer_thread`): the loop only queues;
+the thread seals whatever is queued and writes it with one ``write`` on a file opened ``O_DSYNC``
+(the write returns once the data is on disk: a write and an fdatasync in one system call, one GIL
+release), then hands the batch back to the loop once. Batches grow by themselves under load (the loop
+keeps queueing while the disk works); a lone client never waits for a timer. Rotation, the
+moved-file check, retention and the tip file all run on that thread too, never on the loop.
 
 A failed write (disk full, read-only, path gone, permission, another process holding the log) makes
 every ``append`` of the batch raise :class:`~gateway.errors.AuditUnavailable`; the chain is rewound
-and any partial bytes cut off, and the next batch opens the file afresh. A file found ending in a
-torn line (a crash mid-write) is rotated away on open, so the chain continues in a new file.
+and any partial bytes cut off, and the next batch opens the file afresh. Outcome records of the
+batch are held and written once the log is back (see :mod:`gateway.audit.group_commit`). A file
+found ending in a torn line (a crash mid-write) is rotated away on open, so the chain continues in a
+new file.
 
 This is the request log's own writer, not structlog: no logging configuration can drop a record.
 """
@@ -20,7 +24,6 @@ import fcntl
 import os
 import stat
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +32,24 @@ import structlog
 from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.tips import tip_path, write_tip
 from gateway.audit.files import read_ends, rotated_files, rotated_name
-from gateway.audit.group_commit import GroupCommitSink, SinkError, describe
+from gateway.audit.group_commit import SinkError, describe
 from gateway.audit.keyfile import key_path_for, load_or_create_key
 from gateway.audit.literals import LiteralHasher
+from gateway.audit.writer_thread import ThreadWriter
 from gateway.audit.record import parse_time, utc_now
 from gateway.errors import ConfigError
 
 log = structlog.get_logger("gateway.audit")
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+_DSYNC = os.O_DSYNC  # synchronized data integrity per write: what write + fdatasync gave
 
 
 class _PathMoved(Exception):
     """The open file is no longer the one at the log's path."""
 
 
-class AuditLog(GroupCommitSink):
+class AuditLog(ThreadWriter):
     """The request log in a local file (see the module docstring). One writer per file."""
 
     def __init__(
@@ -63,6 +68,7 @@ class AuditLog(GroupCommitSink):
         retention_days: float | None = None,
         max_batch: int = 1024,
         sync: bool = True,
+        outage_buffer_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         super().__init__(
             instance=instance,
@@ -71,6 +77,7 @@ class AuditLog(GroupCommitSink):
             checkpoint_every=checkpoint_every,
             checkpoint_seconds=checkpoint_seconds,
             max_batch=max_batch,
+            outage_buffer_bytes=outage_buffer_bytes,
         )
         self.path = Path(path)
         self.sync = sync  # False only for benchmarks: records are written but not fdatasync'ed
@@ -79,8 +86,8 @@ class AuditLog(GroupCommitSink):
         self.rotate_bytes = rotate_bytes
         self.rotate_daily = rotate_daily
         self.retention_days = retention_days
-        self._executor: ThreadPoolExecutor | None = None
         self._fd: int | None = None
+        self._fd_id: tuple[int, int] = (0, 0)  # (inode, device) of the open file
         self._size = 0
         self._file_first_seq: int | None = None
         self._file_day = ""
@@ -95,10 +102,9 @@ class AuditLog(GroupCommitSink):
         self.hasher = LiteralHasher(key, enabled=self.hash_literals)
         self._chain = ChainState(key, self.instance)
         self._pending.append(checkpoint_record("start", time=utc_now(), pid=os.getpid()))
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)  # on start only: a folder gone later is an outage
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._ensure_open)
+            await asyncio.to_thread(self._ensure_open)
         except (OSError, SinkError) as exc:
             self._note_failure(describe(exc))
         self._start_writer()
@@ -123,26 +129,16 @@ class AuditLog(GroupCommitSink):
 
         return await asyncio.to_thread(verify_files, [self.log_directory()], self.log_key())
 
-    def _in_writer(self, fn: Any, *args: Any) -> asyncio.Future[Any]:
-        """Run blocking ``fn(*args)`` on the writer thread (the loop taken at start: no getpid per call)."""
-        assert self._loop is not None
-        return self._loop.run_in_executor(self._executor, fn, *args)
-
     async def close(self) -> None:
         """Write a closing checkpoint, flush what is queued, stop the writer and close the file."""
         await self._stop_writer()
         if self._chain is not None:
             log.info("audit_closed", path=str(self.path), last_seq=self._chain.seq, last_hash=self._chain.prev)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
         self._drop_fd()
 
-    async def _flush(self, records: list[dict[str, Any]], retry: bool = True) -> list[Exception | None]:
-        """Seal ``records`` here, on the event loop's thread, then write and fdatasync them on the
-        writer thread. Sealing is pure Python: done on the writer thread it would hold the GIL against
-        the loop, and every batch would pay for the hand-over twice. On an OSError the chain is
-        rewound and the partial bytes cut off."""
+    def _flush_sync(self, records: list[dict[str, Any]], retry: bool = True) -> list[Exception | None]:
+        """On the writer thread: seal ``records`` and write them durably in one system call. On an
+        OSError the chain is rewound and the partial bytes cut off."""
         assert self._chain is not None
         self._ensure_open()
         self._maybe_rotate()
@@ -155,13 +151,13 @@ class AuditLog(GroupCommitSink):
             self._chain.rewind(mark)  # nothing was written: the chain must not move
             raise
         try:
-            await self._in_writer(self._write_data, self._fd, data)
+            self._write_data(self._fd, data)
         except _PathMoved:  # nothing written: seal the batch again, into a fresh file at the path
             self._chain.rewind(mark)
             self._drop_fd()
             self._pending.append(checkpoint_record("reopen", time=utc_now(), note="log file moved or removed"))
             if retry:
-                return await self._flush(records, retry=False)
+                return self._flush_sync(records, retry=False)
             raise SinkError(f"{self.path} keeps moving") from None
         except OSError:
             self._chain.rewind(mark)
@@ -174,7 +170,7 @@ class AuditLog(GroupCommitSink):
         if self._tip is not None:
             tip, self._tip = self._tip, None
             try:
-                await self._in_writer(write_tip, tip_path(self.path), tip)
+                write_tip(tip_path(self.path), tip)
             except OSError as exc:  # the log itself is durable; the anchor is late until the next checkpoint
                 log.warning("audit_tip_not_written", path=str(tip_path(self.path)), error=describe(exc))
         return errors
@@ -182,21 +178,19 @@ class AuditLog(GroupCommitSink):
     # -- blocking work, on the writer thread ------------------------------------------------------
 
     def _write_data(self, fd: int, data: bytes) -> None:
-        """Write and fdatasync one batch, first checking that ``fd`` is still the file at the log's path
-        (an operator may move or remove it): here, off the event loop, where the stat calls cost the
-        loop nothing. Raises :class:`_PathMoved` (nothing written) if it is not."""
+        """Write one batch durably, first checking that ``fd`` is still the file at the log's path (an
+        operator may move or remove it; one stat, the open file's identity is kept from its open).
+        Raises :class:`_PathMoved` (nothing written) if it is not. The file is ``O_DSYNC`` when
+        ``sync``: each write returns once its data is on disk, so no fdatasync call follows."""
         try:
             on_disk = os.stat(self.path)
         except OSError:
             raise _PathMoved() from None
-        held = os.fstat(fd)
-        if (on_disk.st_ino, on_disk.st_dev) != (held.st_ino, held.st_dev):
+        if (on_disk.st_ino, on_disk.st_dev) != self._fd_id:
             raise _PathMoved()
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        if self.sync:
-            os.fdatasync(fd)
 
     def _ensure_open(self) -> None:
         assert self._chain is not None
@@ -218,7 +212,7 @@ class AuditLog(GroupCommitSink):
         elif self._chain.seq == 0:
             self._resume_from_rotated()
         created = not self.path.exists()
-        fd = os.open(self.path, _OPEN_FLAGS, 0o640)
+        fd = os.open(self.path, _OPEN_FLAGS | (_DSYNC if self.sync else 0), 0o640)
         try:
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode):
@@ -229,7 +223,7 @@ class AuditLog(GroupCommitSink):
         except BaseException:
             os.close(fd)
             raise
-        self._fd, self._size = fd, st.st_size
+        self._fd, self._size, self._fd_id = fd, st.st_size, (st.st_ino, st.st_dev)
         self._file_first_seq = int(ends.first["seq"]) if ends.first else None
         self._file_day = str((ends.first or {}).get("time", utc_now()))[:10]
         if created:

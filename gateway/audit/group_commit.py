@@ -1,16 +1,26 @@
-"""What every request-log sink shares: the queue, the writer task and group commit.
+"""What every request-log sink shares: the queue, group commit, and records kept across an outage.
 
-A sink subclass implements :meth:`GroupCommitSink._flush` (seal a batch into the chain and make it
-durable, or raise) and its own ``start``/``close`` around :meth:`_start_writer`/:meth:`_stop_writer`.
-``append`` returns only when the batch holding its record is durable; if the flush fails, every
-``append`` of that batch raises :class:`~gateway.errors.AuditUnavailable` and the next batch starts
-afresh (the sink rewinds its chain, so a record that was never acknowledged leaves no hole).
+A sink writes batches: everything queued since the last batch is sealed into the chain and made
+durable at once. ``submit``/``append`` complete only when the batch holding their record is durable;
+if the batch fails, each of them fails with :class:`~gateway.errors.AuditUnavailable` (no record, no
+answer) and the sink rewinds its chain, so a record that was never acknowledged leaves no hole.
+
+Records queued without a waiter (``append_nowait``: an ``outcome`` after its answer, an ``alert``)
+are *held* when their batch fails, in order, up to ``outage_buffer_bytes``, and written at the head
+of the first batch that succeeds (retried every :attr:`GroupCommitSink.retry_seconds` while held).
+Past the bound they are lost, never silently: the next batch that succeeds starts with a
+``records_lost`` checkpoint naming how many and for which request ids.
+
+Two writers drive a sink: :class:`GroupCommitSink` itself runs an asyncio task around an async
+:meth:`GroupCommitSink._flush` (the PostgreSQL sink); :class:`gateway.audit.writer_thread.ThreadWriter`
+runs a dedicated thread around a blocking flush (the file sink).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import time
 from typing import Any
 
@@ -28,6 +38,15 @@ log = structlog.get_logger("gateway.audit")
 def _seal_checkpoint(chain: ChainState, checkpoint: dict[str, Any]) -> str:
     body = dict(checkpoint, last_seq=chain.seq, last_hash=chain.prev)
     return chain.seal(body)[1]
+
+
+#: a queued record and the future of whoever waits for it to be durable (None: nobody waits)
+Entry = tuple["dict[str, Any] | PreparedRecord", "asyncio.Future[None] | None"]
+#: request ids named in one ``records_lost`` checkpoint at most (the count is always exact)
+MAX_LOST_IDS = 10_000
+#: refused request ids remembered (oldest forgotten first), and for how long after the last refusal
+MAX_REFUSED_IDS = 50_000
+REFUSED_SECONDS = 120.0
 
 
 class SinkError(Exception):
@@ -53,6 +72,8 @@ class GroupCommitSink:
 
     #: exceptions a flush may raise that mean "the log is unavailable right now"
     unavailable_errors: tuple[type[BaseException], ...] = (OSError, SinkError)
+    #: while records are held across an outage, the writer tries again this often without new work
+    retry_seconds = 0.5
 
     def __init__(
         self,
@@ -63,6 +84,7 @@ class GroupCommitSink:
         checkpoint_every: int,
         checkpoint_seconds: float,
         max_batch: int,
+        outage_buffer_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.instance = instance
         self.hash_literals = hash_literals
@@ -70,15 +92,18 @@ class GroupCommitSink:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
         self.max_batch = max_batch
+        self.outage_buffer_bytes = outage_buffer_bytes
         self._linger = max(0.0, fsync_interval_ms) / 1000.0
         self._chain: ChainState | None = None
-        self._queue: collections.deque[tuple[dict[str, Any] | PreparedRecord, asyncio.Future[None] | None]] = collections.deque()
-        # the writer's wake-up: a bare future on the loop, not asyncio.Event (whose wait() looks the running
-        # loop up, a getpid() system call each time); the loop is taken once, when the writer starts
+        self._queue: collections.deque[Entry] = collections.deque()
+        # the writer task's wake-up: a bare future on the loop, not asyncio.Event (whose wait() looks the
+        # running loop up, a getpid() system call each time); the loop is taken once, when the writer starts
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._started = False
         self._closing = False
+        # -- owned by the writer (task or thread) --
         self._pending: list[dict[str, Any]] = []  # checkpoints written first in the next batch
         self._tip: dict[str, Any] | None = None  # the chain's end after a batch with a checkpoint
         #: the tail anchor is also refreshed after a batch once this many seconds passed since the last one
@@ -89,6 +114,16 @@ class GroupCommitSink:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._failing: str | None = None
+        self._held: list[Entry] = []  # records without a waiter kept across an outage, in order
+        self._held_bytes = 0
+        self._lost = 0  # records dropped past the bound since the last batch that succeeded
+        self._lost_ids: list[str] = []
+        self._lost_types: collections.Counter[str] = collections.Counter()
+        # request ids whose request record was refused: an outcome queued for one of them (the wire door
+        # runs a read while its record is being written, and drops the answer if the record fails) is
+        # not written, since the request has no record and got no answer; kept a while after an outage
+        self._refused: dict[str, None] = {}
+        self._refused_until = 0.0
         self.batches = 0
         self.records = 0
 
@@ -102,7 +137,7 @@ class GroupCommitSink:
     def submit(self, record: Any) -> asyncio.Future[None]:
         """Queue ``record`` and return a future that completes once it is durable (or fails with
         :class:`AuditUnavailable`): ``append`` without a coroutine, for the hot path."""
-        if self._writer is None or self._closing:
+        if not self._started or self._closing:
             raise AuditUnavailable("gateway: the request log is not open, so the request is refused")
         assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
@@ -112,8 +147,8 @@ class GroupCommitSink:
 
     def append_nowait(self, record: Any) -> None:
         """Queue ``record`` (an ``outcome``, say) for the next batch without waiting; it is made
-        durable with that batch. If the batch fails the record is lost and an error is logged."""
-        if self._writer is None or self._closing:
+        durable with that batch, or held across an outage (see the module docstring)."""
+        if not self._started or self._closing:
             log.error("audit_record_dropped", reason="log closed", type=record.get("type") if type(record) is PreparedRecord else to_dict(record).get("type"))
             return
         self._queue.append((record if type(record) is PreparedRecord else to_dict(record), None))
@@ -127,7 +162,12 @@ class GroupCommitSink:
     @property
     def available(self) -> bool:
         """False while the last write failed (for ``/readyz``), before start and after close."""
-        return self._writer is not None and not self._closing and self._failing is None
+        return self._started and not self._closing and self._failing is None
+
+    @property
+    def held(self) -> int:
+        """Records waiting out an outage (for tests and ``/metrics``)."""
+        return len(self._held)
 
     # -- for subclasses --------------------------------------------------------------------------
 
@@ -142,6 +182,7 @@ class GroupCommitSink:
     def _start_writer(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._writer = self._loop.create_task(self._run(), name=f"audit-writer-{self.instance}")
+        self._started = True
 
     async def _stop_writer(self) -> None:
         if self._writer is None or self._closing:
@@ -152,13 +193,15 @@ class GroupCommitSink:
         await self._writer
 
     def _seal_batch(self, records: list[dict[str, Any]]) -> tuple[list[str], list[Exception | None]]:
-        """Seal pending checkpoints, then ``records`` (with periodic checkpoints) into lines. Every
-        checkpoint carries the last ``seq`` and ``hash`` before it; a batch holding one sets
-        :attr:`_tip` to the chain's end, which the sink stores outside the log (tail anchor)."""
+        """Seal pending checkpoints (and a ``records_lost`` one), then ``records`` (with periodic
+        checkpoints) into lines. Every checkpoint carries the last ``seq`` and ``hash`` before it; a
+        batch holding one sets :attr:`_tip` to the chain's end, which the sink stores outside the log."""
         assert self._chain is not None
         chain = self._chain
         lines = [_seal_checkpoint(chain, checkpoint) for checkpoint in self._pending]
-        tip_due = bool(self._pending)
+        if self._lost:
+            lines.append(_seal_checkpoint(chain, self._lost_checkpoint()))
+        tip_due = bool(lines)
         errors: list[Exception | None] = []
         for record in records:
             try:
@@ -172,12 +215,13 @@ class GroupCommitSink:
                 continue
             errors.append(None)
             self._since_checkpoint += 1
-            now = time.monotonic()
-            if self._since_checkpoint >= self.checkpoint_every or now - self._last_checkpoint >= self.checkpoint_seconds:
-                lines.append(_seal_checkpoint(chain, checkpoint_record("periodic", time=utc_now(), count=chain.seq + 1)))
-                self._since_checkpoint, self._last_checkpoint = 0, now
+            if self._since_checkpoint >= self.checkpoint_every:
+                self._periodic(lines, chain)
                 tip_due = True
-        now = time.monotonic()
+        now = time.monotonic()  # the clock read once a batch, not once a record
+        if self._since_checkpoint and now - self._last_checkpoint >= self.checkpoint_seconds:
+            self._periodic(lines, chain)
+            tip_due = True
         if lines and now - self._last_tip >= self.tip_seconds:
             tip_due = True
         if tip_due:
@@ -185,8 +229,23 @@ class GroupCommitSink:
         self._tip = {"instance": self.instance, "seq": chain.seq, "hash": chain.prev, "time": utc_now()} if tip_due else None
         return lines, errors
 
+    def _periodic(self, lines: list[str], chain: ChainState) -> None:
+        lines.append(_seal_checkpoint(chain, checkpoint_record("periodic", time=utc_now(), count=chain.seq + 1)))
+        self._since_checkpoint, self._last_checkpoint = 0, time.monotonic()
+
+    def _lost_checkpoint(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"lost": self._lost, "request_ids": list(self._lost_ids),
+                                 "types": dict(sorted(self._lost_types.items())),
+                                 "outage_buffer_bytes": self.outage_buffer_bytes}
+        if self._lost > len(self._lost_ids):
+            extra["request_ids_not_listed"] = self._lost - len(self._lost_ids)
+        return checkpoint_record("records_lost", time=utc_now(), **extra)
+
     def _flushed(self, records: int) -> None:
         self._pending.clear()
+        if self._lost:
+            log.warning("audit_records_lost_recorded", instance=self.instance, lost=self._lost)
+            self._lost, self._lost_ids, self._lost_types = 0, [], collections.Counter()
         self.batches += 1
         self.records += records
 
@@ -196,6 +255,101 @@ class GroupCommitSink:
         if self._failing is None and self._chain is not None:
             self._pending.append(checkpoint_record("resume", time=utc_now(), after_error=cause))
         self._failing = cause
+
+    # -- a batch, on the writer's side (task or thread) -------------------------------------------
+
+    def _take_batch(self) -> list[Entry]:
+        """Records held across an outage first, then what is queued (at most ``max_batch`` of it)."""
+        queue = self._queue
+        batch = self._held
+        if batch:
+            self._held, self._held_bytes = [], 0
+        else:
+            batch = []
+        for _ in range(min(len(queue), self.max_batch)):
+            batch.append(queue.popleft())
+        if self._refused:
+            batch = self._drop_refused_outcomes(batch)
+        return batch
+
+    def _drop_refused_outcomes(self, batch: list[Entry]) -> list[Entry]:
+        if time.monotonic() > self._refused_until:
+            self._refused.clear()
+            return batch
+        refused = self._refused
+        kept: list[Entry] = []
+        for entry in batch:
+            record = entry[0]
+            if entry[1] is None and record.get("type") == "outcome" and record.get("request_id") in refused:
+                log.info("audit_outcome_of_refused_request", instance=self.instance, request_id=record.get("request_id"))
+                continue
+            kept.append(entry)
+        return kept
+
+    def _batch_failed(self, batch: list[Entry], exc: Exception) -> str:
+        """Note the outage; hold the batch's records nobody waits for (bounded); return the cause."""
+        if not isinstance(exc, self.unavailable_errors):
+            log.exception("audit_writer_fault", instance=self.instance)  # called inside the except
+        cause = describe(exc)
+        self._note_failure(cause)
+        refused = self._refused
+        for entry in batch:
+            if entry[1] is None:
+                self._hold(entry)
+            elif entry[0].get("type") == "request" and entry[0].get("request_id") is not None:
+                refused[str(entry[0].get("request_id"))] = None
+        while len(refused) > MAX_REFUSED_IDS:
+            del refused[next(iter(refused))]
+        self._refused_until = time.monotonic() + REFUSED_SECONDS
+        return cause
+
+    def _hold(self, entry: Entry) -> None:
+        record = entry[0]
+        size = _size_of(record)
+        if self._held_bytes + size <= self.outage_buffer_bytes:
+            self._held.append(entry)
+            self._held_bytes += size
+            return
+        self._lose(record)
+
+    def _lose(self, record: dict[str, Any] | PreparedRecord) -> None:
+        self._lost += 1
+        self._lost_types[str(record.get("type"))] += 1
+        request_id = record.get("request_id")
+        if request_id is not None and len(self._lost_ids) < MAX_LOST_IDS:
+            self._lost_ids.append(str(request_id))
+        log.error("audit_record_lost", instance=self.instance, type=record.get("type"), request_id=request_id,
+                  reason=f"outage buffer full ({self.outage_buffer_bytes} bytes)")
+
+    def _abandon_held(self) -> None:
+        """The writer stops with records still held (the log never came back before close)."""
+        for record, _ in self._held:
+            if record.get("type") != "checkpoint":
+                log.error("audit_record_lost", instance=self.instance, type=record.get("type"),
+                          request_id=record.get("request_id"), reason="log closed during an outage")
+        self._held, self._held_bytes = [], 0
+
+    def _batch_done(self, batch: list[Entry], errors: list[Exception | None]) -> None:
+        if self._failing is not None:
+            log.warning("audit_log_resumed", instance=self.instance, after_error=self._failing)
+            self._failing = None
+        for (record, _), error in zip(batch, errors):
+            if error is not None:
+                log.error("audit_record_invalid", type=record.get("type"), error=str(error))
+
+    def _settle(self, batch: list[Entry], errors: list[Exception | None] | None, cause: str | None) -> None:
+        """On the loop: complete the waiters of a batch (durable, or refused with ``cause``)."""
+        if errors is None:
+            for _, future in batch:
+                if future is not None and not future.done():
+                    future.set_exception(unavailable(cause or "unknown error"))
+            return
+        for (_, future), error in zip(batch, errors):
+            if future is not None and not future.done():
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(AuditUnavailable(f"gateway: the request record is invalid: {error}"))
 
     # -- the writer task -------------------------------------------------------------------------
 
@@ -213,40 +367,39 @@ class GroupCommitSink:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake = loop.create_future()
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wake = loop.create_future()
+                    retry = loop.call_later(self.retry_seconds, self._wakeup) if self._held else None
+                    try:
+                        await self._wake
+                    finally:
+                        self._wake = None
+                        if retry is not None:
+                            retry.cancel()
+                    if not self._queue and not self._held:
+                        continue
+                if self._linger and not self._closing and self._queue:
+                    await self._gather(loop)
+                batch = self._take_batch()
                 try:
-                    await self._wake
-                finally:
-                    self._wake = None
-                continue
-            if self._linger and not self._closing:
-                await self._gather(loop)
-            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))]
-            try:
-                errors = await self._flush([record for record, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - whatever fails, no waiter may hang: refuse them
-                if not isinstance(exc, self.unavailable_errors):
-                    log.exception("audit_writer_fault", instance=self.instance)
-                cause = describe(exc)
-                self._note_failure(cause)
-                for record, future in batch:
-                    if future is None:
-                        log.error("audit_record_lost", type=record.get("type"), request_id=record.get("request_id"))
-                    elif not future.done():
-                        future.set_exception(unavailable(cause))
-            else:
-                if self._failing is not None:
-                    log.warning("audit_log_resumed", instance=self.instance, after_error=self._failing)
-                    self._failing = None
-                for (record, future), error in zip(batch, errors):
-                    if error is not None:
-                        log.error("audit_record_invalid", type=record.get("type"), error=str(error))
-                    if future is not None and not future.done():
-                        if error is None:
-                            future.set_result(None)
-                        else:
-                            future.set_exception(AuditUnavailable(f"gateway: the request record is invalid: {error}"))
+                    errors = await self._flush([record for record, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - whatever fails, no waiter may hang: refuse them
+                    self._settle(batch, None, self._batch_failed(batch, exc))
+                else:
+                    self._batch_done(batch, errors)
+                    self._settle(batch, errors, None)
+        finally:
+            self._abandon_held()
+
+
+def _size_of(record: dict[str, Any] | PreparedRecord) -> int:
+    """About how many bytes a held record costs (its JSON; only computed during an outage)."""
+    data = record.as_dict() if type(record) is PreparedRecord else record
+    try:
+        return 160 + len(json.dumps(data, default=str, separators=(",", ":")))
+    except (TypeError, ValueError):
+        return 1024

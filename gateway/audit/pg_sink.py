@@ -94,6 +94,7 @@ class PgAuditLog(GroupCommitSink):
         retention_days: float | None = None,
         max_batch: int = 1024,
         connect_timeout: float = 5.0,
+        outage_buffer_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         super().__init__(
             instance=instance,
@@ -102,6 +103,7 @@ class PgAuditLog(GroupCommitSink):
             checkpoint_every=checkpoint_every,
             checkpoint_seconds=checkpoint_seconds,
             max_batch=max_batch,
+            outage_buffer_bytes=outage_buffer_bytes,
         )
         if key is None and key_path is None:
             raise ConfigError("the PostgreSQL request log needs a key: set the audit key path")

@@ -1,0 +1,131 @@
+"""A request-log writer on its own thread: whole batches sealed and written there, one wake-up each way.
+
+The event loop only queues: ``submit``/``append_nowait`` append to a deque (atomic under the GIL) and,
+only when the writer thread sleeps, wake it through an eventfd (one ``write``). The thread takes
+everything queued, seals it into the chain, writes it durably (:meth:`ThreadWriter._flush_sync`, which
+releases the GIL in the kernel), and hands the whole batch back to the loop with one
+``call_soon_threadsafe``, where the waiters' futures complete. While the disk works the loop keeps
+queueing, so batches grow with load by themselves (no linger timer, a lone client waits for nothing).
+
+Compared with a writer task that ran each batch's write in an executor: no executor future and no
+``call_soon_threadsafe`` per hand-over in each direction, no task switch per batch on the loop, and the
+seal runs on the thread while the loop is free to read sockets. Durable before release is unchanged:
+a future completes only after the batch holding its record came back from ``_flush_sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import threading
+import time
+from typing import Any
+
+import structlog
+
+from gateway.audit.chain import checkpoint_record
+from gateway.audit.group_commit import GroupCommitSink
+from gateway.audit.record import utc_now
+
+log = structlog.get_logger("gateway.audit")
+
+
+class ThreadWriter(GroupCommitSink):
+    """A :class:`GroupCommitSink` whose writer is a dedicated thread around a blocking flush."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._thread: threading.Thread | None = None
+        self._efd = -1
+        self._idle = False  # the thread sleeps (or is about to) on the eventfd: wake it
+        self._stopped: asyncio.Future[None] | None = None
+        self._retry_at = 0.0
+
+    def _flush_sync(self, records: list[Any]) -> list[Exception | None]:
+        """Seal ``records`` into the chain and make them durable (blocking; on the writer thread)."""
+        raise NotImplementedError
+
+    # -- on the loop -------------------------------------------------------------------------------
+
+    def _start_writer(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopped = self._loop.create_future()
+        self._efd = os.eventfd(0, os.EFD_CLOEXEC)
+        self._thread = threading.Thread(target=self._thread_main, name=f"audit-writer-{self.instance}", daemon=True)
+        self._started = True
+        self._thread.start()
+
+    def _wakeup(self) -> None:
+        if self._idle:
+            self._idle = False
+            os.eventfd_write(self._efd, 1)
+
+    async def _stop_writer(self) -> None:
+        if self._thread is None or self._closing:
+            return
+        self._queue.append((checkpoint_record("close", time=utc_now()), None))
+        self._closing = True
+        self._idle = False
+        os.eventfd_write(self._efd, 1)
+        assert self._stopped is not None
+        await self._stopped
+        self._thread.join()
+        self._thread = None
+        os.close(self._efd)
+        self._efd = -1
+
+    def _thread_stopped(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    # -- on the writer thread ----------------------------------------------------------------------
+
+    def _sleep(self) -> None:
+        """Wait for the loop's wake-up (or, while records are held across an outage, the retry time)."""
+        self._idle = True
+        if self._queue or self._closing:  # queued between the check and the flag: the loop saw no sleeper
+            self._idle = False
+            return
+        if not self._held:
+            os.eventfd_read(self._efd)  # releases the GIL; one read per wake-up
+        elif select.select([self._efd], [], [], max(0.0, self._retry_at - time.monotonic()))[0]:
+            os.eventfd_read(self._efd)
+        self._idle = False
+
+    def _thread_main(self) -> None:
+        assert self._loop is not None
+        call = self._loop.call_soon_threadsafe
+        queue = self._queue
+        try:
+            while True:
+                if not queue:
+                    if self._closing:
+                        return
+                    if not self._held or time.monotonic() < self._retry_at:
+                        self._sleep()
+                        continue
+                batch = self._take_batch()
+                try:
+                    errors = self._flush_sync([record for record, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - whatever fails, no waiter may hang: refuse them
+                    cause = self._batch_failed(batch, exc)
+                    self._retry_at = time.monotonic() + self.retry_seconds
+                    call(self._settle, batch, None, cause)
+                else:
+                    self._batch_done(batch, errors)
+                    call(self._settle, batch, errors, None)
+        except BaseException:  # a bug here must not leave the waiters and close() hanging
+            log.exception("audit_writer_thread_died", instance=self.instance)
+            self._failing = cause = self._failing or "the writer thread stopped"
+            self._closing = True  # submit refuses from now on; what is queued is refused, not left hanging
+            left = list(queue)
+            queue.clear()
+            call(self._settle, left, None, cause)
+            raise
+        finally:
+            self._abandon_held()
+            try:
+                call(self._thread_stopped)
+            except RuntimeError:  # the loop is closed already
+                pass
