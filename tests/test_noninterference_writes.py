@@ -50,6 +50,10 @@ CASES = [
     ("INSERT INTO permits (permit_id, person_id) VALUES (100, 1)", False),  # unique (person_id, holder_country)
     ("UPDATE permits SET person_id = 2 WHERE permit_id = 1", False),
     ("UPDATE persons SET city = 'Zzyzx' WHERE person_id = 6 RETURNING place_of_birth", True),
+    # a parenthesized column is named like the column (it came back unmasked before)
+    ("UPDATE persons SET city = 'Zzyzx' WHERE person_id = 6 RETURNING (place_of_birth)", True),
+    ("UPDATE persons AS p SET city = 'Zzyzx' WHERE person_id = 6 RETURNING (p.itin) AS i, (p.country_of_citizenship)", True),
+    ("UPDATE persons SET city = 'Zzyzx' WHERE person_id = 6 RETURNING ((place_of_birth))", False),
 ]
 
 

@@ -180,18 +180,24 @@ def mask_returning(tree: exp.Expr, relation: Relation, redacted: tuple[str, ...]
         else:
             items.append(item)
     wanted = set(redacted)
+    masked: set[str] = set()
     out: list[exp.Expr] = []
     for item in items:
-        name = item.alias_or_name
-        if name not in wanted:
-            out.append(item)
-            continue
         inner = item.this if isinstance(item, exp.Alias) else item
         while isinstance(inner, exp.Paren):
             inner = inner.this
+        # the output name as PostgreSQL gives it: ``(c)`` is named ``c`` (sqlglot names a Paren "")
+        name = item.alias if isinstance(item, exp.Alias) else inner.alias_or_name
+        if name not in wanted:
+            out.append(item)
+            continue
+        masked.add(name)
         column = relation.column(inner.name) if isinstance(inner, exp.Column) else None
         if column is None:
             raise refused(f"RETURNING item {name} would have to be redacted but is not a plain column", "write.returning")
         null = exp.Cast(this=exp.Null(), to=exp.DataType.build(column.type_sql, dialect="postgres", udt=True))
         out.append(exp.Alias(this=null, alias=exp.to_identifier(name, quoted=True)))
+    if wanted - masked:  # a redacted output no item was found for: never send it unmasked (fail closed)
+        raise refused(f"RETURNING item(s) {', '.join(sorted(wanted - masked))} would have to be redacted but could "
+                      "not be placed", "write.returning")
     returning.set("expressions", out)
