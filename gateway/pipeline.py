@@ -527,7 +527,14 @@ class Gateway:
             return frozenset(c.name for c in relation.columns if profile.action_for(
                 classifier.column_tags(ColumnRef(relation.schema, relation.name, c.name))) != "allow")
 
-        return await run_write(self.pool, st.sql, st.write, bind, hidden, as_text=as_text)
+        from gateway.policy.writes import REQUIRED_BY_LAW
+
+        schema, table = st.write.table
+        target = catalog.relation(schema, table)
+        status = frozenset() if profile.purpose == REQUIRED_BY_LAW or target is None else frozenset(
+            c.name for c in target.columns
+            if classifier.column_tags(ColumnRef(schema, table, c.name)) & profile.status_tags)
+        return await run_write(self.pool, st.sql, st.write, bind, hidden, as_text=as_text, status=status)
 
     async def describe_write(self, sql: str) -> Any:
         """(parameter type oids, RETURNING fields) of a planned write, from the backend."""

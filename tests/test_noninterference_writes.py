@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from tests.frontdoor_pg_support import WireGateway, start_gateway
-from tests.writes_support import PERMITS_DDL, write_files
+from tests.writes_support import PERMITS_DDL, RESIDENCY_DDL, write_files
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -54,6 +54,17 @@ CASES = [
     ("UPDATE persons SET city = 'Zzyzx' WHERE person_id = 6 RETURNING (place_of_birth)", True),
     ("UPDATE persons AS p SET city = 'Zzyzx' WHERE person_id = 6 RETURNING (p.itin) AS i, (p.country_of_citizenship)", True),
     ("UPDATE persons SET city = 'Zzyzx' WHERE person_id = 6 RETURNING ((place_of_birth))", False),
+    # 24-74-104 by indirection: a status column filled by its DEFAULT, or computed from a column set
+    ("INSERT INTO residency (residency_id, person_id, reference) VALUES (10, 1, 'R10')", False),
+    ("UPDATE residency SET reference = 'R1b' WHERE residency_id = 1", False),
+    ("UPDATE residency SET person_id = 2 WHERE residency_id = 1 RETURNING residency_id, person_id", True),
+]
+
+#: writes that set a status column without naming it (its DEFAULT, a generated column): 24-74-104
+IMPLICIT_STATUS = [
+    "INSERT INTO residency (residency_id, person_id, reference) VALUES (11, 1, 'R11')",
+    "UPDATE residency SET reference = 'R1c' WHERE residency_id = 1",
+    "INSERT INTO residency (residency_id, person_id) VALUES (12, 1)",
 ]
 
 
@@ -74,8 +85,10 @@ def twins(pg_server: Any) -> tuple[str, str]:
 
     a = _seeded(pg_server, "dmv_writes_twin_a", 300, 31)
     b = _seeded(pg_server, "dmv_writes_twin_b", 300, 31, classified_seed=4242, variant="alt")
-    _direct(a, PERMITS_DDL, "INSERT INTO dmv.permits VALUES (1, 1, 'US'), (2, 3, 'US')")
-    _direct(b, PERMITS_DDL, "INSERT INTO dmv.permits VALUES (1, 1, 'MX'), (2, 3, 'CA')")
+    _direct(a, PERMITS_DDL, "INSERT INTO dmv.permits VALUES (1, 1, 'US'), (2, 3, 'US')", RESIDENCY_DDL,
+            "INSERT INTO dmv.residency (residency_id, person_id, reference) VALUES (1, 1, 'R1')")
+    _direct(b, PERMITS_DDL, "INSERT INTO dmv.permits VALUES (1, 1, 'MX'), (2, 3, 'CA')", RESIDENCY_DDL,
+            "INSERT INTO dmv.residency (residency_id, person_id, reference, birth_country) VALUES (1, 1, 'R1', 'MX')")
     return a, b
 
 
@@ -175,3 +188,15 @@ def test_http_write_answers_do_not_depend_on_classified_values(gateways: tuple[W
         assert a == b, f"LEAK through an HTTP write: {sql!r}\nA: {str(a)[:600]}\nB: {str(b)[:600]}"
         statuses.add(a[0])
     assert {200, 403, 400} <= statuses, statuses
+
+
+def test_status_columns_are_not_written_by_indirection(gateways: tuple[WireGateway, WireGateway]) -> None:
+    """An INSERT fills the columns it leaves out with their defaults, and a stored generated column is
+    computed from the columns set: a status column written that way needs required_by_law too."""
+    gw_a, _ = gateways
+    with _connect(gw_a) as conn:
+        for sql in IMPLICIT_STATUS:
+            answer = _observe(conn, sql, False)
+            assert answer[:2] == ("error", "42501") and "24-74-104" in answer[2], (sql, answer)
+        rows = conn.execute("SELECT count(*) FROM residency").fetchone()
+        assert rows == (1,)  # nothing was inserted

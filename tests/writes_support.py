@@ -36,15 +36,31 @@ PERMITS_DDL = """
 CREATE TABLE dmv.permits (permit_id bigint PRIMARY KEY, person_id bigint NOT NULL,
                           holder_country text NOT NULL DEFAULT 'US', UNIQUE (person_id, holder_country))
 """
+#: another: a status column filled by its DEFAULT, one computed from a column the clerk may set
+RESIDENCY_DDL = """
+CREATE TABLE dmv.residency (residency_id bigint PRIMARY KEY, person_id bigint NOT NULL, reference text,
+                            birth_country text DEFAULT 'US',
+                            document_ref text GENERATED ALWAYS AS ('DOC-' || reference) STORED)
+"""
 PERMITS_CLASSIFICATION = """  dmv.permits:
     permit_id: [pii]
     person_id: [pii]
     holder_country: [immigration_status]
+  dmv.residency:
+    residency_id: [pii]
+    person_id: [pii]
+    reference: [pii]
+    birth_country: [immigration_status]
+    document_ref: [immigration_status]
 """
 PERMITS_GRANT = """  - table: dmv.permits
     requesters: [dmv_clerk]
     insert: [permit_id, person_id]
     update: [person_id]
+  - table: dmv.residency
+    requesters: [dmv_clerk]
+    insert: [residency_id, person_id, reference]
+    update: [person_id, reference]
 """
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from gateway.errors import BackendUnavailable, GatewayError, PolicyDenied
-from gateway.policy.writes import TableRule, WriteTarget, constraint_refusal
+from gateway.policy.writes import TableRule, WriteTarget, constraint_refusal, implicit_status_refusal
 
 ACQUIRE_TIMEOUT_S = 10.0
 #: classes whose primary messages name objects (constraints, columns, relations), never values
@@ -60,6 +60,16 @@ SELECT 'fk_in', c.conname::text,
   FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
  WHERE c.confrelid = $1 AND c.contype = 'f'
+UNION ALL
+SELECT CASE WHEN a.attgenerated <> '' THEN 'generated' ELSE 'default' END, a.attname::text,
+       ARRAY[a.attname::text], NULL, NULL,
+       ARRAY(SELECT ra.attname::text FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_depend d
+             ON d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid AND d.refobjid = ad.adrelid
+             JOIN pg_catalog.pg_attribute ra ON ra.attrelid = d.refobjid AND ra.attnum = d.refobjsubid
+             WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum), false
+  FROM pg_catalog.pg_attribute a
+ WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+   AND (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '')
 UNION ALL
 SELECT 'trigger', t.tgname::text, NULL, NULL, NULL, NULL, false
   FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND NOT t.tgisinternal
@@ -131,9 +141,12 @@ def _tag(kind: str, count: int) -> str:
 
 
 async def run_write(pool: Any, sql: str, target: WriteTarget, bind: Callable[[Any], list[Any]],
-                    hidden: Callable[[tuple[str, str]], frozenset[str] | None], *, as_text: bool = False) -> WriteResult:
+                    hidden: Callable[[tuple[str, str]], frozenset[str] | None], *, as_text: bool = False,
+                    status: frozenset[str] = frozenset()) -> WriteResult:
     """Run the write ``sql`` (its parameters from ``bind(prepared.get_parameters())``) in a read-write
-    transaction of its own; refused before it runs when a constraint could answer with hidden values."""
+    transaction of its own; refused before it runs when a constraint could answer with hidden values,
+    or when a default or generated column would write one of ``status`` (the target's status columns
+    the purpose may not add or change, 24-74-104)."""
     try:
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             async with conn.transaction():
@@ -142,6 +155,9 @@ async def run_write(pool: Any, sql: str, target: WriteTarget, bind: Callable[[An
                 problem = constraint_refusal(target, rules, columns, hidden)
                 if problem is not None:
                     raise PolicyDenied(f"gateway: {problem}", rule="write.constraint")
+                problem = implicit_status_refusal(target, rules, status)
+                if problem is not None:
+                    raise PolicyDenied(f"gateway: {problem}", rule="write.24_74_104")
                 stmt = await conn.prepare(sql)
                 args = bind(stmt.get_parameters())
                 attrs = stmt.get_attributes()

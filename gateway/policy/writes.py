@@ -220,10 +220,10 @@ class TableRule:
     index or exclusion constraint (``complex``: on expressions or partial), a CHECK constraint, a foreign
     key out of the table or into it, a trigger or rule. ``columns`` are the target table's."""
 
-    kind: str  # unique | check | fk_out | fk_in | trigger
+    kind: str  # unique | check | fk_out | fk_in | trigger | default | generated
     columns: tuple[str, ...] = ()
     other: tuple[str, str] | None = None  # the other table of a foreign key
-    other_columns: tuple[str, ...] = ()
+    other_columns: tuple[str, ...] = ()  # its columns; for a generated column, the columns it is made of
     complex: bool = False
     name: str = ""
 
@@ -265,4 +265,39 @@ def constraint_refusal(target: WriteTarget, rules: Iterable[TableRule], all_colu
             if far:
                 return (f"{rule.other[0]}.{rule.other[1]}'s foreign key {rule.name} into {name} is made of columns not "
                         "visible to the requester: whether the write passes it would reveal them")
+    return None
+
+
+def implicit_status_refusal(target: WriteTarget, rules: Iterable[TableRule], status: frozenset[str]) -> str | None:
+    """Why the write would add or change a status column it does not name (24-74-104), or None.
+
+    ``status`` are the target's status columns the requester's purpose may not write (empty under
+    ``required_by_law``). An INSERT fills every column it does not list with its default (or identity);
+    a stored generated column is computed on INSERT and recomputed when a column it is made of is set.
+    Either writes place of birth, citizenship or immigration documents as surely as naming the column.
+
+    >>> t = WriteTarget("insert", ("dmv", "r"), ("id",))
+    >>> implicit_status_refusal(t, [TableRule("default", ("country",))], frozenset({"country"})) is not None
+    True
+    >>> implicit_status_refusal(t, [TableRule("default", ("country",))], frozenset()) is None
+    True
+    """
+    if not status or target.kind == "delete":
+        return None
+    name = f"{target.table[0]}.{target.table[1]}"
+    assigned = set(target.assigned)
+    for rule in rules:
+        if rule.kind not in ("default", "generated"):
+            continue
+        column = rule.columns[0] if rule.columns else rule.name
+        if column not in status or column in assigned:
+            continue
+        if rule.kind == "default" and target.kind != "insert":
+            continue
+        if rule.kind == "generated" and target.kind == "update" and not (set(rule.other_columns) & assigned):
+            continue
+        how = "its default" if rule.kind == "default" else "a generated column's expression"
+        return (f"this write sets {name}.{column} through {how}: place of birth, citizenship or immigration "
+                "documents may be added or changed only under required_by_law with its legal_citation "
+                "(24-74-104 C.R.S.)")
     return None
