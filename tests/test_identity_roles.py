@@ -108,3 +108,22 @@ def test_role_catalogs_through_the_gateway(wire_gw: WireGateway, plain_role: str
         assert conn.execute("SELECT rolname FROM pg_roles WHERE rolname = current_user").fetchone() == (USER,)
         # a CTE of the same name is the CTE, not the catalog
         assert conn.execute("WITH pg_roles AS (SELECT 7 AS x) SELECT x FROM pg_roles").fetchone() == (7,)
+
+
+def test_information_schema_role_views_answer_like_pg_roles(wire_gw: WireGateway, plain_role: str, dmv_dsn: str) -> None:  # noqa: F811
+    """information_schema.enabled_roles and applicable_roles listed the backend role's memberships
+    (pg_monitor, pg_read_all_data... for a superuser): they answer as a plain role named like the
+    requester does directly, columns and types included."""
+    backend_role = urlparse(dmv_dsn).username
+    with psycopg.connect(wire_gw.dsn(USER, "service_delivery")) as conn, psycopg.connect(plain_role) as direct:
+        for sql in ("SELECT * FROM information_schema.enabled_roles",
+                    "SELECT * FROM information_schema.applicable_roles",
+                    "SELECT e.role_name, a.grantee FROM information_schema.enabled_roles e "
+                    "LEFT JOIN information_schema.applicable_roles a USING (role_name)"):
+            cur, want = conn.execute(sql), direct.execute(sql)
+            got = cur.fetchall()
+            assert got == want.fetchall(), sql
+            assert [(d.name, d.type_code) for d in cur.description or []] == \
+                [(d.name, d.type_code) for d in want.description or []], sql
+            assert all(backend_role not in row for row in got), sql
+        assert conn.execute("SELECT role_name FROM information_schema.enabled_roles").fetchall() == [(USER,)]

@@ -86,18 +86,20 @@ def answer_identity(tree: exp.Expr, requester: str, search_path: tuple[str, ...]
         if target is not None:
             node.replace(_output(node, target, name))
     if catalog is not None:
-        _answer_role_catalogs(tree, requester, catalog)
+        _answer_role_catalogs(tree, requester, catalog, path)
     return tree
 
 
-#: Role catalogs that list the requester alone, and those that are empty for it (no memberships).
-_ROLE_CATALOGS = frozenset({"pg_roles", "pg_user"})
-_EMPTY_CATALOGS = frozenset({"pg_auth_members"})
+#: Role catalogs that list the requester alone, and those that are empty for it (no memberships), with
+#: the schema each lives in: information_schema's role views answer like pg_roles / pg_auth_members
+#: (``enabled_roles`` is the current user's roles, ``applicable_roles`` its memberships).
+_ROLE_CATALOGS = {"pg_roles": "pg_catalog", "pg_user": "pg_catalog", "enabled_roles": "information_schema"}
+_EMPTY_CATALOGS = {"pg_auth_members": "pg_catalog", "applicable_roles": "information_schema"}
 #: A plain ``CREATE ROLE x LOGIN``: the flags that are true; every other boolean is false.
 _TRUE_FLAGS = frozenset({"rolinherit", "rolcanlogin"})
 
 
-def _answer_role_catalogs(tree: exp.Expr, requester: str, catalog: Any) -> None:
+def _answer_role_catalogs(tree: exp.Expr, requester: str, catalog: Any, path: tuple[str, ...] = ()) -> None:
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in list(tree.find_all(exp.Table)):
         ident = table.this
@@ -106,13 +108,16 @@ def _answer_role_catalogs(tree: exp.Expr, requester: str, catalog: Any) -> None:
         name = ident.this if ident.quoted else ident.this.lower()
         if name not in _ROLE_CATALOGS and name not in _EMPTY_CATALOGS:
             continue
+        home = _ROLE_CATALOGS.get(name) or _EMPTY_CATALOGS[name]
         schema = table.args.get("db")
         if schema is None and name in ctes:
             continue  # a CTE of that name hides the catalog
+        if schema is None and home != "pg_catalog" and home not in path:
+            continue  # not on the requester's path: left for resolution
         if schema is not None and (not isinstance(schema, exp.Identifier)
-                                   or (schema.this if schema.quoted else schema.this.lower()) != "pg_catalog"):
+                                   or (schema.this if schema.quoted else schema.this.lower()) != home):
             continue
-        relation = catalog.relation("pg_catalog", name)
+        relation = catalog.relation(home, name)
         if relation is None:
             continue  # left for resolution (unknown relation: refused)
         alias = table.args.get("alias")
@@ -131,7 +136,7 @@ def _role_rows(relation: Any, requester: str, empty: bool) -> exp.Select:
         kind = column.type_sql
         value: exp.Expr = exp.Null()
         if not empty:
-            if kind == "name":
+            if kind in ("name", "information_schema.sql_identifier"):
                 value = exp.Literal.string(requester)
             elif kind == "oid":
                 value = exp.Literal.number(oid)  # a stable stand-in: never the backend role's own
