@@ -359,3 +359,17 @@ def test_one_metrics_page_for_every_worker() -> None:
     assert lines.count("# TYPE gateway_requests_total counter") == 1
     assert "gateway_worker 1" in lines and "gateway_workers 3" in lines
     assert 'gateway_worker_up{worker="w2"} 0' in lines and lines.count("# TYPE gateway_worker gauge") == 1
+
+
+def test_workers_that_keep_dying_at_start_stop_the_gateway(tmp_path: Path) -> None:
+    from frontdoor_pg_support import gateway_env
+    from gateway.pgserver.launcher import free_port
+
+    dead = f"postgresql://nobody:nothing@127.0.0.1:{free_port()}/dmv"  # nothing listens there
+    env = gateway_env(dead, tmp_path, free_port(), free_port(), GATEWAY_WORKERS="2")
+    done = subprocess.run([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert done.returncode == 1
+    log = done.stdout + done.stderr
+    assert "died at start 3 times in a row" in log and "stopping the gateway" in log
+    assert "restarting it" in log  # it was tried again before giving up

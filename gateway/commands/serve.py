@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         if not settings.backend_dsn:
             raise ConfigError("no backend database: set GATEWAY_BACKEND_DSN (or backend_dsn in --config)")
         if args.workers is not None:
-            if args.workers < 1:
-                raise ConfigError("--workers must be 1 or more")
+            if not 1 <= args.workers <= 256:
+                raise ConfigError(f"--workers must be from 1 to 256 (got {args.workers})")
             settings = settings.model_copy(update={"workers": args.workers})
         refuse_unlawful_policy(settings)
         if settings.workers > 1:
