@@ -91,3 +91,22 @@ def test_waiters_beyond_the_queue_are_refused_at_once(gw1: WireGateway) -> None:
         assert seen == ["served"], seen
         assert late.execute(POINT, (9,)).fetchall()
         assert _gauges(gw1)["gateway_wire_backend_pool_queue_full_total"] >= 1
+
+
+def test_an_unnamed_statement_never_reaches_another_session(gw1: WireGateway) -> None:
+    """One backend connection, shared: each session's unnamed statement is its own (Parsed again on
+    the connection when another session's replaced it), and one never parsed is not there."""
+    ok = psycopg.pq.ExecStatus
+    with psycopg.connect(gw1.dsn("dmv_clerk"), autocommit=True) as a, \
+            psycopg.connect(gw1.dsn("dmv_clerk"), autocommit=True) as b, \
+            psycopg.connect(gw1.dsn("dmv_clerk"), autocommit=True) as c:
+        pa, pb = a.pgconn, b.pgconn
+        assert pa.prepare(b"", b"SELECT zip FROM dmv.persons WHERE person_id = $1").status == ok.COMMAND_OK
+        assert pa.exec_prepared(b"", [b"1"]).fname(0) == b"zip"
+        assert pb.prepare(b"", b"SELECT person_id FROM dmv.persons WHERE person_id = $1").status == ok.COMMAND_OK
+        assert pb.exec_prepared(b"", [b"1"]).fname(0) == b"person_id"
+        again = pa.exec_prepared(b"", [b"2"])  # a's own statement, not b's
+        assert again.status == ok.TUPLES_OK and again.fname(0) == b"zip"
+        assert pa.describe_prepared(b"").fname(0) == b"zip"
+        gone = c.pgconn.exec_prepared(b"", [b"1"])  # c never parsed one: it does not get b's
+        assert gone.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"26000"

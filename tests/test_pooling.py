@@ -1,7 +1,8 @@
 """Transaction pooling through a real gateway: many client sessions share a few backend connections.
 
-Sessions that need backend state (a named prepared statement, a backend SET) keep their connection
-(session mode); ``gateway.*`` settings live in the gateway's session and follow the client."""
+Named prepared statements and backend settings follow the session to whichever connection it gets
+(see test_pooling_prepared.py); ``gateway.*`` settings live in the gateway's session and follow the
+client."""
 
 from __future__ import annotations
 
@@ -57,10 +58,10 @@ def test_transactions_pinned_sessions_and_gateway_settings(pooled_gw: WireGatewa
         # gateway settings live in the gateway's session: still there in the next transaction
         assert tx.execute("SHOW gateway.purpose").fetchone() == ("criminal_law_enforcement",)
         tx.commit()
-        # a backend SET pins the session: the setting stays with it
+        # a backend SET outside a transaction is the session's: set on each connection it gets
         pinned.execute("SET statement_timeout = '123s'")
         for _ in range(5):
             assert pinned.execute("SHOW statement_timeout").fetchone() == ("123s",)
-        # named prepared statements (psycopg prepares after a few executions) pin the session too
+        # named prepared statements (psycopg prepares after a few executions) follow the session
         for n in range(8):
             assert prepared.execute(POINT, (n + 1,), prepare=True).fetchall()

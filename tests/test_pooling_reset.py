@@ -69,7 +69,7 @@ def test_30_clients_with_discard_all_share_5_connections(gw5: WireGateway, dmv_d
 
 
 def test_a_set_pins_until_discard_all_then_the_session_unpins(gw5: WireGateway) -> None:
-    """30 sessions, one after the other, each SET a backend setting (pinned) and clear it. With 5
+    """30 sessions, one after the other, each SET a backend setting (it follows the session) and clear it. With 5
     connections, the sixth would wait out the pool if a cleared session kept its connection."""
     clients = []
     try:
@@ -77,7 +77,7 @@ def test_a_set_pins_until_discard_all_then_the_session_unpins(gw5: WireGateway) 
             conn = psycopg.connect(gw5.dsn("dmv_clerk"), autocommit=True)
             clients.append(conn)
             conn.execute("SET statement_timeout = '77s'")
-            assert conn.execute("SHOW statement_timeout").fetchone() == ("77s",)  # pinned: it stays
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("77s",)  # it stays with the session
             conn.execute("DISCARD ALL" if n % 2 else "RESET ALL")
             assert conn.execute("SHOW statement_timeout").fetchone() != ("77s",)
             assert conn.execute(POINT, (n + 1,)).fetchall()

@@ -153,6 +153,8 @@ class BackendPool:
                 if conn.status != "I":
                     await conn.simple("ROLLBACK", timeout=5)
                 conn.prepared.reset()
+                conn.applied = {}
+                conn.unnamed = None
                 await conn.simple("DISCARD ALL", timeout=5)
             except (BackendUnavailable, ValueError) as exc:
                 log.info("closing a backend connection that failed its reset: %s", exc)

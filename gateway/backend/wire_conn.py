@@ -113,6 +113,10 @@ class BackendConnection:
         self.last_used = self.created
         self.broken = False
         self.prepared = PreparedSet()  # statements held under the gateway's names (see prepared.py)
+        # startup settings of pooled sessions (DateStyle, TimeZone... as JDBC sends them) set on this
+        # connection now; None: unknown (a client ran RESET / DISCARD on it)
+        self.applied: dict[str, str] | None = {}
+        self.unnamed: object = None  # whose unnamed statement this connection holds (the session's Statement)
 
     # ---- connect -------------------------------------------------------------------------
     @classmethod

@@ -42,11 +42,14 @@ _EXEC_TERMINAL = frozenset((_C, _I, _S))
 class Pending:
     """One expected answer. ``data`` is the synthetic answer (SYNTH) or a replacement error (marker)."""
 
-    __slots__ = ("kind", "plan", "t0", "rows", "data", "swallow", "ready", "cap", "hold")
+    __slots__ = ("kind", "plan", "t0", "rows", "data", "swallow", "ready", "cap", "hold", "done")
 
     def __init__(self, kind: int, plan: Any = None, data: bytes | None = None, *, swallow: bool = False,
-                 ready: bool = False) -> None:
+                 ready: bool = False, done: Callable[[bool], None] | None = None) -> None:
         self.kind = kind
+        # told whether the backend did it (True) or refused or skipped it (False): prepared-statement
+        # bookkeeping (a Parse, a Close, a DISCARD ALL) follows what the backend really holds
+        self.done = done
         self.plan = plan
         self.t0 = time.perf_counter() if plan is not None else 0.0
         self.rows = 0
@@ -195,6 +198,8 @@ class Relay:
             out: list[bytes] = [bytes(data[pos:end])]
             while pending:
                 entry = pending.popleft()
+                if entry.done is not None:
+                    entry.done(entry.kind == QUERY and self.error_state is None)
                 if entry.kind == EXEC and entry.plan is not None:
                     self.on_outcome(entry.plan, entry.rows, entry.t0, self.error_state or "57014")
                 if entry.kind == QUERY and entry.plan is not None:
@@ -207,6 +212,8 @@ class Relay:
             return b"".join(out) if len(out) > 1 else None
         # EXT / EXEC terminal
         pending.popleft()
+        if head.done is not None:
+            head.done(True)
         if head.kind == EXEC and head.plan is not None:
             self.on_outcome(head.plan, head.rows, head.t0, None)
         out = [] if head.swallow else [bytes(data[pos:end])]
@@ -230,6 +237,8 @@ class Relay:
         self.error_state = sqlstate
         if head.kind in (EXT, EXEC):
             self.pending.popleft()
+            if head.done is not None:
+                head.done(False)
             if head.kind == EXEC and head.plan is not None:
                 self.on_outcome(head.plan, head.rows, head.t0, sqlstate)
         return replacement

@@ -27,7 +27,7 @@ from gateway.frontdoor.pg.auth import authenticate
 from gateway.frontdoor.pg.admin import ADMIN_DATABASE, may_administer, run_admin
 from gateway.frontdoor.pg.channel import ClientChannel, ClientGone
 from gateway.frontdoor.pg.door import Door, DoorLimits
-from gateway.frontdoor.pg.session import PgSession, SessionClosed
+from gateway.frontdoor.pg.session import PgSession, SessionClosed, startup_sql
 from gateway.frontdoor.pg.startup import read_startup, session_settings
 from gateway.frontdoor.pg.throttle import LoginThrottle
 from gateway.wire import BackendKeyData, CancelRequest, ParameterStatus, ProtocolError, ReadyForQuery, encode
@@ -262,24 +262,28 @@ class PgServer:
         backend = await self.pool.acquire()
         held = [backend]  # what this function still has to give back (the session takes it over)
         try:
-            if settings.backend:
-                sets = "; ".join(f"SET {name} = {_literal(value)}" for name, value in settings.backend.items())
+            # transaction pooling: startup settings (JDBC sends DateStyle, TimeZone, extra_float_digits) are
+            # set on whichever connection the session gets, when it differs (PgBouncer's tracked parameters);
+            # application_name is the gateway session's, as in PgBouncer
+            pooled = self.pool_mode == "transaction"
+            backend_sets = {k: _literal(v) for k, v in settings.backend.items()
+                            if not pooled or k != "application_name"}
+            if backend_sets:
                 try:
-                    await backend.simple(sets)
+                    await backend.simple(startup_sql(backend_sets, {}))
                 except ValueError as exc:
                     raise _invalid(str(exc)) from None
-            # transaction pooling unless the session starts with backend settings (then: session mode)
-            pooled = self.pool_mode == "transaction" and not settings.backend
-            await self._run_session(channel, gw, ctx, held, settings.application_name, pooled)
+                backend.applied = dict(backend_sets)
+            await self._run_session(channel, gw, ctx, held, settings.application_name, pooled, backend_sets)
         finally:
             for conn in held:
                 if conn.alive:
-                    await self.pool.release(conn)
+                    await self.pool.release(conn, reset=not getattr(conn, "reuse", False))
                 else:
                     await self.pool.discard(conn)
 
     async def _run_session(self, channel: ClientChannel, gw: Any, ctx: Any, held: list[Any], app_name: str,
-                           pooled: bool) -> None:
+                           pooled: bool, startup_sets: dict[str, str] | None = None) -> None:
         backend = held[0]
         params = reported(backend.server_params, ctx.requester.name, app_name)
         # the backend's own process id, so that pg_backend_pid() agrees with BackendKeyData (the secret
@@ -294,7 +298,8 @@ class PgServer:
             if not lost.done():
                 lost.set_result(None)
 
-        session = PgSession(gw, channel, backend, ctx, self.pool if pooled else None, on_lost)
+        session = PgSession(gw, channel, backend, ctx, self.pool if pooled else None, on_lost,
+                            startup_sets=startup_sets if pooled else None)
         held.clear()  # the session holds its connection now (none at times, when pooled)
         self.sessions[pid] = (secret, session)
         backend.attach(session.relay.feed, on_lost)
@@ -320,6 +325,9 @@ class PgServer:
                 current.status = session.relay.status
                 if session.relay.busy:  # answers still in flight: never hand this connection to someone else
                     current.broken = True
+                # a pooled session without backend state leaves nothing to reset: its connection (and the
+                # prepared statements other sessions share on it) goes back as it is
+                current.reuse = session.pool is not None and not session.pinned and session.relay.status == "I"
                 held.append(current)
             await _log_event(gw, session.ctx, "session_end")
 

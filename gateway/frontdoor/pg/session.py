@@ -6,6 +6,14 @@ prepares), each Bind is logged as one request, Describe is answered by the backe
 statement. A refusal is sent to the backend as a failing statement (see :mod:`relay`) so the backend
 skips to Sync and keeps its transaction state like a real error would, and the relay substitutes
 the gateway's ErrorResponse. ``gateway.*`` settings never reach the backend.
+
+Transaction pooling (``pool`` given): a named prepared statement lives on the backend under the
+gateway's name for its rewritten SQL and types (:mod:`gateway.backend.prepared`), prepared again on
+whichever connection runs it; the client's names are rewritten in Bind / Describe and never reach the
+backend, and Close / DEALLOCATE only forget them. The unnamed statement is Parsed again where another
+session replaced it. Backend settings from the startup packet, and a SET alone outside a transaction,
+are the session's own and set on each connection it gets where that one differs. Only a SET inside a
+transaction block pins a session to its connection.
 """
 
 from __future__ import annotations
@@ -13,14 +21,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 from time import monotonic
 from typing import Any
 
 from gateway.errors import (
-    AuditUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, LimitExceeded, TransactionAborted,
+    AuditUnavailable, BackendUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, LimitExceeded, TransactionAborted,
     UnknownSetting,
 )
+from gateway.backend.prepared import server_name
 from gateway.policy.claim_scope import ClaimScope, transaction_event
 from gateway.policy.types import Decision
 from gateway.frontdoor.pg import responses
@@ -35,7 +45,7 @@ from gateway.wire.buffer import Reader, frame
 
 log = logging.getLogger(__name__)
 
-LOCAL_KINDS = ("gateway_set", "gateway_show", "noop")
+LOCAL_KINDS = ("gateway_set", "gateway_show", "noop", "deallocate")
 _PARSE_COMPLETE = encode(ParseComplete())
 _BIND_COMPLETE = encode(BindComplete())
 _CLOSE_COMPLETE = encode(CloseComplete())
@@ -48,11 +58,50 @@ class SessionClosed(Exception):
     """The client sent Terminate or went away."""
 
 
+class UnknownStatement(GatewayError):
+    sqlstate = "26000"
+    http_status = 400
+    code = "unknown_prepared_statement"
+
+
+class DuplicateStatement(GatewayError):
+    sqlstate = "42P05"
+    http_status = 400
+    code = "duplicate_prepared_statement"
+
+
+@dataclasses.dataclass(frozen=True)
+class Deallocate:
+    """DEALLOCATE name / ALL: answered by the gateway, which forgets the client's names (the backend
+    statements stay, shared, until the connection's bound closes them)."""
+
+    name: str | None  # None: ALL
+    kind: str = "deallocate"
+    setting: None = None
+
+    @property
+    def command_tag(self) -> str:
+        return "DEALLOCATE" if self.name is not None else "DEALLOCATE ALL"
+
+    @property
+    def sql(self) -> str:
+        return f'DEALLOCATE "{self.name}"' if self.name is not None else "DEALLOCATE ALL"
+
+
+def _as_local(st: Any) -> Any:
+    if st.kind == "set" and st.sql == "DEALLOCATE ALL":
+        return Deallocate(None)
+    if st.kind == "set" and st.sql.startswith('DEALLOCATE "'):
+        return Deallocate(st.sql[len('DEALLOCATE "'):-1])
+    return st
+
+
 @dataclasses.dataclass
 class Statement:
     sql: str
     param_types: tuple[int, ...]
     forwarded_sql: str | None  # None for statements the gateway answers itself
+    server_name: str | None = None  # a named statement: its name on the backend (see backend/prepared.py)
     local: Any = None  # the PlannedStatement of a gateway_set / gateway_show
     fresh_plan: Any = None  # the Parse-time plan, used by the first Bind
     claim_version: int = 0
@@ -67,12 +116,13 @@ class Portal:
 
 class PgSession:
     """``pool`` given: transaction pooling - the backend connection goes back to the pool whenever the
-    session is idle outside a transaction, and one is taken again for the next statement. A session
-    that needs backend state (a named prepared statement, a backend SET, startup settings) is pinned
-    to its connection from then on (session mode). ``gateway.*`` settings live here, never there."""
+    session is idle outside a transaction, and one is taken again for the next statement (prepared
+    statements and settings follow the session, see the module docstring). A session that SETs a
+    backend setting inside a transaction block is pinned to its connection from then on (session
+    mode). ``gateway.*`` settings live here, never there."""
 
     def __init__(self, gw: Any, channel: Any, backend: Any, ctx: Any, pool: Any = None,
-                 on_lost: Any = None) -> None:
+                 on_lost: Any = None, *, startup_sets: dict[str, str] | None = None) -> None:
         self.gw = gw
         self.channel = channel
         self.backend = backend  # None while a pooled session holds no connection
@@ -80,6 +130,10 @@ class PgSession:
         self.pool = pool
         self.pinned = pool is None
         self.on_lost = on_lost
+        # backend settings of a pooled session (name -> SQL value): from the startup packet, then its own
+        # SETs outside transactions; set on whichever connection it gets, where that one differs
+        self._defaults = dict(startup_sets or {})
+        self.tracked = dict(self._defaults)
         self._unnamed_open = False  # an unnamed statement parsed and not executed yet: keep the connection
         self._backend_set = False  # a backend SET lives on the connection (one reason to be pinned)
         self._clearing: tuple[Any, str] | None = None  # (plan, sql) of a RESET ALL / DISCARD ALL in flight
@@ -120,19 +174,115 @@ class PgSession:
         """From now on this session keeps its backend connection (it has state there)."""
         self.pinned = True
 
-    async def _take_backend(self) -> bool:
+    async def _take_backend(self, query: bool = False) -> bool:
         """Take a connection from the pool. When none is free in time (or the queue is full), every
         statement waiting for it is answered with the pool's error and the session goes on."""
         try:
             backend = await self.pool.acquire()
         except LimitExceeded as exc:
-            self._refuse_unserved(exc)
+            self._refuse_unserved(exc, query)
             return False
+        sql = startup_sql(self.tracked, backend.applied)
+        if sql:  # the session's startup settings, where this connection has others
+            try:
+                await backend.simple(sql, timeout=10)
+            except (BackendUnavailable, ValueError) as exc:
+                await self.pool.discard(backend)
+                self._refuse_unserved(BackendUnavailable(f"gateway: the backend connection could not take the "
+                                                         f"session's settings ({exc})"), query)
+                return False
+            backend.applied = dict(self.tracked)
         backend.attach(self.relay.feed, self.on_lost)
         self.backend = backend
         return True
 
-    def _refuse_unserved(self, exc: GatewayError) -> None:
+    async def _ready_backend(self, query: bool = False) -> bool:
+        """A backend connection now, for a message that names a prepared statement (its backend name
+        depends on what that connection holds). False: the pool refused and the batch is answered."""
+        if self.backend is not None:
+            return True
+        if self.pool is None:
+            return False
+        return await self._take_backend(query)
+
+    def _ensure_prepared(self, stmt: Statement) -> str:
+        """The statement's backend name, prepared first on this connection if it lacks it (the answer to
+        that Parse is swallowed); over the bound, the least recently used statements are closed."""
+        name = stmt.server_name
+        assert name is not None and self.backend is not None
+        held = self.backend.prepared
+        if name in held:
+            held.touch(name)
+            return name
+        for old in held.victims(keep=name):
+            self._send(encode(Close("S", old)), Pending(EXT, swallow=True, done=held.close(old)))
+            held.counters.evicted += 1
+        self._send(encode(Parse(name, stmt.forwarded_sql or "", stmt.param_types)),
+                   Pending(EXT, swallow=True, done=held.add(name)))
+        held.counters.parses += 1
+        return name
+
+    def _ensure_unnamed(self, stmt: Statement) -> None:
+        """The connection's unnamed statement is this session's (else Parse it again, answer swallowed):
+        between transactions another session may have used the connection."""
+        assert self.backend is not None
+        if self.backend.unnamed is not stmt:
+            self._send(encode(Parse("", stmt.forwarded_sql or "", stmt.param_types)), Pending(EXT, swallow=True))
+            self.backend.unnamed = stmt
+
+    def _trackable(self, st: Any) -> tuple[str, str | None] | None:
+        """A session-level SET of a client setting, alone and outside a transaction, in a pooled session:
+        (name, SQL value or None for DEFAULT). It becomes the session's own, like a startup setting."""
+        if self.pool is None or self.pinned or st.kind != "set" or self.scope.in_transaction \
+                or self.relay.status != "I":
+            return None
+        found = _SESSION_SET.match(st.sql)
+        return (found.group(1), found.group(2)) if found else None
+
+    def _settings_done(self, statements: Any, tracked: tuple[str, str | None] | None) -> Any:
+        """For a SET / RESET / DISCARD sent now: what to do once the backend answered (None: nothing)."""
+        backend = self.backend
+        assert backend is not None
+        clears_prepared = backend.prepared.clear() if any(s.sql == "DISCARD ALL" for s in statements) else None
+        if tracked is None:
+            backend.applied = None  # RESET / DISCARD / a pinned SET: what the connection carries is unknown
+        resets = [s.sql for s in statements if s.kind == "set" and s.sql.startswith(("RESET", "DISCARD ALL"))]
+
+        def done(ok: bool) -> None:
+            if clears_prepared is not None:
+                clears_prepared(ok)
+            if not ok:
+                return
+            if tracked is not None:
+                name, value = tracked
+                if value is None:
+                    self.tracked.pop(name, None)
+                    if name in self._defaults:
+                        self.tracked[name] = self._defaults[name]
+                else:
+                    self.tracked[name] = value
+                if backend.applied is not None:
+                    backend.applied = None if value is None else {**backend.applied, name: value}
+            for sql in resets:
+                if sql in ("RESET ALL", "DISCARD ALL"):
+                    self.tracked = dict(self._defaults)
+                else:
+                    name = sql.removeprefix("RESET ")
+                    self.tracked.pop(name, None)
+                    if name in self._defaults:
+                        self.tracked[name] = self._defaults[name]
+        return done
+
+    def _forget_on_failure(self, name: str, stmt: Statement, change: Any) -> Any:
+        """The Parse of a client's named statement: if the backend refused or skipped it, the client's
+        name does not exist either (as in PostgreSQL)."""
+        def done(ok: bool) -> None:
+            change(ok)
+            if not ok and self.statements.get(name) is stmt:
+                del self.statements[name]
+        return done
+
+    def _refuse_unserved(self, exc: GatewayError, query: bool = False) -> None:
         """Answer what was queued for a backend that never came as the backend would answer an error:
         each simple Query gets the error and ReadyForQuery; an extended batch gets the error once and
         ReadyForQuery at its Sync (the rest of the batch is skipped, as after any error). The relay
@@ -152,7 +302,9 @@ class PgSession:
                 in_batch_error = False
         self._out.clear()
         self._unnamed_open = False
-        if in_batch_error or self._in_batch:
+        if query:  # the simple Query being handled now
+            stream += (error, ready)
+        elif in_batch_error or self._in_batch:
             if not in_batch_error:
                 stream.append(error)
             self.skipping = True
@@ -174,21 +326,22 @@ class PgSession:
         asyncio.get_running_loop().create_task(self.pool.release(backend, reset=reset))
 
     def _state_left(self) -> bool:
-        """Backend state that ties the session to its connection: a backend SET, a named statement."""
-        return self._backend_set or any(name and st.local is None for name, st in self.statements.items())
+        """Backend state that ties the session to its connection: a backend SET, or a statement left
+        under the client's own name (only the unnamed one; named ones are the gateway's, see
+        :meth:`_ensure_prepared`, and follow the session to any connection)."""
+        return self._backend_set or any(st.local is None and st.server_name is None and name
+                                        for name, st in self.statements.items())
 
     def _cleared(self, sql: str) -> None:
-        """A RESET ALL / DISCARD ALL / DEALLOCATE that ran alone, outside a transaction, succeeded, and
+        """A RESET ALL / DISCARD ALL that ran alone, outside a transaction, succeeded, and
         nothing was sent after it: what it cleared is gone, and without other state the session unpins.
         The connection is reset (DISCARD ALL) when it goes back to the pool, as PgBouncer's
         server_reset_query does: what the client did not clear never reaches another client."""
         if sql in ("RESET ALL", "DISCARD ALL"):
             self._backend_set = False
-        if sql in ("DISCARD ALL", "DEALLOCATE ALL"):
+        if sql == "DISCARD ALL":
             self.statements.clear()  # every prepared statement of the session, the gateway's too
             self.portals.clear()
-        elif sql.startswith('DEALLOCATE "'):
-            self.statements.pop(sql[len('DEALLOCATE "'):-1], None)
         if self.pinned and self.pool is not None and not self._state_left():
             self.pinned = False
             self._reset_on_release = True
@@ -352,10 +505,11 @@ class PgSession:
             self._refuse_query(plan.error.sqlstate, plan.error.client_message(plan.request_id))
             return
         statements = plan.statements
-        local = [s for s in statements if s.kind in LOCAL_KINDS]
+        local = [s for s in map(_as_local, statements) if s.kind in LOCAL_KINDS]
         if local:
             if len(statements) != 1:
-                error = FeatureNotSupported("gateway: SET and SHOW of gateway settings must be sent alone")
+                error = FeatureNotSupported("gateway: SET and SHOW of gateway settings, and DEALLOCATE, must be "
+                                            "sent alone")
                 await self._log(dataclasses.replace(plan, error=error, decision=Decision(
                     "deny", error.message.removeprefix("gateway: "), rule="wire.local_alone")))
                 self._refuse_query(error.sqlstate, error.client_message(plan.request_id))
@@ -374,13 +528,20 @@ class PgSession:
             await self._log(plan)
             self._refuse_query(plan.error.sqlstate, plan.error.client_message(plan.request_id))
             return
+        sets = any(s.kind == "set" for s in statements)
+        if sets and not await self._ready_backend(query=True):  # refused: no backend connection in time
+            return
         problem = await self._log_overlapped(plan)
         if problem is not None:
             self._refuse_query(problem.sqlstate, problem.client_message(plan.request_id))
             return
         self._notice_redactions(plan)
         text = ";\n".join(s.sql for s in statements if s.kind != "empty" and s.sql)
-        if any(_leaves_state(s) for s in statements):
+        real = [s for s in statements if s.kind != "empty"]
+        tracked = self._trackable(real[0]) if len(real) == 1 else None
+        if tracked is not None:
+            pass  # a setting of the session's own: set on every connection it gets (no pin)
+        elif any(_leaves_state(s) for s in statements):
             self._backend_set = True
             if not self.pinned:
                 self.pin()  # a backend setting now lives on this connection: session mode from here on
@@ -389,7 +550,10 @@ class PgSession:
               and self.relay.status == "I" and not self.relay.pending):
             self._clearing = (plan, real[0].sql)  # may unpin once it succeeded (see _cleared)
         await self._observe(statements)
-        self._send(encode(Query(text)), Pending(QUERY, plan))
+        done = None
+        if sets and self.backend is not None:
+            done = self._settings_done(statements, tracked)
+        self._send(encode(Query(text)), Pending(QUERY, plan, done=done))
 
     async def _function_call(self, body: bytes) -> None:
         self._refuse_query("42501", "gateway: the function call protocol message is not allowed")
@@ -402,6 +566,7 @@ class PgSession:
 
     # ---- extended protocol --------------------------------------------------------------
     async def _parse(self, body: bytes) -> None:
+        self._in_batch = True
         if self.skipping:
             return
         msg = Parse.decode(Reader(body))
@@ -415,7 +580,7 @@ class PgSession:
         if len(statements) > 1:
             self._refuse_ext("42601", "cannot insert multiple commands into a prepared statement")
             return
-        st = statements[0] if statements else None
+        st = _as_local(statements[0]) if statements else None
         if st is not None and st.kind in LOCAL_KINDS:
             self.statements[msg.name] = Statement(msg.sql, msg.param_types, None, local=st)
             self.relay.synthetic(_PARSE_COMPLETE)
@@ -428,25 +593,65 @@ class PgSession:
         # a duplicate name is forwarded too (rewritten, like any Parse): the backend answers 42P05 if the
         # statement exists, and the client text itself never reaches the backend
         sql = st.sql if st is not None else ""
-        if st is not None and _leaves_state(st):
+        leaves = st is not None and _leaves_state(st) and self._trackable(st) is None  # else: decided at Execute
+        if leaves:
             self._backend_set = True
         if not self.pinned:
-            if msg.name or (st is not None and _leaves_state(st)):
-                self.pin()  # a named statement (or a backend setting) lives on this connection
-            else:
+            if leaves:
+                self.pin()  # a backend setting lives on this connection
+            elif not msg.name:
                 self._unnamed_open = True
-        self.statements[msg.name] = Statement(msg.sql, msg.param_types, sql, fresh_plan=plan,
-                                              claim_version=self.claim_version)
+        if msg.name:
+            await self._parse_named(msg, sql, plan)
+            return
+        if not await self._ready_backend():
+            return
+        stmt = Statement(msg.sql, msg.param_types, sql, fresh_plan=plan, claim_version=self.claim_version)
+        self.statements[msg.name] = stmt
+        self.backend.unnamed = stmt  # whose unnamed statement the connection holds
         data = frame(b"P", body) if sql == msg.sql else encode(Parse(msg.name, sql, msg.param_types))
         self._send(data, Pending(EXT))
 
+    async def _parse_named(self, msg: Parse, sql: str, plan: Any) -> None:
+        """A named statement is prepared under the gateway's name for its rewritten SQL and types:
+        answered at once when this connection already holds it (another client prepared the same)."""
+        if msg.name in self.statements:
+            self._refuse_ext("42P05", f'prepared statement "{msg.name}" already exists')
+            return
+        if not await self._ready_backend():
+            return
+        stmt = Statement(msg.sql, msg.param_types, sql, server_name=server_name(sql, msg.param_types),
+                         fresh_plan=plan, claim_version=self.claim_version)
+        self.statements[msg.name] = stmt
+        held = self.backend.prepared
+        held.counters.client_parses += 1
+        assert stmt.server_name is not None
+        if stmt.server_name in held:
+            held.touch(stmt.server_name)
+            held.counters.shared += 1
+            self.relay.synthetic(_PARSE_COMPLETE)
+            return
+        for old in held.victims(keep=stmt.server_name):
+            self._send(encode(Close("S", old)), Pending(EXT, swallow=True, done=held.close(old)))
+            held.counters.evicted += 1
+        held.counters.parses += 1
+        change = held.add(stmt.server_name)
+        self._send(encode(Parse(stmt.server_name, sql, msg.param_types)),
+                   Pending(EXT, done=self._forget_on_failure(msg.name, stmt, change)))
+
     async def _bind(self, body: bytes) -> None:
+        self._in_batch = True
         if self.skipping:
             return
         msg = Bind.decode(Reader(body))
         stmt = self.statements.get(msg.statement)
-        if stmt is None:  # unknown statement: the backend answers 26000
-            self._send(frame(b"B", body), Pending(EXT))
+        if stmt is None:
+            # never forwarded: a backend name is the gateway's, and a pooled connection's unnamed
+            # statement may be another client's
+            self._refuse_ext("26000", f'prepared statement "{msg.statement}" does not exist' if msg.statement
+                             else "unnamed prepared statement does not exist")
+            return
+        if stmt.local is None and not await self._ready_backend():
             return
         if stmt.local is not None and stmt.local.kind == "write":
             bound = await pg_writes.bind_write(self, stmt, msg, _params(msg, stmt.param_types))
@@ -470,10 +675,13 @@ class PgSession:
                 self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
                 return
             sql = plan.statements[0].sql if plan.statements else ""
-            if sql != stmt.forwarded_sql:  # the purpose changed the rewrite: prepare it again
-                self._send(encode(Close("S", msg.statement)), Pending(EXT, swallow=True))
-                self._send(encode(Parse(msg.statement, sql, stmt.param_types)), Pending(EXT, swallow=True))
+            if sql != stmt.forwarded_sql and stmt.server_name is not None:
+                # the purpose (or a catalog reload) changed the rewrite: another backend statement
+                stmt.server_name = server_name(sql, stmt.param_types)
                 stmt.forwarded_sql = sql
+            elif sql != stmt.forwarded_sql:  # the purpose changed the rewrite: prepare it again
+                stmt.forwarded_sql = sql
+                self.backend.unnamed = None
             stmt.claim_version = self.claim_version
         params = _params(msg, stmt.param_types)
         plan = self.gw.admit(self.ctx, plan, params)  # caps and rate limits (SPEC 9)
@@ -487,9 +695,14 @@ class PgSession:
             return
         self._notice_redactions(plan)
         self.portals[msg.portal] = Portal(stmt, plan)
+        if stmt.server_name is not None:
+            body = _renamed_bind(body, self._ensure_prepared(stmt))
+        else:
+            self._ensure_unnamed(stmt)
         self._send(frame(b"B", body), Pending(EXT))
 
     async def _describe(self, body: bytes) -> None:
+        self._in_batch = True
         if self.skipping:
             return
         msg = Describe.decode(Reader(body))
@@ -501,6 +714,18 @@ class PgSession:
             if stmt is not None and stmt.local is not None:
                 self.relay.synthetic(_NO_PARAMS + _local_description(stmt.local))
                 return
+            if stmt is None and msg.name:
+                self._refuse_ext("26000", f'prepared statement "{msg.name}" does not exist')
+                return
+            if stmt is not None and stmt.server_name is not None:
+                if not await self._ready_backend():
+                    return
+                self._send(encode(Describe("S", self._ensure_prepared(stmt))), Pending(EXT))
+                return
+            if stmt is not None:
+                if not await self._ready_backend():
+                    return
+                self._ensure_unnamed(stmt)
         else:
             portal = self.portals.get(msg.name)
             if portal is not None and portal.statement.local is not None and portal.statement.local.kind == "write":
@@ -513,6 +738,7 @@ class PgSession:
 
     async def _execute(self, body: bytes) -> None:
         self._unnamed_open = False
+        self._in_batch = True
         if self.skipping:
             return
         msg = Execute.decode(Reader(body))
@@ -541,9 +767,20 @@ class PgSession:
             return
         if portal is not None:
             portal.executed = True
+        done = None
         if portal is not None and portal.plan is not None and portal.plan.statements[0].kind != "select":
             await self._observe(portal.plan.statements)
-        self._send(frame(b"E", body), Pending(EXEC, portal.plan if portal is not None else None))
+            st = portal.plan.statements[0]
+            if st.kind == "set":
+                if not await self._ready_backend():
+                    return
+                tracked = self._trackable(st)
+                if tracked is None and _leaves_state(st) and not self._backend_set:
+                    self._backend_set = True  # in a transaction after all: the setting pins the session
+                    if not self.pinned:
+                        self.pin()
+                done = self._settings_done(portal.plan.statements, tracked)
+        self._send(frame(b"E", body), Pending(EXEC, portal.plan if portal is not None else None, done=done))
 
     async def _sync(self, body: bytes) -> None:
         self.skipping = False
@@ -556,16 +793,20 @@ class PgSession:
         self._send(frame(b"S", body), Pending(SYNC))
 
     async def _flush(self, body: bytes) -> None:
+        self._in_batch = True
         if not self.skipping:
             self._send(frame(b"H", body), None)
 
     async def _close(self, body: bytes) -> None:
+        self._in_batch = True
         if self.skipping:
             return
         msg = Close.decode(Reader(body))
         if msg.kind == "S":
             stmt = self.statements.pop(msg.name, None)
-            local = stmt is not None and stmt.local is not None
+            # the client's name is forgotten; the backend statement stays (shared, bounded, LRU-closed)
+            local = (stmt is not None and (stmt.local is not None or stmt.server_name is not None)) \
+                or (stmt is None and bool(msg.name))
         else:
             portal = self.portals.pop(msg.name, None)
             local = portal is not None and portal.statement.local is not None
@@ -586,6 +827,13 @@ class PgSession:
 
         if st.kind == "noop":
             return responses.command_complete(st.command_tag or "SET")
+        if st.kind == "deallocate":
+            if st.name is None:
+                for name in [n for n in self.statements if n]:
+                    del self.statements[name]
+            elif self.statements.pop(st.name, None) is None:
+                return UnknownStatement(f'prepared statement "{st.name}" does not exist')
+            return responses.command_complete(st.command_tag)
         name, value = st.setting if st.setting else ("", None)
         key = name.lower().removeprefix("gateway.")
         if st.kind == "gateway_show":
@@ -649,6 +897,7 @@ class PgSession:
         return None
 
 
+_SESSION_SET = re.compile(r"SET (?:SESSION )?(\w+) (?:= (.+)|TO DEFAULT)\Z", re.S)
 _CLEARS_ONLY = ("RESET ", "DISCARD ", "DEALLOCATE ")  # they take state away, never leave any
 _TRANSACTION_SCOPED = ("SET LOCAL ", "SET TRANSACTION ")  # gone when the transaction ends
 
@@ -658,6 +907,26 @@ def _leaves_state(st: Any) -> bool:
     RESET / DISCARD / DEALLOCATE only clear state, and SET LOCAL / SET TRANSACTION end with the
     transaction (which keeps its connection anyway): none of them pins a pooled session."""
     return st.kind == "set" and not st.sql.startswith(_CLEARS_ONLY + _TRANSACTION_SCOPED)
+
+
+def startup_sql(want: dict[str, str], applied: dict[str, str] | None) -> str:
+    """What makes a connection whose session settings are ``applied`` (None: unknown) carry ``want``
+    (name -> SQL value, a literal as the analyzer writes it)."""
+    if applied is None:
+        parts = ["RESET ALL"]
+        todo = want.items()
+    else:
+        parts = [f"RESET {name}" for name in applied if name not in want]
+        todo = [(k, v) for k, v in want.items() if applied.get(k) != v]
+    parts += [f"SET {name} = {value}" for name, value in todo]
+    return "; ".join(parts)
+
+
+def _renamed_bind(body: bytes, statement: str) -> bytes:
+    """A Bind body with its statement name replaced (portal name and the rest kept as they are)."""
+    portal_end = body.index(0)
+    name_end = body.index(0, portal_end + 1)
+    return body[:portal_end + 1] + statement.encode() + body[name_end:]
 
 
 def _local_description(st: Any) -> bytes:
