@@ -30,10 +30,12 @@ from gateway.errors import (
     AuditUnavailable, BackendUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, LimitExceeded, TransactionAborted,
     UnknownSetting,
 )
+from gateway.audit.params import bind_params
 from gateway.backend.prepared import server_name
 from gateway.policy.claim_scope import ClaimScope, transaction_event
 from gateway.policy.types import Decision
 from gateway.frontdoor.pg import responses
+from gateway.frontdoor.pg.hold import DurableHold
 from gateway.frontdoor.pg import writes as pg_writes
 from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, SYNC, Pending, Relay
 from gateway.frontdoor.pg.startup import GATEWAY_FIELDS
@@ -150,8 +152,7 @@ class PgSession:
         self.idle_since = 0.0  # monotonic time since which the session waits for its client; 0: it does not
         self._out: list[bytes] = []
         self._draining = False
-        self._holding = 0  # request records not yet durable: answers wait for them (no record, no answer)
-        self._held: list[bytes] = []
+        self._hold = DurableHold(self._write_now, self._record_failed)  # no record, no answer
         self.relay = Relay(self._write_client, self._write_backend, self._outcome, on_row_limit=self._row_limit)
         self._handlers = {
             ord("Q"): self._query, ord("P"): self._parse, ord("B"): self._bind, ord("D"): self._describe,
@@ -163,7 +164,7 @@ class PgSession:
     @property
     def holding(self) -> bool:
         """Answers held back until their request records are durable."""
-        return bool(self._holding)
+        return self._hold.active
 
     # ---- transaction pooling -------------------------------------------------------------
     def _write_backend(self, data: bytes) -> None:
@@ -351,10 +352,7 @@ class PgSession:
 
     # ---- plumbing -----------------------------------------------------------------------
     def _write_client(self, data: bytes) -> None:
-        if self._holding:
-            self._held.append(data)
-            return
-        self._write_now(data)
+        self._hold.write(data)
 
     def _write_now(self, data: bytes) -> None:
         writer = self.channel.writer
@@ -424,26 +422,14 @@ class PgSession:
             future = self.gw.submit_request(self.ctx, plan, params=params)
         except AuditUnavailable as exc:
             return exc
-        self._holding += 1
-        future.add_done_callback(self._record_done)
+        self._hold.wait_for(future)
         return None
 
-    def _record_done(self, task: asyncio.Future[None]) -> None:
-        self._holding -= 1
-        problem = task.exception() if not task.cancelled() else AuditUnavailable("gateway: the request log write was cancelled")
-        if problem is not None:
-            # an answer whose record failed must never be released: drop what is held, end the session
-            self._held.clear()
-            self._holding = 1 << 30  # nothing more reaches this client
-            message = problem.client_message() if isinstance(problem, GatewayError) else "gateway: the request log is unavailable"
-            writer = self.channel.writer
-            writer.write(responses.error("58030", message, fatal=True))
-            writer.close()
-            return
-        if not self._holding and self._held:
-            data = b"".join(self._held)
-            self._held.clear()
-            self._write_now(data)
+    def _record_failed(self, message: str) -> None:
+        """An answer's request record failed: it is never released, and the session ends."""
+        writer = self.channel.writer
+        writer.write(responses.error("58030", message, fatal=True))
+        writer.close()
 
     def _refuse_query(self, sqlstate: str, message: str) -> None:
         """Answer a Query (or FunctionCall) with an error, in order, through the backend."""
@@ -935,24 +921,6 @@ def _local_description(st: Any) -> bytes:
     return _NO_DATA
 
 
-_BINARY_INTS = {21: 2, 23: 4, 20: 8}  # int2, int4, int8: OID -> width
-_BINARY_TEXT = frozenset({25, 1043, 1042, 19})  # text, varchar, bpchar, name
-
-
 def _params(msg: Bind, param_types: tuple[int, ...] = ()) -> tuple[object, ...]:
-    """Bind parameters for the request log, as the values they stand for where the type is known (so
-    that an auditor's search by a person id or license number finds binary parameters too)."""
-    formats = msg.param_formats
-    out: list[object] = []
-    for i, value in enumerate(msg.params):
-        fmt = formats[0] if len(formats) == 1 else (formats[i] if i < len(formats) else 0)
-        oid = param_types[i] if i < len(param_types) else 0
-        if value is None:
-            out.append(None)
-        elif fmt == 0 or oid in _BINARY_TEXT:
-            out.append(bytes(value).decode("utf-8", "replace"))
-        elif _BINARY_INTS.get(oid) == len(value):
-            out.append(str(int.from_bytes(value, "big", signed=True)))
-        else:
-            out.append(value)
-    return tuple(out)
+    """Bind parameters for the request log (see :mod:`gateway.audit.params`)."""
+    return bind_params(msg.params, msg.param_formats, param_types)
