@@ -44,7 +44,7 @@ from gateway.metrics import Metrics
 from gateway.audit.requests import RequestRecords, hashed_sent_sql
 from gateway.plan.cache import Analyzer, Miss
 from gateway.plan.request import (
-    CATALOG_SCHEMAS, Plan, SessionContext, nothing_profile, persons_returned, refused_plan, use_notice_text,
+    CATALOG_SCHEMAS, Plan, SessionContext, new_plan, nothing_profile, persons_returned, refused_plan, use_notice_text,
 )
 from gateway.plan.types import Analysis, StatementPlan, denied
 from gateway.policy.load import load_policy
@@ -428,8 +428,9 @@ class Gateway:
                 return Plan(request_id, sql, analysis.statements, analysis.decision, None, None, analysis.cache)
             return Plan(request_id, sql, (), Decision("deny", refused.message.removeprefix("gateway: "),
                                                       rule=refused.rule or "purpose"), refused, None)
-        plan = Plan(request_id, sql, analysis.statements, analysis.decision, analysis.error, profile, analysis.cache,
-                    analysis.tokens, analysis.literals, analysis.origin or analysis)
+        plan = new_plan(request_id=request_id, sql=sql, statements=analysis.statements, decision=analysis.decision,
+                        error=analysis.error, profile=profile, cache=analysis.cache, tokens=analysis.tokens,
+                        literals=analysis.literals, origin=analysis.origin or analysis)
         if analysis.refused_individuals or analysis.refused_accesses:
             # a refusal names its individuals too (literals only: no parameters yet)
             named = dict.fromkeys(i for v in analysis.refused_individuals for i in v.resolve(None))

@@ -28,7 +28,7 @@ from gateway.errors import SqlSyntaxError
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.plan.fresh import SLOT_TYPES, Fresh, Template, plan_fresh, render_literal, tokenize, utility_only
 from gateway.plan.passes import PASSES, Pass, PlanEnv
-from gateway.plan.types import Analysis, NamedValue, StatementPlan, denied, resolve_named, resolve_named_texts
+from gateway.plan.types import Analysis, NamedValue, StatementPlan, denied, evolve, resolve_named, resolve_named_texts
 from gateway.audit.literals import LITERAL_TYPES as _LITERAL_TYPES
 from gateway.policy.types import Profile
 
@@ -295,13 +295,11 @@ class _Skeleton:
                     for k, i in enumerate(self.token_of):
                         texts[i] = _value(literals[k])
                 individuals = resolve_named_texts(plan.named, texts)
-            statements.append(StatementPlan(
-                plan.kind, "".join(out), plan.command_tag, plan.redacted, plan.setting, plan.accesses,
-                plan.decision, plan.masked, pieces, tuple([_value(literals[k]) for k in slots]), plan.named,
-                plan.personal, plan.anchored, individuals, plan.write))
+            statements.append(evolve(plan, sql="".join(out), parts=pieces,
+                                     slots=tuple([_value(literals[k]) for k in slots]), individuals=individuals))
         base = self.entry.analysis
-        return Analysis(tuple(statements), base.decision, base.error, cache="skeleton",
-                        literals=(parts[0::2], tuple([_value(lit) for lit in literals])), origin=base)
+        return evolve(base, statements=tuple(statements), cache="skeleton", tokens=None,
+                      literals=(parts[0::2], tuple([_value(lit) for lit in literals])), origin=base)
 
 
 def _value(literal: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import GatewayError
-from gateway.plan.types import StatementPlan, redacted_columns
+from gateway.plan.types import StatementPlan, evolve, redacted_columns
 from gateway.policy.types import Decision, Profile, PurposeClaim, Requester
 
 
@@ -52,8 +52,7 @@ class Plan:
 
     def with_individuals(self, individuals: tuple[str, ...]) -> Plan:
         """This plan naming ``individuals`` (``dataclasses.replace`` costs more than the rest of admit)."""
-        return Plan(self.request_id, self.sql, self.statements, self.decision, self.error, self.profile, self.cache,
-                    self.tokens, self.literals, self.origin, self.hashed_sql, individuals, self.refused_accesses)
+        return evolve(self, individuals=individuals)
 
     def named(self, params: Any = None) -> tuple[str, ...]:
         """The individuals the request names, ``key:value`` (``person:5``, ``plate:ZGS-846``,
@@ -90,6 +89,19 @@ class Plan:
     def statement_kind(self) -> str:
         kinds = sorted({s.kind for s in self.statements})
         return ",".join(kinds) if kinds else "none"
+
+
+_PLAN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Plan) if f.default is not dataclasses.MISSING}
+
+
+def new_plan(**fields: Any) -> Plan:
+    """``Plan(**fields)`` without the frozen dataclass's field-by-field ``object.__setattr__`` (the
+    hot path makes one per request); every field without a default must be given."""
+    plan = object.__new__(Plan)
+    values = plan.__dict__
+    values.update(_PLAN_DEFAULTS)
+    values.update(fields)
+    return plan
 
 
 #: Schemas whose relations describe structure, not data: an answer from them alone releases nothing

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.errors import GatewayError
 from gateway.policy.naming import Named
 from gateway.policy.types import Access, Decision
 from gateway.policy.writes import WriteTarget
+
+_T = TypeVar("_T")
+
+
+def evolve(value: _T, **changes: Any) -> _T:
+    """``dataclasses.replace`` for the frozen values of the plan stage, at a fraction of its cost (a
+    frozen dataclass sets each field through ``object.__setattr__``: 4 µs for a StatementPlan on the
+    hot path). Only for these plain frozen dataclasses: no ``__post_init__``, no slots, fields only."""
+    new = object.__new__(type(value))
+    fields = new.__dict__
+    fields.update(value.__dict__)
+    fields.update(changes)
+    return new
 
 
 @dataclass(frozen=True)
