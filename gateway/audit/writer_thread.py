@@ -1,7 +1,8 @@
 """A request-log writer on its own thread: whole batches sealed and written there, one wake-up each way.
 
 The event loop only queues: ``submit``/``append_nowait`` append to a deque (atomic under the GIL) and,
-only when the writer thread sleeps, wake it through an eventfd (one ``write``). The thread takes
+only when the writer thread sleeps, wake it through an eventfd (one ``write``), at the end of the
+loop iteration, so that everything the sessions served in that iteration queued is one batch. The thread takes
 everything queued, seals it into the chain, writes it durably (:meth:`ThreadWriter._flush_sync`, which
 releases the GIL in the kernel), and hands the whole batch back to the loop with one
 ``call_soon_threadsafe``, where the waiters' futures complete. While the disk works the loop keeps
@@ -39,6 +40,7 @@ class ThreadWriter(GroupCommitSink):
         self._thread: threading.Thread | None = None
         self._efd = -1
         self._idle = False  # the thread sleeps (or is about to) on the eventfd: wake it
+        self._kick_armed = False  # a wake-up is scheduled for the end of this loop iteration
         self._stopped: asyncio.Future[None] | None = None
         self._retry_at = 0.0
 
@@ -57,6 +59,15 @@ class ThreadWriter(GroupCommitSink):
         self._thread.start()
 
     def _wakeup(self) -> None:
+        """Wake a sleeping writer once the loop has run what is ready now (``call_soon``, no timer):
+        records queued by every session served in this loop iteration go into one batch."""
+        if self._idle and not self._kick_armed:
+            self._kick_armed = True
+            assert self._loop is not None
+            self._loop.call_soon(self._kick)
+
+    def _kick(self) -> None:
+        self._kick_armed = False
         if self._idle:
             self._idle = False
             os.eventfd_write(self._efd, 1)
