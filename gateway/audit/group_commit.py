@@ -171,7 +171,7 @@ class GroupCommitSink:
 
     # -- for subclasses --------------------------------------------------------------------------
 
-    async def _flush(self, records: list[dict[str, Any]]) -> list[Exception | None]:
+    async def _flush(self, records: list[Any]) -> list[Exception | None]:
         raise NotImplementedError
 
     def _wakeup(self) -> None:
