@@ -535,7 +535,8 @@ class Gateway:
         status = frozenset() if profile.purpose == REQUIRED_BY_LAW or target is None else frozenset(
             c.name for c in target.columns
             if classifier.column_tags(ColumnRef(schema, table, c.name)) & profile.status_tags)
-        return await run_write(self.pool, st.sql, st.write, bind, hidden, as_text=as_text, status=status)
+        return await run_write(self.pool, st.sql, st.write, bind, hidden, as_text=as_text, status=status,
+                               row_cap=plan.row_cap)
 
     async def describe_write(self, sql: str) -> Any:
         """(parameter type oids, RETURNING fields) of a planned write, from the backend."""

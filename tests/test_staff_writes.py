@@ -239,3 +239,36 @@ def test_the_report_counts_writes(gw: WireGateway, tmp_path: Path) -> None:
     assert gateway_main(["report", "--quarter", "2026-Q4", str(gw.audit_path.parent), "--format", "html",
                          "--out", str(html)]) == 0
     assert "Staff writes" in html.read_text()
+
+
+def test_returning_respects_the_row_cap_and_is_undone_past_it(writes_dsn: str, tmp_path: Path) -> None:
+    """SPEC 9: the policy may cap staff answers too. A write's RETURNING is an answer: past the cap it
+    is refused whole (54000 / HTTP 429) and the write rolled back; a write without RETURNING releases
+    only its count and runs."""
+    import yaml
+
+    policy, requesters = write_files(tmp_path)
+    data = yaml.safe_load(policy.read_text())
+    data["limits"]["overrides"] = [{"requester": "dmv_clerk", "rows_per_answer": 5}]
+    policy.write_text(yaml.safe_dump(data))
+    for capped in start_gateway(writes_dsn, tmp_path, GATEWAY_POLICY=str(policy), GATEWAY_REQUESTERS=str(requesters)):
+        async def wire() -> str:
+            conn = await asyncpg.connect(host=capped.host, port=capped.port, user="dmv_clerk",
+                                         password="dmv_clerk-demo-password", database="dmv", ssl=False,
+                                         server_settings={"gateway.purpose": "service_delivery"})
+            try:
+                with pytest.raises(asyncpg.PostgresError) as caught:
+                    await conn.fetch("UPDATE persons SET email = 'capped@example.org' WHERE person_id BETWEEN 101 AND 110 "
+                                     "RETURNING person_id, email")
+                assert caught.value.sqlstate == "54000" and "row limit" in str(caught.value)
+                assert len(await conn.fetch("UPDATE persons SET email = 'small@example.org' WHERE person_id "
+                                            "BETWEEN 101 AND 103 RETURNING person_id")) == 3
+                return await conn.execute("UPDATE persons SET phone = phone WHERE person_id BETWEEN 101 AND 110")
+            finally:
+                await conn.close()
+        assert asyncio.run(wire()) == "UPDATE 10"
+        answer = http(capped, "dmv_clerk", {"sql": "UPDATE persons SET email = 'capped@example.org' WHERE person_id "
+                                                   "BETWEEN 111 AND 120 RETURNING *", "purpose": "service_delivery"})
+        assert answer.status_code == 429 and answer.json()["error"]["code"] == "row_limit_exceeded", answer.text
+        stored = direct(writes_dsn, "SELECT count(*) AS n FROM dmv.persons WHERE email = 'capped@example.org'")
+        assert stored[0]["n"] == 0  # refused writes were rolled back

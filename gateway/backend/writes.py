@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from gateway.errors import BackendUnavailable, GatewayError, PolicyDenied
+from gateway.errors import BackendUnavailable, GatewayError, PolicyDenied, RowLimitExceeded
 from gateway.policy.writes import TableRule, WriteTarget, constraint_refusal, implicit_status_refusal
 
 ACQUIRE_TIMEOUT_S = 10.0
@@ -142,11 +142,12 @@ def _tag(kind: str, count: int) -> str:
 
 async def run_write(pool: Any, sql: str, target: WriteTarget, bind: Callable[[Any], list[Any]],
                     hidden: Callable[[tuple[str, str]], frozenset[str] | None], *, as_text: bool = False,
-                    status: frozenset[str] = frozenset()) -> WriteResult:
+                    status: frozenset[str] = frozenset(), row_cap: int = 0) -> WriteResult:
     """Run the write ``sql`` (its parameters from ``bind(prepared.get_parameters())``) in a read-write
     transaction of its own; refused before it runs when a constraint could answer with hidden values,
     or when a default or generated column would write one of ``status`` (the target's status columns
-    the purpose may not add or change, 24-74-104)."""
+    the purpose may not add or change, 24-74-104). RETURNING more than ``row_cap`` rows (the requester's
+    cap per answer, SPEC 9; 0: none) is refused whole and the write rolled back: nothing released."""
     try:
         async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             async with conn.transaction():
@@ -174,6 +175,11 @@ async def run_write(pool: Any, sql: str, target: WriteTarget, bind: Callable[[An
                     records = await conn.fetch(text_sql, *args)
                 else:
                     records = await stmt.fetch(*args)
+                if row_cap and len(records) > row_cap:  # raised inside the transaction: the write is undone
+                    raise RowLimitExceeded(
+                        f"gateway: row limit exceeded: the write's RETURNING has more than {row_cap} rows, the cap "
+                        "per answer for this requester and purpose; it is refused whole, nothing released and "
+                        "nothing written", rule="limits.rows_per_answer")
                 rows = [tuple(r.values()) for r in records]
                 return WriteResult(fields, rows, _tag(target.kind, len(rows)), len(rows))
     except GatewayError:
