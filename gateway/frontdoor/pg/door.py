@@ -93,13 +93,10 @@ class Door:
     # -- connections ---------------------------------------------------------------------------
     def admit(self, host: str) -> TooManyConnections | None:
         """Count a new client from ``host``; the refusal when it is over a limit (then do not leave())."""
-        limits = self.limits
-        if self.total >= limits.max_connections:
-            return self._refuse("max_connections", f"gateway: sorry, too many clients already "
-                                f"({limits.max_connections}, setting max_connections)", host)
-        if self.by_address[host] >= limits.max_per_address:
-            return self._refuse("max_connections_per_address", f"gateway: too many connections from {host} "
-                                f"({limits.max_per_address}, setting max_connections_per_address)", host)
+        if self.total >= self.limits.max_connections:
+            return self._refuse_total(host)
+        if self.by_address[host] >= self.limits.max_per_address:
+            return self._refuse_address(host)
         self.total += 1
         self.by_address[host] += 1
         return None
@@ -112,8 +109,7 @@ class Door:
 
     def admit_requester(self, name: str, host: str) -> TooManyConnections | None:
         if self.by_requester[name] >= self.limits.max_per_requester:
-            return self._refuse("max_connections_per_requester", f"gateway: too many connections for requester "
-                                f"{name} ({self.limits.max_per_requester}, setting max_connections_per_requester)", host)
+            return self._refuse_requester(name, host)
         self.by_requester[name] += 1
         return None
 
@@ -121,6 +117,18 @@ class Door:
         self.by_requester[name] -= 1
         if self.by_requester[name] <= 0:
             del self.by_requester[name]
+
+    def _refuse_total(self, host: str) -> TooManyConnections:
+        return self._refuse("max_connections", f"gateway: sorry, too many clients already "
+                            f"({self.limits.max_connections}, setting max_connections)", host)
+
+    def _refuse_address(self, host: str) -> TooManyConnections:
+        return self._refuse("max_connections_per_address", f"gateway: too many connections from {host} "
+                            f"({self.limits.max_per_address}, setting max_connections_per_address)", host)
+
+    def _refuse_requester(self, name: str, host: str) -> TooManyConnections:
+        return self._refuse("max_connections_per_requester", f"gateway: too many connections for requester "
+                            f"{name} ({self.limits.max_per_requester}, setting max_connections_per_requester)", host)
 
     def _refuse(self, kind: str, message: str, host: str) -> TooManyConnections:
         self.refused[kind] += 1

@@ -22,6 +22,8 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,19 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=OFF")
     conn.executescript(_SCHEMA)
     return conn
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction (the write lock taken at once, so every worker's check and
+    update of a count is one step): committed when the block ends, rolled back when it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def reset(path: Path) -> None:
@@ -84,22 +99,14 @@ class SharedDoor(Door):
     def _shared(self, checks: list[tuple[str, str, int]], adds: list[tuple[str, str]]) -> int | None:
         """In one transaction: the index of the first check (kind, key, limit) whose sum over all
         workers is at its limit; else add 1 to this worker's (kind, key) rows and return None."""
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for i, (kind, key, limit) in enumerate(checks):
-                    n = conn.execute("SELECT coalesce(sum(n), 0) FROM connections WHERE kind = ? AND key = ?",
-                                     (kind, key)).fetchone()[0]
-                    if n >= limit:
-                        conn.execute("COMMIT")
-                        return i
-                conn.executemany("INSERT INTO connections VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1",
-                                 [(self.worker, kind, key) for kind, key in adds])
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._lock, immediate(self._conn) as conn:
+            for i, (kind, key, limit) in enumerate(checks):
+                n = conn.execute("SELECT coalesce(sum(n), 0) FROM connections WHERE kind = ? AND key = ?",
+                                 (kind, key)).fetchone()[0]
+                if n >= limit:
+                    return i
+            conn.executemany("INSERT INTO connections VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1",
+                             [(self.worker, kind, key) for kind, key in adds])
         return None
 
     def _release(self, kind: str, key: str) -> None:
@@ -122,11 +129,9 @@ class SharedDoor(Door):
             self._fallback(exc)
             return super().admit(host)
         if over == 0:
-            return self._refuse("max_connections", f"gateway: sorry, too many clients already "
-                                f"({limits.max_connections}, setting max_connections)", host)
+            return self._refuse_total(host)
         if over == 1:
-            return self._refuse("max_connections_per_address", f"gateway: too many connections from {host} "
-                                f"({limits.max_per_address}, setting max_connections_per_address)", host)
+            return self._refuse_address(host)
         self.total += 1
         self.by_address[host] += 1
         return None
@@ -147,8 +152,7 @@ class SharedDoor(Door):
             self._fallback(exc)
             return super().admit_requester(name, host)
         if over is not None:
-            return self._refuse("max_connections_per_requester", f"gateway: too many connections for requester "
-                                f"{name} ({limit}, setting max_connections_per_requester)", host)
+            return self._refuse_requester(name, host)
         self.by_requester[name] += 1
         return None
 
@@ -191,19 +195,12 @@ class SharedLoginThrottle(LoginThrottle):
         super().failed(user, address)
         now = time.time()
         try:
-            with self._lock:
-                conn = self._conn
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for key in ("u:" + user, "a:" + address):
-                        n = self._shared_count(key, now)
-                        conn.execute("INSERT INTO login_failures VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
-                                     "SET n = excluded.n, at = excluded.at", (key, n + 1, now))
-                    conn.execute("DELETE FROM login_failures WHERE at < ?", (now - self.forget_after,))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            with self._lock, immediate(self._conn) as conn:
+                for key in ("u:" + user, "a:" + address):
+                    n = self._shared_count(key, now)
+                    conn.execute("INSERT INTO login_failures VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                                 "SET n = excluded.n, at = excluded.at", (key, n + 1, now))
+                conn.execute("DELETE FROM login_failures WHERE at < ?", (now - self.forget_after,))
         except sqlite3.Error as exc:
             log.warning("the shared login failure counts are unavailable (%s)", exc)
 
@@ -232,22 +229,15 @@ class SharedRateLimiter:
     def take(self, key: str) -> float:
         now = time.time()
         try:
-            with self._lock:
-                conn = self._conn
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    row = conn.execute("SELECT tokens, stamp FROM rate_buckets WHERE key = ?", (key,)).fetchone()
-                    tokens = float(self.burst) if row is None else min(
-                        float(self.burst), row[0] + max(0.0, now - row[1]) * self.rate)
-                    wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
-                    if wait == 0.0:
-                        tokens -= 1.0
-                    conn.execute("INSERT INTO rate_buckets VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
-                                 "SET tokens = excluded.tokens, stamp = excluded.stamp", (key, tokens, now))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            with self._lock, immediate(self._conn) as conn:
+                row = conn.execute("SELECT tokens, stamp FROM rate_buckets WHERE key = ?", (key,)).fetchone()
+                tokens = float(self.burst) if row is None else min(
+                    float(self.burst), row[0] + max(0.0, now - row[1]) * self.rate)
+                wait = 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+                if wait == 0.0:
+                    tokens -= 1.0
+                conn.execute("INSERT INTO rate_buckets VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                             "SET tokens = excluded.tokens, stamp = excluded.stamp", (key, tokens, now))
         except sqlite3.Error as exc:
             log.warning("the shared HTTP rate buckets are unavailable (%s): this worker's own bucket decides", exc)
             if self._local is None:
