@@ -51,6 +51,7 @@ SQL = "SELECT person_id, first_name, last_name FROM dmv.persons WHERE person_id 
 SQL_PARAM = "SELECT person_id, first_name, last_name FROM dmv.persons WHERE person_id = $1"
 BATCH = [0.0]  # records per group-commit batch in the last session stage
 CLIENTS = [8]  # concurrent sessions in the session stage (--clients)
+CHECK = [False]  # --check: the session stage verifies every answer the clients got
 DEFAULT_CATALOG = Path(tempfile.gettempdir()) / "gateway-hotpath-catalog.pickle"
 
 
@@ -142,9 +143,12 @@ class _Writer:
         self.transport = _Transport()
         self.bytes = 0
         self.turn: asyncio.Future[None] | None = None
+        self.kept: bytearray | None = bytearray() if CHECK[0] else None  # --check: every byte answered
 
     def write(self, data: bytes) -> None:
         self.bytes += len(data)
+        if self.kept is not None:
+            self.kept += data
         if b"Z\x00\x00\x00\x05" in data and self.turn is not None and not self.turn.done():
             self.turn.set_result(None)
 
@@ -187,11 +191,23 @@ class _Channel:
 
 
 class _Backend:
-    """The backend socket: every write is answered on the next loop turn with the canned reply."""
+    """The backend socket: every write is answered on the next loop turn with the canned reply.
+
+    It carries what the session reads of a real ``BackendConnection`` (``gateway/backend/wire_conn.py``):
+    the statements it holds under the gateway's names, whose unnamed statement it holds, the startup
+    settings applied. A new attribute there that the session reads belongs here too; the bench test
+    (tests/test_bench_hotpath.py) runs every mode so that a missing one fails the suite, not a measurement.
+    """
 
     alive = True
+    status = "I"
 
     def __init__(self, replies: list[bytes]) -> None:
+        from gateway.backend.prepared import PreparedSet
+
+        self.prepared = PreparedSet()
+        self.unnamed: object = None
+        self.applied: dict[str, str] | None = {}
         self.transport = _Transport()
         self.replies = replies
         self.feed: Any = None
@@ -330,6 +346,8 @@ async def _run_session(mode: str, gw: Any, ctx: Any, warm: list[bytes], requests
             pass
         if channel.writer.turn is not None:
             await channel.writer.turn
+        if channel.writer.kept is not None:
+            _check_answers(mode, bytes(channel.writer.kept), len(batch))
 
     await drive(warm)
     t0 = time.process_time()
@@ -338,6 +356,26 @@ async def _run_session(mode: str, gw: Any, ctx: Any, warm: list[bytes], requests
     spent = time.process_time() - t0
     BATCH[0] = (gw.audit.records - records) / max(1, gw.audit.batches - batches)
     return spent
+
+
+def _check_answers(mode: str, data: bytes, requests: int) -> None:
+    """--check: each request was answered with its row and ReadyForQuery, and nothing was refused (a bench
+    whose fakes no longer fit the session would otherwise measure error paths without noticing)."""
+    from gateway.wire import BackendParser, DataRow, ErrorResponse, ReadyForQuery
+
+    parser = BackendParser()
+    parser.feed(data)
+    counts = {"rows": 0, "ready": 0}
+    while (msg := parser.next_event()) is not None:
+        if isinstance(msg, ErrorResponse):
+            raise SystemExit(f"bench --check: {mode}: the session refused a request: {msg.message}")
+        if isinstance(msg, DataRow):
+            counts["rows"] += 1
+        elif isinstance(msg, ReadyForQuery):
+            counts["ready"] += 1
+    expected = {"rows": requests, "ready": requests + (1 if mode == "prepared" else 0)}
+    if counts != expected:
+        raise SystemExit(f"bench --check: {mode}: answers {counts}, expected {expected}")
 
 
 def quiet_logs() -> None:
@@ -398,9 +436,12 @@ def main() -> int:
                         help="the catalog pickle (made on first use from a throwaway PostgreSQL)")
     parser.add_argument("--clients", type=int, default=8,
                         help="concurrent sessions in the session stage; records share fdatasync batches (default 8)")
+    parser.add_argument("--check", action="store_true",
+                        help="verify every answer of the session stage (a row and ReadyForQuery each, no error)")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "STAGE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     CLIENTS[0] = args.clients
+    CHECK[0] = args.check
     quiet_logs()
     catalog = load_or_fetch_catalog(args.catalog)
     if args.child:
