@@ -8,6 +8,11 @@ A client session holds one backend connection for its life; on release the conne
     ...
     await pool.release(conn)
     await pool.close()
+
+Transaction pooling takes and gives back a connection around every statement, so both have a path
+without an await: :meth:`take_now` (an idle connection fit to hand out as it is) and
+:meth:`release_now` (a connection that needs no reset). Waiters are futures woken in order, with no
+lock to take.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 
 from gateway.backend.target import BackendTarget
@@ -41,7 +47,7 @@ class BackendPool:
         self._idle: list[BackendConnection] = []
         self._in_use: set[BackendConnection] = set()
         self._opening = 0
-        self._cond = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()  # acquires waiting for a release, oldest first
         self._closed = False
         self.waiting = 0
         self.waits_total = 0  # acquires that had to wait
@@ -84,11 +90,16 @@ class BackendPool:
                         f"{self.acquire_timeout * 1000:.0f} ms (wire_pool_wait_ms); the statement was not run, "
                         "try again"
                     )
-                async with self._cond:
-                    try:
-                        await asyncio.wait_for(self._cond.wait(), remaining)
-                    except asyncio.TimeoutError:
-                        pass
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                try:
+                    await asyncio.wait_for(waiter, remaining)
+                except asyncio.TimeoutError:
+                    pass
+                except BaseException:
+                    if waiter.done() and not waiter.cancelled():
+                        self._wake_one()  # woken, then cancelled: the release goes to the next waiter
+                    raise
                 conn = await self._try_acquire(deadline)
                 if conn is not None:
                     return conn
@@ -144,6 +155,46 @@ class BackendPool:
             return conn
         return None
 
+    def take_now(self) -> BackendConnection | None:
+        """An idle connection that can be handed out as it is (no health check due), without waiting;
+        None when there is none: :meth:`acquire` then waits, connects or checks."""
+        idle = self._idle
+        if self._closed:
+            return None
+        while idle:
+            conn = idle[-1]
+            if not conn.clean:
+                idle.pop()
+                conn.close()
+                continue
+            if time.monotonic() - conn.last_used > self.idle_check_after:
+                return None  # due for its health check (a round trip): acquire does it
+            idle.pop()
+            self._in_use.add(conn)
+            return conn
+        return None
+
+    def release_now(self, conn: BackendConnection) -> None:
+        """Return ``conn`` as it is (no reset: the session left no state on it), without awaiting."""
+        conn.detach()
+        self._put_back(conn, conn.clean and not self._closed and len(self._idle) < self.max_idle)
+
+    def _put_back(self, conn: BackendConnection, keep: bool) -> None:
+        self._in_use.discard(conn)
+        if keep:
+            self._idle.append(conn)
+        else:
+            conn.close()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
     async def release(self, conn: BackendConnection, *, reset: bool = True) -> None:
         """Return ``conn``: reset and keep it, or close it if it is broken or the pool is full."""
         conn.detach()  # while it is reset it still counts as in use: the pool never outgrows its size
@@ -159,20 +210,11 @@ class BackendPool:
             except (BackendUnavailable, ValueError) as exc:
                 log.info("closing a backend connection that failed its reset: %s", exc)
                 keep = False
-        self._in_use.discard(conn)
-        if keep:
-            self._idle.append(conn)
-        else:
-            conn.close()
-        async with self._cond:
-            self._cond.notify()
+        self._put_back(conn, keep)
 
     async def discard(self, conn: BackendConnection) -> None:
         """Close ``conn`` without returning it (after a protocol failure)."""
-        self._in_use.discard(conn)
-        conn.close()
-        async with self._cond:
-            self._cond.notify()
+        self._put_back(conn, False)
 
     async def close(self) -> None:
         self._closed = True
@@ -182,5 +224,5 @@ class BackendPool:
             conn.close()
         self._idle.clear()
         self._in_use.clear()
-        async with self._cond:
-            self._cond.notify_all()
+        while self._waiters:
+            self._wake_one()

@@ -179,7 +179,7 @@ class PgSession:
         """Take a connection from the pool. When none is free in time (or the queue is full), every
         statement waiting for it is answered with the pool's error and the session goes on."""
         try:
-            backend = await self.pool.acquire()
+            backend = self.pool.take_now() or await self.pool.acquire()
         except LimitExceeded as exc:
             self._refuse_unserved(exc, query)
             return False
@@ -324,7 +324,10 @@ class PgSession:
         backend.detach()
         backend.status = "I"
         reset, self._reset_on_release = self._reset_on_release, False
-        asyncio.get_running_loop().create_task(self.pool.release(backend, reset=reset))
+        if reset:
+            asyncio.get_running_loop().create_task(self.pool.release(backend, reset=True))
+        else:
+            self.pool.release_now(backend)
 
     def _state_left(self) -> bool:
         """Backend state that ties the session to its connection: a backend SET, or a statement left
