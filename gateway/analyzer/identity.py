@@ -24,6 +24,7 @@ from typing import Any
 from sqlglot import exp
 
 from gateway.analyzer.errors import refused
+from gateway.analyzer.pinned import pin_literal
 from gateway.analyzer.settings import is_gateway_setting, setting
 
 _NAME = exp.DataType.build("name", udt=True)
@@ -164,6 +165,7 @@ def _setting_call(node: exp.Anonymous, requester: str, path: tuple[str, ...]) ->
     if not args or not isinstance(args[0], exp.Literal) or not args[0].is_string:
         raise refused(f"{function}() needs a setting name written as a literal", "function.settings")
     name = args[0].this
+    pin_literal(args[0])  # which setting it is decides: another name is another plan
     if is_gateway_setting(name):
         raise refused(f"{function}() of {name}: use SHOW {name} / SET {name}", "function.settings")
     known = setting(name)

@@ -15,6 +15,7 @@ from sqlglot.schema import MappingSchema
 
 from gateway.analyzer.errors import not_understood
 from gateway.analyzer.lineage import Lineage, compute_lineage
+from gateway.analyzer.pinned import literal_starts, pin_consumed
 from gateway.analyzer.resolve import ResolvedTable, resolve_tables
 from gateway.analyzer.safety import check_statement
 from gateway.catalog.model import Catalog
@@ -46,6 +47,7 @@ def trace(tree: exp.Expr, sql: str, catalog: Catalog, search_path: tuple[str, ..
         rel = table.relation
         mapping.setdefault(rel.schema, {})[rel.name] = {c.name: "TEXT" for c in rel.columns}
     analysis_tree = tree.copy()
+    before = literal_starts(analysis_tree)
     if isinstance(analysis_tree, exp.Values):  # a top-level VALUES has no scope of its own
         analysis_tree = exp.select("*").from_(exp.Subquery(this=analysis_tree, alias=exp.TableAlias(this=exp.to_identifier("_values"))))
     try:
@@ -62,4 +64,5 @@ def trace(tree: exp.Expr, sql: str, catalog: Catalog, search_path: tuple[str, ..
         raise not_understood(f"a column could not be resolved ({exc})") from None
     except SqlglotError as exc:
         raise not_understood(f"the statement could not be analyzed ({exc})") from None
+    pin_consumed(tree, before, literal_starts(qualified))  # ORDER BY 2: the plan depends on the 2
     return Trace(tree, tables, compute_lineage(qualified, catalog), qualified)
