@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from gateway.analyzer.arrays import array_elements, binary_array_elements
 from gateway.errors import GatewayError
 from gateway.policy.naming import Named
 from gateway.policy.types import Access, Decision
@@ -84,13 +85,13 @@ def _text(value: object) -> str:
 
 def _elements(value: object) -> list[object]:
     """The elements of an array parameter (a list from a driver, or PostgreSQL's ``{a,b}`` text)."""
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    text = _text(value).strip()
-    if text.startswith("{") and text.endswith("}"):
-        inner = text[1:-1]
-        return [e.strip().strip('"') for e in inner.split(",")] if inner.strip() else []
-    return [text]
+    if isinstance(value, (list, tuple)):  # a multidimensional array is nested lists: = ANY reads every leaf
+        return [leaf for item in value for leaf in (_elements(item) if isinstance(item, (list, tuple)) else (item,))]
+    if isinstance(value, (bytes, bytearray, memoryview)):  # a binary-format parameter (asyncpg sends arrays so)
+        elements = binary_array_elements(bytes(value))
+        if elements is not None:
+            return list(elements)
+    return array_elements(_text(value))  # PostgreSQL's reading: [1:60]={...}, {{..},{..}}, "quoted"
 
 
 def resolve_named(named: tuple[Named, ...], tokens: list[object]) -> tuple[NamedValue, ...]:

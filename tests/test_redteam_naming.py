@@ -1,0 +1,114 @@
+"""Naming individuals with an array (SPEC 9): every element PostgreSQL reads is one individual.
+
+``person_id = ANY(...)`` names each element of the array, at most 25, each counted towards the day's
+individuals and each owed a subject notice. PostgreSQL reads more array forms than ``{a,b}``: a
+dimension decoration (``'[1:60]={...}'``), nested braces (``'{{...}}'``, flattened by ``= ANY``), and
+asyncpg sends an array parameter in the binary format, nested lists as a multidimensional array.
+Each form of 60 persons must be refused as 60, and each form of a few persons must record the same
+individuals as the plain literal list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import psycopg
+import pytest
+
+from frontdoor_pg_support import WireGateway, start_gateway
+from gateway.analyzer.arrays import array_elements, binary_array_elements
+
+CBI = "-c gateway.purpose=criminal_law_enforcement -c gateway.case_number=CR-2026-0042"
+MANY = list(range(1, 61))
+FEW = [3, 5, 8]
+_SQL = "SELECT person_id, first_name FROM dmv.persons WHERE person_id = ANY({})"
+
+TEXTS = ["{1,2,3}", "[1:3]={1,2,3}", " [0:2] = {1,2,3} ", "[1:2][1:2]={{1,2},{3,4}}", "{{1,2},{3,4}}", '{"1","2"}',
+         '{ "a" , b ,"c d" }', "{a b, c}", '{NULL,"NULL",null}', "{}", '{"a\\\\b"}', "{a\\,b}", "{ a\\  }", "{1,2}  ",
+         "[2]={1,2}", '{"{1,2}"}', '{""}']
+
+
+def test_array_text_is_read_as_postgresql_reads_it(dmv_dsn: str) -> None:
+    async def main() -> None:
+        conn = await asyncpg.connect(dmv_dsn)
+        try:
+            for text in TEXTS:
+                want = [r[0] for r in await conn.fetch("SELECT unnest($1::text::text[])", text)]
+                assert array_elements(text) == want, text
+            for literal in ("ARRAY[1,2,3]::bigint[]", "ARRAY[[1,2],[3,4]]::int4[]", "ARRAY[]::int8[]",
+                            "ARRAY['a', NULL, 'c d']::text[]", "'[3:4]={7,8}'::int2[]", "ARRAY[[['x']]]::varchar[]"):
+                data = await conn.fetchval(f"SELECT array_send({literal})")
+                want = [r[0] for r in await conn.fetch(f"SELECT unnest({literal})::text")]
+                assert binary_array_elements(data) == want, literal
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def gw(dmv_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireGateway]:
+    yield from start_gateway(dmv_dsn, Path(tmp_path_factory.mktemp("redteam-naming")))
+
+
+def _literals(ids: list[int]) -> list[str]:
+    joined = ",".join(map(str, ids))
+    return [f"'{{{joined}}}'", f"'[1:{len(ids)}]={{{joined}}}'", f"'{{{{{joined}}}}}'", f"'{{{joined}}}'::bigint[]"]
+
+
+def _individuals(gw: WireGateway) -> dict[str, list[str]]:
+    """request id -> hashed individuals of each request record so far."""
+    out = {}
+    for line in gw.audit_path.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("type") == "request":
+            out[record["request_id"]] = sorted(record.get("individuals") or [])
+    return out
+
+
+def test_an_array_literal_names_every_element(gw: WireGateway) -> None:
+    with psycopg.connect(gw.dsn("cbi_analyst"), autocommit=True, options=CBI) as conn:
+        for literal in _literals(MANY):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="names 60 individuals"):
+                conn.execute(_SQL.format(literal))
+        before = set(_individuals(gw))
+        conn.execute("SELECT person_id FROM dmv.persons WHERE person_id IN (3, 5, 8)").fetchall()
+        for literal in _literals(FEW):
+            assert sorted(r[0] for r in conn.execute(_SQL.format(literal)).fetchall()) == FEW
+    recorded = [v for k, v in _individuals(gw).items() if k not in before]
+    assert len(recorded) == 5 and len(recorded[0]) == 3 and all(v == recorded[0] for v in recorded), recorded
+
+
+def test_an_array_parameter_names_every_element(gw: WireGateway) -> None:
+    async def main() -> None:
+        conn = await asyncpg.connect(host=gw.host, port=gw.port, user="cbi_analyst", password="cbi_analyst-demo-password",
+                                     database="dmv", ssl=False, server_settings={"options": CBI})
+        try:
+            for sql, arg in ((_SQL.format("$1::bigint[]"), MANY), (_SQL.format("$1::bigint[]"), [MANY]),
+                             (_SQL.format("$1::int4[]"), [MANY[:30], MANY[30:]])):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="names 60 individuals"):
+                    await conn.fetch(sql, arg)
+            before = set(_individuals(gw))
+            for sql, arg in ((_SQL.format("$1::bigint[]"), FEW), (_SQL.format("$1::int4[]"), [FEW])):
+                assert sorted(r[0] for r in await conn.fetch(sql, arg)) == FEW
+            await conn.fetch("SELECT person_id FROM dmv.persons WHERE person_id IN (3, 5, 8)")
+        finally:
+            await conn.close()
+        recorded = [v for k, v in _individuals(gw).items() if k not in before]
+        assert len(recorded) == 3 and len(recorded[0]) == 3 and all(v == recorded[0] for v in recorded), recorded
+
+    asyncio.run(main())
+
+
+def test_a_text_array_parameter_names_every_element(gw: WireGateway) -> None:
+    with psycopg.connect(gw.dsn("cbi_analyst"), autocommit=True, options=CBI) as conn:
+        for text in ("[1:60]={" + ",".join(map(str, MANY)) + "}", "{{" + ",".join(map(str, MANY)) + "}}"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="names 60 individuals"):
+                conn.execute(_SQL.format("%s::bigint[]"), [text])
+        assert sorted(r[0] for r in conn.execute(_SQL.format("%s::bigint[]"), ["[1:3]={3,5,8}"]).fetchall()) == FEW
+    assert binary_array_elements(b"\x00\x00\x00\x01") is None  # truncated: not an array
+
