@@ -27,7 +27,8 @@ from gateway.frontdoor.pg.auth import authenticate
 from gateway.frontdoor.pg.admin import ADMIN_DATABASE, may_administer, run_admin
 from gateway.frontdoor.pg.channel import ClientChannel, ClientGone
 from gateway.frontdoor.pg.door import Door, DoorLimits
-from gateway.frontdoor.pg.session import PgSession, SessionClosed, startup_sql
+from gateway.frontdoor.pg.pooling import startup_sql
+from gateway.frontdoor.pg.session import PgSession, SessionClosed
 from gateway.frontdoor.pg.startup import read_startup, session_settings
 from gateway.frontdoor.pg.throttle import LoginThrottle
 from gateway.wire import BackendKeyData, CancelRequest, ParameterStatus, ProtocolError, ReadyForQuery, encode

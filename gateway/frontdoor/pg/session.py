@@ -7,13 +7,8 @@ statement. A refusal is sent to the backend as a failing statement (see :mod:`re
 skips to Sync and keeps its transaction state like a real error would, and the relay substitutes
 the gateway's ErrorResponse. ``gateway.*`` settings never reach the backend.
 
-Transaction pooling (``pool`` given): a named prepared statement lives on the backend under the
-gateway's name for its rewritten SQL and types (:mod:`gateway.backend.prepared`), prepared again on
-whichever connection runs it; the client's names are rewritten in Bind / Describe and never reach the
-backend, and Close / DEALLOCATE only forget them. The unnamed statement is Parsed again where another
-session replaced it. Backend settings from the startup packet, and a SET alone outside a transaction,
-are the session's own and set on each connection it gets where that one differs. Only a SET inside a
-transaction block pins a session to its connection.
+Transaction pooling (``pool`` given) is :mod:`pooling`: prepared statements and settings follow the
+session from connection to connection; only a SET inside a transaction block pins it to one.
 """
 
 from __future__ import annotations
@@ -21,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 import time
 from time import monotonic
 from typing import Any
 
 from gateway.errors import (
-    AuditUnavailable, BackendUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, LimitExceeded, TransactionAborted,
+    AuditUnavailable, FeatureNotSupported, GatewayError, InvalidSetting, TransactionAborted,
     UnknownSetting,
 )
 from gateway.audit.params import bind_params
@@ -36,6 +30,7 @@ from gateway.policy.claim_scope import ClaimScope, transaction_event
 from gateway.policy.types import Decision
 from gateway.frontdoor.pg import responses
 from gateway.frontdoor.pg.hold import DurableHold
+from gateway.frontdoor.pg.pooling import CLEARS_ONLY, Pooling, leaves_state, renamed_bind
 from gateway.frontdoor.pg import writes as pg_writes
 from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, SYNC, Pending, Relay
 from gateway.frontdoor.pg.startup import GATEWAY_FIELDS
@@ -116,7 +111,7 @@ class Portal:
     executed: bool = False  # a second Execute of a portal continues it: a cursor
 
 
-class PgSession:
+class PgSession(Pooling):
     """``pool`` given: transaction pooling - the backend connection goes back to the pool whenever the
     session is idle outside a transaction, and one is taken again for the next statement (prepared
     statements and settings follow the session, see the module docstring). A session that SETs a
@@ -165,193 +160,6 @@ class PgSession:
     def holding(self) -> bool:
         """Answers held back until their request records are durable."""
         return self._hold.active
-
-    # ---- transaction pooling -------------------------------------------------------------
-    def _write_backend(self, data: bytes) -> None:
-        if self.backend is not None:
-            self.backend.write(data)
-
-    def pin(self) -> None:
-        """From now on this session keeps its backend connection (it has state there)."""
-        self.pinned = True
-
-    async def _take_backend(self, query: bool = False) -> bool:
-        """Take a connection from the pool. When none is free in time (or the queue is full), every
-        statement waiting for it is answered with the pool's error and the session goes on."""
-        try:
-            backend = self.pool.take_now() or await self.pool.acquire()
-        except LimitExceeded as exc:
-            self._refuse_unserved(exc, query)
-            return False
-        sql = startup_sql(self.tracked, backend.applied)
-        if sql:  # the session's startup settings, where this connection has others
-            try:
-                await backend.simple(sql, timeout=10)
-            except (BackendUnavailable, ValueError) as exc:
-                await self.pool.discard(backend)
-                self._refuse_unserved(BackendUnavailable(f"gateway: the backend connection could not take the "
-                                                         f"session's settings ({exc})"), query)
-                return False
-            backend.applied = dict(self.tracked)
-        backend.attach(self.relay.feed, self.on_lost)
-        self.backend = backend
-        return True
-
-    async def _ready_backend(self, query: bool = False) -> bool:
-        """A backend connection now, for a message that names a prepared statement (its backend name
-        depends on what that connection holds). False: the pool refused and the batch is answered."""
-        if self.backend is not None:
-            return True
-        if self.pool is None:
-            return False
-        return await self._take_backend(query)
-
-    def _ensure_prepared(self, stmt: Statement) -> str:
-        """The statement's backend name, prepared first on this connection if it lacks it (the answer to
-        that Parse is swallowed); over the bound, the least recently used statements are closed."""
-        name = stmt.server_name
-        assert name is not None and self.backend is not None
-        held = self.backend.prepared
-        if name in held:
-            held.touch(name)
-            return name
-        for old in held.victims(keep=name):
-            self._send(encode(Close("S", old)), Pending(EXT, swallow=True, done=held.close(old)))
-            held.counters.evicted += 1
-        self._send(encode(Parse(name, stmt.forwarded_sql or "", stmt.param_types)),
-                   Pending(EXT, swallow=True, done=held.add(name)))
-        held.counters.parses += 1
-        return name
-
-    def _ensure_unnamed(self, stmt: Statement) -> None:
-        """The connection's unnamed statement is this session's (else Parse it again, answer swallowed):
-        between transactions another session may have used the connection."""
-        assert self.backend is not None
-        if self.backend.unnamed is not stmt:
-            self._send(encode(Parse("", stmt.forwarded_sql or "", stmt.param_types)), Pending(EXT, swallow=True))
-            self.backend.unnamed = stmt
-
-    def _trackable(self, st: Any) -> tuple[str, str | None] | None:
-        """A session-level SET of a client setting, alone and outside a transaction, in a pooled session:
-        (name, SQL value or None for DEFAULT). It becomes the session's own, like a startup setting."""
-        if self.pool is None or self.pinned or st.kind != "set" or self.scope.in_transaction \
-                or self.relay.status != "I":
-            return None
-        found = _SESSION_SET.match(st.sql)
-        return (found.group(1), found.group(2)) if found else None
-
-    def _settings_done(self, statements: Any, tracked: tuple[str, str | None] | None) -> Any:
-        """For a SET / RESET / DISCARD sent now: what to do once the backend answered (None: nothing)."""
-        backend = self.backend
-        assert backend is not None
-        clears_prepared = backend.prepared.clear() if any(s.sql == "DISCARD ALL" for s in statements) else None
-        if tracked is None:
-            backend.applied = None  # RESET / DISCARD / a pinned SET: what the connection carries is unknown
-        resets = [s.sql for s in statements if s.kind == "set" and s.sql.startswith(("RESET", "DISCARD ALL"))]
-
-        def done(ok: bool) -> None:
-            if clears_prepared is not None:
-                clears_prepared(ok)
-            if not ok:
-                return
-            if tracked is not None:
-                name, value = tracked
-                if value is None:
-                    self.tracked.pop(name, None)
-                    if name in self._defaults:
-                        self.tracked[name] = self._defaults[name]
-                else:
-                    self.tracked[name] = value
-                if backend.applied is not None:
-                    backend.applied = None if value is None else {**backend.applied, name: value}
-            for sql in resets:
-                if sql in ("RESET ALL", "DISCARD ALL"):
-                    self.tracked = dict(self._defaults)
-                else:
-                    name = sql.removeprefix("RESET ")
-                    self.tracked.pop(name, None)
-                    if name in self._defaults:
-                        self.tracked[name] = self._defaults[name]
-        return done
-
-    def _forget_on_failure(self, name: str, stmt: Statement, change: Any) -> Any:
-        """The Parse of a client's named statement: if the backend refused or skipped it, the client's
-        name does not exist either (as in PostgreSQL)."""
-        def done(ok: bool) -> None:
-            change(ok)
-            if not ok and self.statements.get(name) is stmt:
-                del self.statements[name]
-        return done
-
-    def _refuse_unserved(self, exc: GatewayError, query: bool = False) -> None:
-        """Answer what was queued for a backend that never came as the backend would answer an error:
-        each simple Query gets the error and ReadyForQuery; an extended batch gets the error once and
-        ReadyForQuery at its Sync (the rest of the batch is skipped, as after any error). The relay
-        does the rest: outcome records (with the error's SQLSTATE), gateway answers in order."""
-        error = responses.error(exc.sqlstate, exc.client_message())
-        ready = responses.ready("I")
-        stream: list[bytes] = []
-        in_batch_error = False
-        for entry in self.relay.pending:
-            if entry.kind == QUERY:
-                stream += (error, ready)
-            elif entry.kind in (EXT, EXEC) and not in_batch_error:
-                stream.append(error)
-                in_batch_error = True
-            elif entry.kind == SYNC:
-                stream.append(ready)
-                in_batch_error = False
-        self._out.clear()
-        self._unnamed_open = False
-        if query:  # the simple Query being handled now
-            stream += (error, ready)
-        elif in_batch_error or self._in_batch:
-            if not in_batch_error:
-                stream.append(error)
-            self.skipping = True
-            self._unserved_sync = True  # that batch's Sync is answered here, without a backend
-        self.pool_refusals += 1
-        self.relay.feed(b"".join(stream))
-
-    def _maybe_release(self) -> None:
-        """The relay has no answer pending: give the connection back if nothing ties the session to it."""
-        self._release_armed = False
-        backend = self.backend
-        if (backend is None or self.pinned or self._out or self.relay.pending or self.relay.status != "I"
-                or self._draining or self._unnamed_open or not backend.alive):
-            return
-        self.backend = None
-        backend.detach()
-        backend.status = "I"
-        reset, self._reset_on_release = self._reset_on_release, False
-        if reset:
-            asyncio.get_running_loop().create_task(self.pool.release(backend, reset=True))
-        else:
-            self.pool.release_now(backend)
-
-    def _state_left(self) -> bool:
-        """Backend state that ties the session to its connection: a backend SET, or a statement left
-        under the client's own name (only the unnamed one; named ones are the gateway's, see
-        :meth:`_ensure_prepared`, and follow the session to any connection)."""
-        return self._backend_set or any(st.local is None and st.server_name is None and name
-                                        for name, st in self.statements.items())
-
-    def _cleared(self, sql: str) -> None:
-        """A RESET ALL / DISCARD ALL that ran alone, outside a transaction, succeeded, and
-        nothing was sent after it: what it cleared is gone, and without other state the session unpins.
-        The connection is reset (DISCARD ALL) when it goes back to the pool, as PgBouncer's
-        server_reset_query does: what the client did not clear never reaches another client."""
-        if sql in ("RESET ALL", "DISCARD ALL"):
-            self._backend_set = False
-        if sql == "DISCARD ALL":
-            self.statements.clear()  # every prepared statement of the session, the gateway's too
-            self.portals.clear()
-        if self.pinned and self.pool is not None and not self._state_left():
-            self.pinned = False
-            self._reset_on_release = True
-            if not self._release_armed:
-                self._release_armed = True
-                self.relay.idle_waiters.append(self._maybe_release)
 
     # ---- plumbing -----------------------------------------------------------------------
     def _write_client(self, data: bytes) -> None:
@@ -530,12 +338,12 @@ class PgSession:
         tracked = self._trackable(real[0]) if len(real) == 1 else None
         if tracked is not None:
             pass  # a setting of the session's own: set on every connection it gets (no pin)
-        elif any(_leaves_state(s) for s in statements):
+        elif any(leaves_state(s) for s in statements):
             self._backend_set = True
             if not self.pinned:
                 self.pin()  # a backend setting now lives on this connection: session mode from here on
         elif (self.pool is not None and len(real := [s for s in statements if s.kind != "empty"]) == 1
-              and real[0].kind == "set" and real[0].sql.startswith(_CLEARS_ONLY)
+              and real[0].kind == "set" and real[0].sql.startswith(CLEARS_ONLY)
               and self.relay.status == "I" and not self.relay.pending):
             self._clearing = (plan, real[0].sql)  # may unpin once it succeeded (see _cleared)
         await self._observe(statements)
@@ -582,7 +390,7 @@ class PgSession:
         # a duplicate name is forwarded too (rewritten, like any Parse): the backend answers 42P05 if the
         # statement exists, and the client text itself never reaches the backend
         sql = st.sql if st is not None else ""
-        leaves = st is not None and _leaves_state(st) and self._trackable(st) is None  # else: decided at Execute
+        leaves = st is not None and leaves_state(st) and self._trackable(st) is None  # else: decided at Execute
         if leaves:
             self._backend_set = True
         if not self.pinned:
@@ -685,7 +493,7 @@ class PgSession:
         self._notice_redactions(plan)
         self.portals[msg.portal] = Portal(stmt, plan)
         if stmt.server_name is not None:
-            body = _renamed_bind(body, self._ensure_prepared(stmt))
+            body = renamed_bind(body, self._ensure_prepared(stmt))
         else:
             self._ensure_unnamed(stmt)
         self._send(frame(b"B", body), Pending(EXT))
@@ -764,7 +572,7 @@ class PgSession:
                 if not await self._ready_backend():
                     return
                 tracked = self._trackable(st)
-                if tracked is None and _leaves_state(st) and not self._backend_set:
+                if tracked is None and leaves_state(st) and not self._backend_set:
                     self._backend_set = True  # in a transaction after all: the setting pins the session
                     if not self.pinned:
                         self.pin()
@@ -885,37 +693,6 @@ class PgSession:
             self.claim_version += 1
         return None
 
-
-_SESSION_SET = re.compile(r"SET (?:SESSION )?(\w+) (?:= (.+)|TO DEFAULT)\Z", re.S)
-_CLEARS_ONLY = ("RESET ", "DISCARD ", "DEALLOCATE ")  # they take state away, never leave any
-_TRANSACTION_SCOPED = ("SET LOCAL ", "SET TRANSACTION ")  # gone when the transaction ends
-
-
-def _leaves_state(st: Any) -> bool:
-    """A backend statement that leaves session state on its connection past the transaction: a SET.
-    RESET / DISCARD / DEALLOCATE only clear state, and SET LOCAL / SET TRANSACTION end with the
-    transaction (which keeps its connection anyway): none of them pins a pooled session."""
-    return st.kind == "set" and not st.sql.startswith(_CLEARS_ONLY + _TRANSACTION_SCOPED)
-
-
-def startup_sql(want: dict[str, str], applied: dict[str, str] | None) -> str:
-    """What makes a connection whose session settings are ``applied`` (None: unknown) carry ``want``
-    (name -> SQL value, a literal as the analyzer writes it)."""
-    if applied is None:
-        parts = ["RESET ALL"]
-        todo = want.items()
-    else:
-        parts = [f"RESET {name}" for name in applied if name not in want]
-        todo = [(k, v) for k, v in want.items() if applied.get(k) != v]
-    parts += [f"SET {name} = {value}" for name, value in todo]
-    return "; ".join(parts)
-
-
-def _renamed_bind(body: bytes, statement: str) -> bytes:
-    """A Bind body with its statement name replaced (portal name and the rest kept as they are)."""
-    portal_end = body.index(0)
-    name_end = body.index(0, portal_end + 1)
-    return body[:portal_end + 1] + statement.encode() + body[name_end:]
 
 
 def _local_description(st: Any) -> bytes:
