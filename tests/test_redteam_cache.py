@@ -37,6 +37,8 @@ PAIRS = [
      "SELECT person_id, place_of_birth FROM dmv.persons ORDER BY 2 LIMIT 5"),
     ("clerk", "SELECT place_of_birth, person_id FROM dmv.persons GROUP BY 2, 1 ORDER BY 2 LIMIT 5",
      "SELECT place_of_birth, person_id FROM dmv.persons GROUP BY 1, 2 ORDER BY 1 LIMIT 5"),
+    ("cbi", "SELECT first_name FROM dmv.persons WHERE person_id = ANY($1) AND $2::bigint > 0",
+     "SELECT first_name FROM dmv.persons WHERE person_id = ANY($2) AND $1::bigint > 0"),
     ("clerk", "SELECT DISTINCT ON (1) person_id, place_of_birth FROM dmv.persons ORDER BY 1 LIMIT 5",
      "SELECT DISTINCT ON (2) person_id, place_of_birth FROM dmv.persons ORDER BY 2 LIMIT 5"),
 ]
@@ -44,7 +46,7 @@ PAIRS = [
 
 def _summary(analysis: Any) -> tuple[Any, ...]:
     return (analysis.decision.action if analysis.decision else None, analysis.error.message if analysis.error else None,
-            [s.sql for s in analysis.statements])
+            [(s.sql, s.named) for s in analysis.statements])
 
 
 @pytest.mark.parametrize(("profile", "warm", "text"), PAIRS)

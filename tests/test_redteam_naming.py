@@ -112,3 +112,21 @@ def test_a_text_array_parameter_names_every_element(gw: WireGateway) -> None:
         assert sorted(r[0] for r in conn.execute(_SQL.format("%s::bigint[]"), ["[1:3]={3,5,8}"]).fetchall()) == FEW
     assert binary_array_elements(b"\x00\x00\x00\x01") is None  # truncated: not an array
 
+
+
+def test_the_parameter_that_names_is_the_one_bound(gw: WireGateway) -> None:
+    """A cached plan read its individuals from $1; a statement of the same shape that names by $2 must
+    be planned afresh, not counted by $1's value."""
+    async def main() -> None:
+        conn = await asyncpg.connect(host=gw.host, port=gw.port, user="cbi_analyst", password="cbi_analyst-demo-password",
+                                     database="dmv", ssl=False, server_settings={"options": CBI}, statement_cache_size=0)
+        try:
+            warm = _SQL.format("$1") + " AND $2::bigint > 0"
+            for _ in range(3):
+                assert len(await conn.fetch(warm, FEW, 1)) == 3
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="names 60 individuals"):
+                await conn.fetch(_SQL.format("$2") + " AND $1::bigint > 0", 1, MANY)
+        finally:
+            await conn.close()
+
+    asyncio.run(main())

@@ -7,8 +7,9 @@ source position is dropped, so ``plan.fresh._template`` does not make it a slot 
 text among the template's fixed literals, and a text with another value there is planned afresh.
 
 Pinned: the setting name of ``current_setting()`` / ``set_config()`` (which settings a requester
-may read or change), and every literal the column qualification consumed (``ORDER BY 2`` and
-``GROUP BY 2`` name an output column by position).
+may read or change), every literal the column qualification consumed (``ORDER BY 2`` and
+``GROUP BY 2`` name an output column by position), and the number of every parameter (``$2``: the
+individuals a statement names are read from the parameters by number).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ def pin_literal(node: exp.Expr) -> None:
 def literal_starts(tree: exp.Expr) -> set[int]:
     """The source positions of the literals in ``tree`` (a literal the gateway made has none)."""
     return {int(lit.meta["start"]) for lit in tree.find_all(exp.Literal) if "start" in lit.meta}
+
+
+def pin_parameters(tree: exp.Expr) -> None:
+    """Pin the number of every ``$n`` in ``tree``: ``= ANY($1) AND $2 > 0`` is not ``= ANY($2) AND $1 > 0``."""
+    for param in tree.find_all(exp.Parameter):
+        if isinstance(param.this, exp.Literal):
+            pin_literal(param.this)
 
 
 def pin_consumed(tree: exp.Expr, before: set[int], after: set[int]) -> None:

@@ -15,7 +15,7 @@ from sqlglot.schema import MappingSchema
 
 from gateway.analyzer.errors import not_understood
 from gateway.analyzer.lineage import Lineage, compute_lineage
-from gateway.analyzer.pinned import literal_starts, pin_consumed
+from gateway.analyzer.pinned import literal_starts, pin_consumed, pin_parameters
 from gateway.analyzer.resolve import ResolvedTable, resolve_tables
 from gateway.analyzer.safety import check_statement
 from gateway.catalog.model import Catalog
@@ -65,4 +65,5 @@ def trace(tree: exp.Expr, sql: str, catalog: Catalog, search_path: tuple[str, ..
     except SqlglotError as exc:
         raise not_understood(f"the statement could not be analyzed ({exc})") from None
     pin_consumed(tree, before, literal_starts(qualified))  # ORDER BY 2: the plan depends on the 2
+    pin_parameters(tree)  # which parameter names the individuals
     return Trace(tree, tables, compute_lineage(qualified, catalog), qualified)
