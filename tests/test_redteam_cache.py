@@ -24,11 +24,12 @@ from gateway.plan.cache import Analyzer
 
 #: (profile, warm text, text of the same shape whose fresh plan differs)
 PAIRS = [
-    ("clerk", "SELECT set_config('DateStyle', 'ISO, MDY', false)",
-     "SELECT set_config('standard_conforming_strings', 'off', false)"),
-    ("clerk", "SELECT set_config('DateStyle', 'ISO, MDY', false)", "SELECT set_config('role', 'postgres', false)"),
-    ("clerk", "SELECT set_config('DateStyle', 'ISO, MDY', false)",
-     "SELECT set_config('default_transaction_read_only', 'off', false)"),
+    ("clerk", "SELECT set_config('DateStyle', 'ISO, MDY', true)",
+     "SELECT set_config('standard_conforming_strings', 'off', true)"),
+    ("clerk", "SELECT set_config('DateStyle', 'ISO, MDY', true)", "SELECT set_config('role', 'postgres', true)"),
+    ("clerk", "SELECT set_config('DateStyle', 'ISO, MDY', true)",
+     "SELECT set_config('default_transaction_read_only', 'off', true)"),
+    ("clerk", "SELECT set_config('jit', 'off', false)", "SELECT set_config('TimeZone', 'Asia/Tokyo', false)"),
     ("clerk", "SELECT current_setting('DateStyle')", "SELECT current_setting('data_directory')"),
     ("clerk", "SELECT current_setting('DateStyle')", "SELECT current_setting('session_authorization')"),
     ("clerk", "SELECT current_setting('DateStyle')", "SELECT current_setting('search_path')"),
@@ -73,10 +74,10 @@ _SMUGGLE = r"SELECT 'x\' AS a, ' UNION ALL SELECT place_of_birth FROM dmv.person
 def test_set_config_of_a_pinned_setting_is_refused_after_an_allowed_one_extended(gw: WireGateway) -> None:
     with psycopg.connect(gw.dsn("dmv_clerk"), autocommit=True, options="-c gateway.purpose=service_delivery") as conn:
         for _ in range(3):
-            assert conn.execute("SELECT set_config('DateStyle', 'ISO, MDY', false)").fetchone() == ("ISO, MDY",)
+            assert conn.execute("SELECT set_config('DateStyle', 'ISO, MDY', true)").fetchone() == ("ISO, MDY",)
         for name, value in (("standard_conforming_strings", "off"), ("role", "postgres"), ("search_path", "dmv")):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="gateway:"):
-                conn.execute(f"SELECT set_config('{name}', '{value}', false)")
+                conn.execute(f"SELECT set_config('{name}', '{value}', true)")
         for _ in range(3):
             conn.execute("SELECT current_setting('DateStyle')")
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="gateway:"):
@@ -94,10 +95,10 @@ def test_set_config_of_a_pinned_setting_is_refused_after_an_allowed_one_simple(g
                                      database="dmv", ssl=False, statement_cache_size=0)
         try:
             for _ in range(3):
-                await conn.execute("SELECT set_config('DateStyle', 'ISO, MDY', false)")
+                await conn.execute("SELECT set_config('DateStyle', 'ISO, MDY', true)")
             await conn.execute("BEGIN")
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="gateway:"):
-                await conn.execute("SELECT set_config('standard_conforming_strings', 'off', false)")
+                await conn.execute("SELECT set_config('standard_conforming_strings', 'off', true)")
             await conn.execute("ROLLBACK")
             rows = await conn.fetch(_SMUGGLE)
             assert [tuple(r) for r in rows] == [("x\\", " UNION ALL SELECT place_of_birth FROM dmv.persons --")]

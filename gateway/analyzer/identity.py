@@ -172,6 +172,15 @@ def _setting_call(node: exp.Anonymous, requester: str, path: tuple[str, ...]) ->
     if function == "set_config":
         if known is None or known.kind != "client" or len(args) != 3:
             raise refused(f"setting {name} may not be changed through the gateway", "statement.pinned_setting")
+        local = args[2]
+        if not (isinstance(local, exp.Boolean) and local.this):
+            # a session-level set_config() stays on the pooled backend connection, where the next
+            # requester's statements would run under it (a SET is tracked per session, this is not)
+            if known.key != "jit":
+                raise refused(f"set_config('{name}', ..., false) would outlive the statement on a shared backend "
+                              f"connection; use SET {name} = ... (or set_config(..., true) in a transaction)",
+                              "statement.session_set_config")
+            local.replace(exp.Boolean(this=True))  # asyncpg turns jit off for its type introspection: planning only
         return None  # the backend sets it, as SET would
     if known is None or len(args) > 2:
         raise refused(f"current_setting('{name}') is not available through the gateway", "function.settings")
