@@ -16,6 +16,12 @@ from gateway.policy.policy import Policy
 from gateway.policy.types import Profile
 
 _SLOT = "$987654321"  # a placeholder the literal hasher keeps as it is
+#: record templates kept (one per session context and statement origin; each holds its origin, the
+#: cached analysis, alive: ~3 KB for the template, up to ~10 KB with an analysis the caches evicted);
+#: past it they are all dropped and rebuilt on use (bench/memory.py: the memory bar)
+TEMPLATES_KEPT = 2000
+#: hashed template parts kept (one per statement template)
+HASHED_TEMPLATES_KEPT = 4000
 
 
 class RequestRecords:
@@ -50,7 +56,7 @@ class RequestRecords:
         hit = self._templates.get(key)
         if hit is None or hit[0] != refs:  # tuples compare items by identity first: ids not reused
             template = request_template(**self.static_fields(ctx, plan, sqlstate, policy))
-            if len(self._templates) > 10000:
+            if len(self._templates) > TEMPLATES_KEPT:
                 self._templates.clear()
             self._templates[key] = hit = (refs, template)  # refs keep the ids from being reused
         hasher = self.audit.hasher
@@ -174,7 +180,7 @@ def hashed_sent_sql(hasher: Any, statements: tuple[StatementPlan, ...],
         if hashed_parts is None or hashed_parts[0] is not st.parts:
             hashed_parts = (st.parts, _hash_template(hasher, st.parts))
             if cache is not None:
-                if len(cache) > 20000:
+                if len(cache) > HASHED_TEMPLATES_KEPT:
                     cache.clear()
                 cache[id(st.parts)] = hashed_parts
         pieces = hashed_parts[1]
