@@ -321,13 +321,14 @@ class Gateway:
             log.error("reload_record_failed", error=str(exc))
 
     def _current(self, requester: Requester) -> Requester:
-        """``requester`` with the certification now on file (a session outlives a reload)."""
-        if requester.internal:
-            return requester
+        """``requester`` as the requesters file defines it now: a session outlives a reload, and what it
+        may do (purposes, kind, certification) is what the file says now; one the file no longer
+        holds may do nothing (raises PurposeRefused)."""
         entry = self.requesters.lookup(requester.name)
-        if entry is None or entry.requester.certification == requester.certification:
-            return requester
-        return replace(requester, certification=entry.requester.certification)
+        if entry is None:
+            raise PurposeRefused(f"gateway: purpose refused: requester {requester.name} is no longer in the "
+                                 "requesters file", rule="requester.removed")
+        return requester if entry.requester == requester else entry.requester
 
     async def refresh_catalog(self) -> None:
         async with self.pool.acquire() as conn:
