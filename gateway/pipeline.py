@@ -14,8 +14,10 @@ import gc
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from gateway.analyzer import settings as pg_settings
 from gateway.analyzer.classify import Classifier
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.audit.limits_store import LimitsStore
+from gateway.audit.record import prepared_outcome, prepared_write_outcome
 from gateway.audit.sink import RequestLog
 from gateway.catalog.model import Catalog
 from gateway.config import Settings
@@ -321,14 +324,13 @@ class Gateway:
             log.error("reload_record_failed", error=str(exc))
 
     def _current(self, requester: Requester) -> Requester:
-        """``requester`` as the requesters file defines it now: a session outlives a reload, and what it
-        may do (purposes, kind, certification) is what the file says now; one the file no longer
-        holds may do nothing (raises PurposeRefused)."""
+        """``requester`` with the certification now on file (a session outlives a reload)."""
+        if requester.internal:
+            return requester
         entry = self.requesters.lookup(requester.name)
-        if entry is None:
-            raise PurposeRefused(f"gateway: purpose refused: requester {requester.name} is no longer in the "
-                                 "requesters file", rule="requester.removed")
-        return requester if entry.requester == requester else entry.requester
+        if entry is None or entry.requester.certification == requester.certification:
+            return requester
+        return replace(requester, certification=entry.requester.certification)
 
     async def refresh_catalog(self) -> None:
         async with self.pool.acquire() as conn:
@@ -431,39 +433,12 @@ class Gateway:
                                                       rule=refused.rule or "purpose"), refused, None)
         plan = new_plan(request_id=request_id, sql=sql, statements=analysis.statements, decision=analysis.decision,
                         error=analysis.error, profile=profile, cache=analysis.cache, tokens=analysis.tokens,
-                        literals=analysis.literals, origin=analysis.origin or analysis,
-                        basis=None if analysis.error is not None else (ctx, self.analyzer, self.policy, self.requesters),
-                        memo=None if analysis.error is not None else [])
+                        literals=analysis.literals, origin=analysis.origin or analysis)
         if analysis.refused_individuals or analysis.refused_accesses:
             # a refusal names its individuals too (literals only: no parameters yet)
             named = dict.fromkeys(i for v in analysis.refused_individuals for i in v.resolve(None))
             plan = replace(plan, individuals=tuple(named), refused_accesses=analysis.refused_accesses)
         return plan
-
-    def rebind(self, ctx: SessionContext, plan: Plan | None) -> Plan | None:
-        """``plan`` again for one more request (a fresh request id, no individuals bound yet) when
-        nothing it was decided under has changed, else None (plan afresh). The wire front door holds
-        a prepared statement's plan and calls this on each Bind: an unchanged statement is not
-        planned again. What a plan depends on, each checked by identity: the session context (its
-        claim; a SET makes a new one), the analyzer (the catalog snapshot and the policy's
-        classification: a catalog swap or a reload makes a new one), the policy and the requesters
-        (reload), and the profile this context has now (made again after a reload, a requesters or
-        certification change, and on a new UTC day). Refusals are never reused."""
-        if plan is None:
-            return None
-        basis = plan.basis
-        if basis is None or basis[0] is not ctx or basis[1] is not self.analyzer or basis[2] is not self.policy \
-                or basis[3] is not self.requesters:
-            return None
-        hit = self._ctx_profiles.get(id(ctx))
-        if hit is None or hit[0] is not ctx or hit[2] is not plan.profile or hit[1] != int(time.time() // 86400):
-            return None
-        fields = plan.__dict__.copy()
-        fields["request_id"] = self._ids.next()
-        fields["individuals"] = ()
-        fresh = object.__new__(Plan)
-        fresh.__dict__.update(fields)
-        return fresh
 
     def new_request_id(self) -> str:
         return self._ids.next()
@@ -606,18 +581,22 @@ class Gateway:
         return self.records.hashed_sent_sql(plan)
 
 
-    def submit_request(self, ctx: SessionContext, plan: Plan, params: Any = None,
-                       sqlstate: str | None = None) -> asyncio.Future[None]:
+    def submit_request(self, ctx: SessionContext, plan: Plan, params: Any = None, sqlstate: str | None = None,
+                       then: Callable[[asyncio.Future[None]], None] | None = None) -> asyncio.Future[None]:
         """Queue the request's record; the future completes once it is durable (or fails with
-        AuditUnavailable: then answer nothing). The wire front door's hot path."""
+        AuditUnavailable: then answer nothing). The wire front door's hot path: ``then`` is called
+        with the future once it is done (one done-callback for it and the latency histogram)."""
         labels = (plan.decision.action, ctx.front_door, ctx.claim.purpose or "none")
         counter = self._request_counters.get(labels)
         if counter is None:
             counter = self._request_counters[labels] = self.metrics.counter(
                 "gateway_requests_total", decision=labels[0], front_door=labels[1], purpose=labels[2])
         counter.inc()
-        future = self.audit.submit(self._request_record(ctx, plan, params, sqlstate))
-        future.add_done_callback(self._append_seconds.since(time.perf_counter()))
+        future = self.audit.submit(self.records.build(ctx, plan, params, sqlstate, self.policy))
+        if then is None:
+            future.add_done_callback(self._append_seconds.since(time.perf_counter()))
+        else:
+            future.add_done_callback(partial(_observed_then, self._append_seconds, time.perf_counter(), then))
         owed = self._notice_owed(ctx, plan)
         if owed is not None:
             future.add_done_callback(lambda f: self._queue_notices(f, ctx, plan, params, owed))
@@ -658,14 +637,12 @@ class Gateway:
     def log_outcome(self, ctx: SessionContext, plan: Plan, *, rows: int, duration_ms: float,
                     sqlstate: str | None = None, persons: int | None = None, status: str = "ok",
                     rows_affected: int | None = None) -> None:
-        from gateway.audit.record import prepared_outcome, prepared_write_outcome
-
-        if rows_affected is not None or any(st.kind == "write" for st in plan.statements):  # a staff write
+        """Queue the request's outcome record (made durable with the next batch; the answer does not wait)."""
+        if rows_affected is not None or _has_write(plan.statements):  # a staff write
             self.audit.append_nowait(prepared_write_outcome(
                 request_id=plan.request_id, rows_returned=rows, persons_returned=None, duration_ms=duration_ms,
                 backend_sqlstate=sqlstate, status=status, rows_affected=rows_affected or 0))
             return
-
         if status == "ok" and sqlstate == RowLimitExceeded.sqlstate:
             status, rows = "refused", 0  # a Query's answer over its row cap, refused whole by the relay
         if persons is None and status == "ok":
@@ -691,6 +668,19 @@ class Gateway:
         await self.audit.append(rec)
 
 
+
+
+def _observed_then(histogram: Any, started: float, then: Callable[[asyncio.Future[None]], None],
+                   future: asyncio.Future[None]) -> None:
+    histogram.observe(time.perf_counter() - started)
+    then(future)
+
+
+def _has_write(statements: tuple[StatementPlan, ...]) -> bool:
+    for st in statements:
+        if st.kind == "write":
+            return True
+    return False
 
 
 def _subject_notices(settings: Settings, policy: Policy) -> Any:

@@ -7,6 +7,7 @@ released and the session is ended with FATAL 58030.
 
     hold = DurableHold(write_now, fail)
     hold.wait_for(future)     # a record being written
+    hold.waiting()            # the same, the record's done-callback calls hold.done(future)
     hold.write(data)          # to the client, now or once the records are durable
 """
 
@@ -46,6 +47,11 @@ class DurableHold:
         self._waiting += 1
         record.add_done_callback(self._done)
 
+    def waiting(self) -> None:
+        """Hold answers from now on until the record whose done-callback is :meth:`done` is durable
+        (the caller has it called: one callback for the record instead of one each)."""
+        self._waiting += 1
+
     def _done(self, task: asyncio.Future[None]) -> None:
         self._waiting -= 1
         if self._failed:
@@ -62,3 +68,5 @@ class DurableHold:
             data = b"".join(self._held)
             self._held.clear()
             self._write_now(data)
+
+    done = _done  # the record's done-callback, for :meth:`waiting`

@@ -61,6 +61,24 @@ class Pooling:
         """From now on this session keeps its backend connection (it has state there)."""
         self.pinned = True
 
+    def _take_now(self) -> bool:
+        """A backend connection for this session without an await: one that is here already, or a free
+        one from the pool that needs nothing first. False: :meth:`_ready_backend` must wait (for a
+        connection, its health check, or the session's settings on it)."""
+        if self.backend is not None:
+            return True
+        if self.pool is None:
+            return False
+        backend = self.pool.take_now()
+        if backend is None:
+            return False
+        if startup_sql(self.tracked, backend.applied):  # settings to apply first: that is a round trip
+            self.pool.release_now(backend)
+            return False
+        backend.attach(self.relay.feed, self.on_lost)
+        self.backend = backend
+        return True
+
     async def _take_backend(self, query: bool = False) -> bool:
         """Take a connection from the pool. When none is free in time (or the queue is full), every
         statement waiting for it is answered with the pool's error and the session goes on."""
@@ -255,6 +273,8 @@ def leaves_state(st: Any) -> bool:
 def startup_sql(want: dict[str, str], applied: dict[str, str] | None) -> str:
     """What makes a connection whose session settings are ``applied`` (None: unknown) carry ``want``
     (name -> SQL value, a literal as the analyzer writes it)."""
+    if applied == want:
+        return ""  # the usual case: nothing to change
     if applied is None:
         parts = ["RESET ALL"]
         todo = want.items()

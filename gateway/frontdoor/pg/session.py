@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
-from time import monotonic
+from collections.abc import Awaitable
+from time import monotonic, perf_counter
 from typing import Any
 
 from gateway.errors import (
@@ -38,7 +38,7 @@ from gateway.wire import (
     Bind, BindComplete, Close, CloseComplete, Describe, Execute, NoData, ParameterDescription, Parse,
     ParseComplete, Query, RemoteProtocolError, encode,
 )
-from gateway.wire.buffer import Reader, frame
+from gateway.wire.buffer import Reader, cstr, frame
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ _BIND_COMPLETE = encode(BindComplete())
 _CLOSE_COMPLETE = encode(CloseComplete())
 _NO_DATA = encode(NoData())
 _NO_PARAMS = encode(ParameterDescription(()))
+_SYNC = frame(b"S", b"")
 HIGH_WATER = 4 * 1024 * 1024
+_WAIT = object()  # see PgSession._submit
 
 
 class SessionClosed(Exception):
@@ -93,7 +95,7 @@ def _as_local(st: Any) -> Any:
     return st
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Statement:
     sql: str
     param_types: tuple[int, ...]
@@ -104,7 +106,7 @@ class Statement:
     claim_version: int = 0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Portal:
     statement: Statement
     plan: Any
@@ -146,6 +148,8 @@ class PgSession(Pooling):
         self.skipping = False
         self.idle_since = 0.0  # monotonic time since which the session waits for its client; 0: it does not
         self._out: list[bytes] = []
+        self._last_parse: tuple[bytes, Parse] | None = None  # the last Parse body and its message (frozen)
+        self._parse_memo: tuple[str, tuple[int, ...], bytes] | None = None  # the last rewritten unnamed Parse, encoded
         self._draining = False
         self._hold = DurableHold(self._write_now, self._record_failed)  # no record, no answer
         self.relay = Relay(self._write_client, self._write_backend, self._outcome, on_row_limit=self._row_limit)
@@ -205,14 +209,14 @@ class PgSession(Pooling):
             if sqlstate is None and self.relay.status == "I" and not self.relay.pending:
                 self._cleared(sql)
         try:
-            self.gw.log_outcome(self.ctx, plan, rows=rows, duration_ms=(time.perf_counter() - t0) * 1000.0,
+            self.gw.log_outcome(self.ctx, plan, rows=rows, duration_ms=(perf_counter() - t0) * 1000.0,
                                 sqlstate=sqlstate)
         except Exception:  # noqa: BLE001 - the answer is already on its way; never break the relay
             log.exception("log_outcome failed")
 
     def _row_limit(self, plan: Any, rows: int, t0: float, record: bool) -> bytes:
         """An answer over the requester's row cap: its error (nothing of the answer is released)."""
-        error = self.gw.refuse_rows(self.ctx, plan, rows, (time.perf_counter() - t0) * 1000.0, record=record)
+        error = self.gw.refuse_rows(self.ctx, plan, rows, (perf_counter() - t0) * 1000.0, record=record)
         return responses.error(error.sqlstate, error.client_message())
 
     async def _log(self, plan: Any, params: tuple[object, ...] = ()) -> GatewayError | None:
@@ -223,18 +227,37 @@ class PgSession(Pooling):
             return exc
         return None
 
-    async def _log_overlapped(self, plan: Any, params: tuple[object, ...] = ()) -> GatewayError | None:
-        """Start writing the request record and let the statement go to the backend meanwhile: the
+    def _submit(self, plan: Any, params: tuple[object, ...]) -> Any:
+        """Start writing a read's request record and let the statement go to the backend meanwhile: the
         answer is held back until the record is durable, so the fsync overlaps the query instead of
-        adding to it. While the log is known to be failing, wait first and refuse cleanly instead."""
-        if not getattr(self.gw.audit, "available", False) or any(s.kind != "select" for s in plan.statements):
-            return await self._log(plan, params)  # only reads run before their record is durable
+        adding to it (None). Returns the error to refuse with, or ``_WAIT``: the record must be durable
+        before anything is sent (not a read, or the log is known to be failing: then the wait refuses
+        cleanly)."""
+        gw = self.gw
+        if not getattr(gw.audit, "available", False):
+            return _WAIT
+        for st in plan.statements:
+            if st.kind != "select":
+                return _WAIT  # only reads run before their record is durable
+        hold = self._hold
         try:
-            future = self.gw.submit_request(self.ctx, plan, params=params)
+            gw.submit_request(self.ctx, plan, params, then=hold.done)
         except AuditUnavailable as exc:
             return exc
-        self._hold.wait_for(future)
+        hold.waiting()  # its done-callback runs on a later loop turn, never before this
         return None
+
+    async def _log_overlapped(self, plan: Any, params: tuple[object, ...] = ()) -> GatewayError | None:
+        """:meth:`_submit`, or the record written first where it must be."""
+        problem = self._submit(plan, params)
+        if problem is _WAIT:
+            return await self._log(plan, params)
+        return problem  # type: ignore[no-any-return]
+
+    async def _log_refuse_ext(self, plan: Any, params: tuple[object, ...] = ()) -> None:
+        """A refused extended-protocol message: its record, then the error for the batch."""
+        await self._log(plan, params)
+        self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
 
     def _record_failed(self, message: str) -> None:
         """An answer's request record failed: it is never released, and the session ends."""
@@ -252,13 +275,21 @@ class PgSession(Pooling):
         self.skipping = True
 
     def _notice_redactions(self, plan: Any) -> None:
-        if plan.redacted:
-            self.relay.synthetic(responses.redaction_notice(tuple(plan.redacted), plan.request_id))
-        notice = plan.use_notice
-        if notice is not None:
-            self.relay.synthetic(responses.notice(f"{notice} (request {plan.request_id})"))
+        for st in plan.statements:
+            if st.redacted:
+                self.relay.synthetic(responses.redaction_notice(tuple(plan.redacted), plan.request_id))
+                break
+        profile = plan.profile
+        if profile is not None and profile.exception:  # only an exception purpose owes the use notice
+            notice = plan.use_notice
+            if notice is not None:
+                self.relay.synthetic(responses.notice(f"{notice} (request {plan.request_id})"))
 
     # ---- the loop -----------------------------------------------------------------------
+    # A handler does the common case without a coroutine (a read on a cached plan, answered by the
+    # backend) and returns None; anything that must wait (a cold plan, a backend connection from the
+    # pool, a record that must be durable first, a staff write, gateway settings) it returns as an
+    # awaitable, which the loop awaits before the next message.
     async def run(self) -> None:
         parser = self.channel.parser
         handlers = self._handlers
@@ -268,9 +299,10 @@ class PgSession(Pooling):
             if raw is None:
                 if pooled:
                     if self._out and self.backend is None:
-                        await self._take_backend()  # waits for a free connection (pool wait setting)
-                        if self.backend is None:
-                            continue  # refused: the queued statements got the pool's error
+                        if not self._take_now():
+                            await self._take_backend()  # waits for a free connection (pool wait setting)
+                            if self.backend is None:
+                                continue  # refused: the queued statements got the pool's error
                     if not self._release_armed and not self.pinned:
                         self._release_armed = True
                         if self.relay.pending:
@@ -289,14 +321,38 @@ class PgSession(Pooling):
             handler = handlers.get(raw[0])
             if handler is None:
                 raise RemoteProtocolError(f"unexpected message type {chr(raw[0])!r}")
-            await handler(raw[1])
+            later = handler(raw[1])
+            if later is not None:
+                await later
 
     # ---- simple protocol ----------------------------------------------------------------
-    async def _query(self, body: bytes) -> None:
+    def _query(self, body: bytes) -> Awaitable[None] | None:
         if self.skipping:
-            return
-        sql = Query.decode(Reader(body)).sql
-        plan = self.gw.plan_hot(self.ctx, sql) or await self.gw.plan_cold(self.ctx, sql)
+            return None
+        sql = _text(body)
+        plan = self.gw.plan_hot(self.ctx, sql)
+        if plan is None:
+            return self._query_cold(sql)
+        statements = plan.statements
+        if plan.error is None and len(statements) == 1 and statements[0].kind == "select":
+            # the common case: one read, planned from the caches
+            plan = self.gw.admit(self.ctx, plan)  # caps and rate limits (SPEC 9)
+            if plan.error is None:
+                problem = self._submit(plan, ())
+                if problem is None:
+                    self._notice_redactions(plan)
+                    self._send(_query_message(statements[0].sql), Pending(QUERY, plan))
+                    return None
+                if problem is not _WAIT:
+                    self._refuse_query(problem.sqlstate, problem.client_message(plan.request_id))
+                    return None
+            return self._query_admitted(plan)
+        return self._query_planned(plan)
+
+    async def _query_cold(self, sql: str) -> None:
+        await self._query_planned(await self.gw.plan_cold(self.ctx, sql))
+
+    async def _query_planned(self, plan: Any) -> None:
         if plan.error is not None:
             await self._log(plan)
             self._refuse_query(plan.error.sqlstate, plan.error.client_message(plan.request_id))
@@ -320,11 +376,14 @@ class PgSession(Pooling):
         if any(s.kind == "write" for s in statements):  # a staff write the policy allows (writes.py)
             await pg_writes.query_write(self, plan)
             return
-        plan = self.gw.admit(self.ctx, plan)  # caps and rate limits (SPEC 9)
+        await self._query_admitted(self.gw.admit(self.ctx, plan))  # caps and rate limits (SPEC 9)
+
+    async def _query_admitted(self, plan: Any) -> None:
         if plan.error is not None:
             await self._log(plan)
             self._refuse_query(plan.error.sqlstate, plan.error.client_message(plan.request_id))
             return
+        statements = plan.statements
         sets = any(s.kind == "set" for s in statements)
         if sets and not await self._ready_backend(query=True):  # refused: no backend connection in time
             return
@@ -342,7 +401,7 @@ class PgSession(Pooling):
             self._backend_set = True
             if not self.pinned:
                 self.pin()  # a backend setting now lives on this connection: session mode from here on
-        elif (self.pool is not None and len(real := [s for s in statements if s.kind != "empty"]) == 1
+        elif (self.pool is not None and len(real) == 1
               and real[0].kind == "set" and real[0].sql.startswith(CLEARS_ONLY)
               and self.relay.status == "I" and not self.relay.pending):
             self._clearing = (plan, real[0].sql)  # may unpin once it succeeded (see _cleared)
@@ -350,43 +409,55 @@ class PgSession(Pooling):
         done = None
         if sets and self.backend is not None:
             done = self._settings_done(statements, tracked)
-        self._send(encode(Query(text)), Pending(QUERY, plan, done=done))
+        self._send(_query_message(text), Pending(QUERY, plan, done=done))
 
-    async def _function_call(self, body: bytes) -> None:
+    def _function_call(self, body: bytes) -> None:
         self._refuse_query("42501", "gateway: the function call protocol message is not allowed")
 
-    async def _ignore(self, body: bytes) -> None:
+    def _ignore(self, body: bytes) -> None:
         return None  # COPY messages outside COPY mode: dropped, as PostgreSQL does
 
-    async def _terminate(self, body: bytes) -> None:
+    def _terminate(self, body: bytes) -> None:
         raise SessionClosed()
 
     # ---- extended protocol --------------------------------------------------------------
-    async def _parse(self, body: bytes) -> None:
+    def _parse(self, body: bytes) -> Awaitable[None] | None:
         self._in_batch = True
         if self.skipping:
-            return
-        msg = Parse.decode(Reader(body))
-        plan = (self.gw.plan_hot(self.ctx, msg.sql, msg.param_types)
-                or await self.gw.plan_cold(self.ctx, msg.sql, msg.param_types))
+            return None
+        last = self._last_parse
+        if last is not None and last[0] == body:
+            msg = last[1]  # the same Parse again (a client that does not keep prepared statements)
+        else:
+            msg = Parse.decode(Reader(body))
+            self._last_parse = (body, msg)
+        plan = self.gw.plan_hot(self.ctx, msg.sql, msg.param_types)
+        if plan is None:
+            return self._parse_cold(body, msg)
+        return self._parse_planned(body, msg, plan)
+
+    async def _parse_cold(self, body: bytes, msg: Parse) -> None:
+        later = self._parse_planned(body, msg, await self.gw.plan_cold(self.ctx, msg.sql, msg.param_types))
+        if later is not None:
+            await later
+
+    def _parse_planned(self, body: bytes, msg: Parse, plan: Any) -> Awaitable[None] | None:
         if plan.error is not None:
-            await self._log(plan)
-            self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
-            return
+            return self._log_refuse_ext(plan)
         statements = [s for s in plan.statements if s.kind != "empty"]
         if len(statements) > 1:
             self._refuse_ext("42601", "cannot insert multiple commands into a prepared statement")
-            return
+            return None
         st = _as_local(statements[0]) if statements else None
         if st is not None and st.kind in LOCAL_KINDS:
             self.statements[msg.name] = Statement(msg.sql, msg.param_types, None, local=st)
             self.relay.synthetic(_PARSE_COMPLETE)
-            return
+            return None
         if st is not None and st.kind == "write":  # run by the gateway itself (writes.py)
             self.statements[msg.name] = Statement(msg.sql, msg.param_types, None, local=st, fresh_plan=plan,
                                                   claim_version=self.claim_version)
             self.relay.synthetic(_PARSE_COMPLETE)
-            return
+            return None
         # a duplicate name is forwarded too (rewritten, like any Parse): the backend answers 42P05 if the
         # statement exists, and the client text itself never reaches the backend
         sql = st.sql if st is not None else ""
@@ -399,14 +470,29 @@ class PgSession(Pooling):
             elif not msg.name:
                 self._unnamed_open = True
         if msg.name:
-            await self._parse_named(msg, sql, plan)
-            return
-        if not await self._ready_backend():
-            return
+            return self._parse_named(msg, sql, plan)
+        if not self._take_now():
+            return self._parse_unnamed_later(body, msg, sql, plan)
+        self._parse_unnamed(body, msg, sql, plan)
+        return None
+
+    async def _parse_unnamed_later(self, body: bytes, msg: Parse, sql: str, plan: Any) -> None:
+        if await self._ready_backend():
+            self._parse_unnamed(body, msg, sql, plan)
+
+    def _parse_unnamed(self, body: bytes, msg: Parse, sql: str, plan: Any) -> None:
         stmt = Statement(msg.sql, msg.param_types, sql, fresh_plan=plan, claim_version=self.claim_version)
-        self.statements[msg.name] = stmt
+        self.statements[""] = stmt
         self.backend.unnamed = stmt  # whose unnamed statement the connection holds
-        data = frame(b"P", body) if sql == msg.sql else encode(Parse(msg.name, sql, msg.param_types))
+        if sql == msg.sql:
+            data = frame(b"P", body)
+        else:  # the same rewritten statement again and again (pgbench -M extended): encoded once
+            memo = self._parse_memo
+            if memo is not None and memo[0] == sql and memo[1] == msg.param_types:
+                data = memo[2]
+            else:
+                data = encode(Parse("", sql, msg.param_types))
+                self._parse_memo = (sql, msg.param_types, data)
         self._send(data, Pending(EXT))
 
     async def _parse_named(self, msg: Parse, sql: str, plan: Any) -> None:
@@ -436,10 +522,10 @@ class PgSession(Pooling):
         self._send(encode(Parse(stmt.server_name, sql, msg.param_types)),
                    Pending(EXT, done=self._forget_on_failure(msg.name, stmt, change)))
 
-    async def _bind(self, body: bytes) -> None:
+    def _bind(self, body: bytes) -> Awaitable[None] | None:
         self._in_batch = True
         if self.skipping:
-            return
+            return None
         msg = Bind.decode(Reader(body))
         stmt = self.statements.get(msg.statement)
         if stmt is None:
@@ -447,7 +533,13 @@ class PgSession(Pooling):
             # statement may be another client's
             self._refuse_ext("26000", f'prepared statement "{msg.statement}" does not exist' if msg.statement
                              else "unnamed prepared statement does not exist")
-            return
+            return None
+        if stmt.local is not None or not self._take_now():
+            return self._bind_later(body, msg, stmt)
+        return self._bind_plan(body, msg, stmt)
+
+    async def _bind_later(self, body: bytes, msg: Bind, stmt: Statement) -> None:
+        """A Bind that waits: for a backend connection, or run by the gateway itself."""
         if stmt.local is None and not await self._ready_backend():
             return
         if stmt.local is not None and stmt.local.kind == "write":
@@ -462,34 +554,69 @@ class PgSession(Pooling):
             self.portals[msg.portal] = Portal(stmt, None)
             self.relay.synthetic(_BIND_COMPLETE)
             return
+        later = self._bind_plan(body, msg, stmt)
+        if later is not None:
+            await later
+
+    def _bind_plan(self, body: bytes, msg: Bind, stmt: Statement) -> Awaitable[None] | None:
+        """The plan of a forwarded statement's Bind: the Parse-time one the first time, planned again
+        (from the caches) after the purpose changed."""
         plan = stmt.fresh_plan
         stmt.fresh_plan = None
         if plan is None or stmt.claim_version != self.claim_version:
-            plan = (self.gw.plan_hot(self.ctx, stmt.sql, stmt.param_types)
-                    or await self.gw.plan_cold(self.ctx, stmt.sql, stmt.param_types))
+            plan = self.gw.plan_hot(self.ctx, stmt.sql, stmt.param_types)
+            if plan is None:
+                return self._bind_cold(body, msg, stmt)
             if plan.error is not None:
-                await self._log(plan)
-                self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
-                return
-            sql = plan.statements[0].sql if plan.statements else ""
-            if sql != stmt.forwarded_sql and stmt.server_name is not None:
-                # the purpose (or a catalog reload) changed the rewrite: another backend statement
-                stmt.server_name = server_name(sql, stmt.param_types)
-                stmt.forwarded_sql = sql
-            elif sql != stmt.forwarded_sql:  # the purpose changed the rewrite: prepare it again
-                stmt.forwarded_sql = sql
-                self.backend.unnamed = None
-            stmt.claim_version = self.claim_version
+                return self._log_refuse_ext(plan)
+            self._replanned(stmt, plan)
+        return self._bind_planned(body, msg, stmt, plan)
+
+    async def _bind_cold(self, body: bytes, msg: Bind, stmt: Statement) -> None:
+        plan = await self.gw.plan_cold(self.ctx, stmt.sql, stmt.param_types)
+        if plan.error is not None:
+            await self._log_refuse_ext(plan)
+            return
+        self._replanned(stmt, plan)
+        later = self._bind_planned(body, msg, stmt, plan)
+        if later is not None:
+            await later
+
+    def _replanned(self, stmt: Statement, plan: Any) -> None:
+        sql = plan.statements[0].sql if plan.statements else ""
+        if sql != stmt.forwarded_sql and stmt.server_name is not None:
+            # the purpose (or a catalog reload) changed the rewrite: another backend statement
+            stmt.server_name = server_name(sql, stmt.param_types)
+            stmt.forwarded_sql = sql
+        elif sql != stmt.forwarded_sql:  # the purpose changed the rewrite: prepare it again
+            stmt.forwarded_sql = sql
+            self.backend.unnamed = None
+        stmt.claim_version = self.claim_version
+
+    def _bind_planned(self, body: bytes, msg: Bind, stmt: Statement, plan: Any) -> Awaitable[None] | None:
         params = _params(msg, stmt.param_types)
         plan = self.gw.admit(self.ctx, plan, params)  # caps and rate limits (SPEC 9)
         if plan.error is not None:
-            await self._log(plan, params)
-            self._refuse_ext(plan.error.sqlstate, plan.error.client_message(plan.request_id))
-            return
-        problem = await self._log_overlapped(plan, params)
+            return self._log_refuse_ext(plan, params)
+        problem = self._submit(plan, params)
+        if problem is _WAIT:
+            return self._bind_logged(body, msg, stmt, plan, params)
+        if problem is not None:
+            self._refuse_ext(problem.sqlstate, problem.client_message(plan.request_id))
+            return None
+        self._bind_send(body, msg, stmt, plan)
+        return None
+
+    async def _bind_logged(self, body: bytes, msg: Bind, stmt: Statement, plan: Any,
+                           params: tuple[object, ...]) -> None:
+        """A Bind whose record is durable before it is forwarded (not a read, or the log failing)."""
+        problem = await self._log(plan, params)
         if problem is not None:
             self._refuse_ext(problem.sqlstate, problem.client_message(plan.request_id))
             return
+        self._bind_send(body, msg, stmt, plan)
+
+    def _bind_send(self, body: bytes, msg: Bind, stmt: Statement, plan: Any) -> None:
         self._notice_redactions(plan)
         self.portals[msg.portal] = Portal(stmt, plan)
         if stmt.server_name is not None:
@@ -498,49 +625,73 @@ class PgSession(Pooling):
             self._ensure_unnamed(stmt)
         self._send(frame(b"B", body), Pending(EXT))
 
-    async def _describe(self, body: bytes) -> None:
+    def _describe(self, body: bytes) -> Awaitable[None] | None:
         self._in_batch = True
         if self.skipping:
-            return
-        msg = Describe.decode(Reader(body))
-        if msg.kind == "S":
-            stmt = self.statements.get(msg.name)
+            return None
+        kind, name = _kind_and_name(body, Describe)
+        if kind == "S":
+            stmt = self.statements.get(name)
             if stmt is not None and stmt.local is not None and stmt.local.kind == "write":
-                await self._describe_write(pg_writes.describe_statement(self, stmt))
-                return
+                return self._describe_write(pg_writes.describe_statement(self, stmt))
             if stmt is not None and stmt.local is not None:
                 self.relay.synthetic(_NO_PARAMS + _local_description(stmt.local))
-                return
-            if stmt is None and msg.name:
-                self._refuse_ext("26000", f'prepared statement "{msg.name}" does not exist')
-                return
-            if stmt is not None and stmt.server_name is not None:
-                if not await self._ready_backend():
-                    return
-                self._send(encode(Describe("S", self._ensure_prepared(stmt))), Pending(EXT))
-                return
+                return None
+            if stmt is None and name:
+                self._refuse_ext("26000", f'prepared statement "{name}" does not exist')
+                return None
             if stmt is not None:
-                if not await self._ready_backend():
-                    return
-                self._ensure_unnamed(stmt)
+                if not self._take_now():
+                    return self._describe_later(body, stmt)
+                self._describe_statement(body, stmt)
+                return None
         else:
-            portal = self.portals.get(msg.name)
+            portal = self.portals.get(name)
             if portal is not None and portal.statement.local is not None and portal.statement.local.kind == "write":
-                await self._describe_write(pg_writes.portal_description(self, portal.plan))
-                return
+                return self._describe_write(pg_writes.portal_description(self, portal.plan))
             if portal is not None and portal.statement.local is not None:
                 self.relay.synthetic(_local_description(portal.statement.local))
-                return
+                return None
+        self._send(frame(b"D", body), Pending(EXT))
+        return None
+
+    async def _describe_later(self, body: bytes, stmt: Statement) -> None:
+        if await self._ready_backend():
+            self._describe_statement(body, stmt)
+
+    def _describe_statement(self, body: bytes, stmt: Statement) -> None:
+        """Describe a forwarded statement, under its backend name (prepared there first if need be)."""
+        if stmt.server_name is not None:
+            self._send(encode(Describe("S", self._ensure_prepared(stmt))), Pending(EXT))
+            return
+        self._ensure_unnamed(stmt)
         self._send(frame(b"D", body), Pending(EXT))
 
-    async def _execute(self, body: bytes) -> None:
+    def _execute(self, body: bytes) -> Awaitable[None] | None:
         self._unnamed_open = False
         self._in_batch = True
         if self.skipping:
-            return
-        msg = Execute.decode(Reader(body))
-        portal = self.portals.get(msg.portal)
-        if portal is not None and portal.statement.local is not None and portal.statement.local.kind == "write":
+            return None
+        portal = self.portals.get(_execute_portal(body))
+        if portal is None:
+            self._send(frame(b"E", body), Pending(EXEC, None))
+            return None
+        plan = portal.plan
+        if portal.statement.local is not None:
+            return self._execute_local(portal)
+        if plan is not None and portal.executed and plan.row_cap:
+            error = self.gw.refuse_cursor(self.ctx, plan)  # continuing a portal is a cursor
+            self._refuse_ext(error.sqlstate, error.client_message(plan.request_id))
+            return None
+        portal.executed = True
+        if plan is not None and plan.statements[0].kind != "select":
+            return self._execute_other(body, plan)
+        self._send(frame(b"E", body), Pending(EXEC, plan))
+        return None
+
+    async def _execute_local(self, portal: Portal) -> None:
+        """Execute a portal the gateway answers itself: a staff write, a gateway setting."""
+        if portal.statement.local.kind == "write":
             if portal.executed:
                 self._refuse_ext("0A000", "gateway: a write portal runs once; bind it again")
                 return
@@ -551,35 +702,29 @@ class PgSession(Pooling):
             else:
                 self.relay.synthetic(result)
             return
-        if portal is not None and portal.statement.local is not None:
-            result = await self._run_local(portal.statement.local, describe=False)
-            if isinstance(result, GatewayError):
-                self._refuse_ext(result.sqlstate, result.client_message())
-            else:
-                self.relay.synthetic(result)
-            return
-        if portal is not None and portal.plan is not None and portal.executed and portal.plan.row_cap:
-            error = self.gw.refuse_cursor(self.ctx, portal.plan)  # continuing a portal is a cursor
-            self._refuse_ext(error.sqlstate, error.client_message(portal.plan.request_id))
-            return
-        if portal is not None:
-            portal.executed = True
-        done = None
-        if portal is not None and portal.plan is not None and portal.plan.statements[0].kind != "select":
-            await self._observe(portal.plan.statements)
-            st = portal.plan.statements[0]
-            if st.kind == "set":
-                if not await self._ready_backend():
-                    return
-                tracked = self._trackable(st)
-                if tracked is None and leaves_state(st) and not self._backend_set:
-                    self._backend_set = True  # in a transaction after all: the setting pins the session
-                    if not self.pinned:
-                        self.pin()
-                done = self._settings_done(portal.plan.statements, tracked)
-        self._send(frame(b"E", body), Pending(EXEC, portal.plan if portal is not None else None, done=done))
+        result = await self._run_local(portal.statement.local, describe=False)
+        if isinstance(result, GatewayError):
+            self._refuse_ext(result.sqlstate, result.client_message())
+        else:
+            self.relay.synthetic(result)
 
-    async def _sync(self, body: bytes) -> None:
+    async def _execute_other(self, body: bytes, plan: Any) -> None:
+        """Execute a statement that is not a read: transaction events and settings are followed."""
+        done = None
+        await self._observe(plan.statements)
+        st = plan.statements[0]
+        if st.kind == "set":
+            if not await self._ready_backend():
+                return
+            tracked = self._trackable(st)
+            if tracked is None and leaves_state(st) and not self._backend_set:
+                self._backend_set = True  # in a transaction after all: the setting pins the session
+                if not self.pinned:
+                    self.pin()
+            done = self._settings_done(plan.statements, tracked)
+        self._send(frame(b"E", body), Pending(EXEC, plan, done=done))
+
+    def _sync(self, body: bytes) -> None:
         self.skipping = False
         self._in_batch = False
         if self._unserved_sync:  # the batch was refused for want of a backend connection
@@ -587,25 +732,25 @@ class PgSession(Pooling):
             self.relay.expect(Pending(SYNC))
             self.relay.feed(responses.ready("I"))
             return
-        self._send(frame(b"S", body), Pending(SYNC))
+        self._send(_SYNC if not body else frame(b"S", body), Pending(SYNC))
 
-    async def _flush(self, body: bytes) -> None:
+    def _flush(self, body: bytes) -> None:
         self._in_batch = True
         if not self.skipping:
             self._send(frame(b"H", body), None)
 
-    async def _close(self, body: bytes) -> None:
+    def _close(self, body: bytes) -> None:
         self._in_batch = True
         if self.skipping:
             return
-        msg = Close.decode(Reader(body))
-        if msg.kind == "S":
-            stmt = self.statements.pop(msg.name, None)
+        kind, name = _kind_and_name(body, Close)
+        if kind == "S":
+            stmt = self.statements.pop(name, None)
             # the client's name is forgotten; the backend statement stays (shared, bounded, LRU-closed)
             local = (stmt is not None and (stmt.local is not None or stmt.server_name is not None)) \
-                or (stmt is None and bool(msg.name))
+                or (stmt is None and bool(name))
         else:
-            portal = self.portals.pop(msg.name, None)
+            portal = self.portals.pop(name, None)
             local = portal is not None and portal.statement.local is not None
         if local:
             self.relay.synthetic(_CLOSE_COMPLETE)
@@ -704,3 +849,43 @@ def _local_description(st: Any) -> bytes:
 def _params(msg: Bind, param_types: tuple[int, ...] = ()) -> tuple[object, ...]:
     """Bind parameters for the request log (see :mod:`gateway.audit.params`)."""
     return bind_params(msg.params, msg.param_formats, param_types)
+
+
+def _text(body: bytes) -> str:
+    """The SQL of a Query body (as ``Query.decode``, which raises the protocol error when it is malformed)."""
+    end = body.find(b"\0")
+    if end >= 0:
+        try:
+            return body[:end].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return Query.decode(Reader(body)).sql
+
+
+def _execute_portal(body: bytes) -> str:
+    """The portal an Execute body names (as ``Execute.decode``, which raises when it is malformed)."""
+    end = body.find(b"\0")
+    if end >= 0 and len(body) >= end + 5:
+        try:
+            return body[:end].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return Execute.decode(Reader(body)).portal
+
+
+def _kind_and_name(body: bytes, message: Any) -> tuple[str, str]:
+    """The kind (``S`` or ``P``) and name of a Describe or Close body (as ``message.decode``, which
+    raises the protocol error when it is malformed)."""
+    if len(body) >= 2 and (body[0] == 83 or body[0] == 80):
+        end = body.find(b"\0", 1)
+        if end >= 0:
+            try:
+                return chr(body[0]), body[1:end].decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+    msg = message.decode(Reader(body))
+    return msg.kind, msg.name
+
+
+def _query_message(sql: str) -> bytes:
+    return frame(b"Q", cstr(sql))
