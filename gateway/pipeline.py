@@ -324,13 +324,14 @@ class Gateway:
             log.error("reload_record_failed", error=str(exc))
 
     def _current(self, requester: Requester) -> Requester:
-        """``requester`` with the certification now on file (a session outlives a reload)."""
-        if requester.internal:
-            return requester
+        """``requester`` as the requesters file defines it now: a session outlives a reload, and what it
+        may do (purposes, kind, certification) is what the file says now; one the file no longer
+        holds may do nothing (raises PurposeRefused)."""
         entry = self.requesters.lookup(requester.name)
-        if entry is None or entry.requester.certification == requester.certification:
-            return requester
-        return replace(requester, certification=entry.requester.certification)
+        if entry is None:
+            raise PurposeRefused(f"gateway: purpose refused: requester {requester.name} is no longer in the "
+                                 "requesters file", rule="requester.removed")
+        return requester if entry.requester == requester else entry.requester
 
     async def refresh_catalog(self) -> None:
         async with self.pool.acquire() as conn:
@@ -433,12 +434,39 @@ class Gateway:
                                                       rule=refused.rule or "purpose"), refused, None)
         plan = new_plan(request_id=request_id, sql=sql, statements=analysis.statements, decision=analysis.decision,
                         error=analysis.error, profile=profile, cache=analysis.cache, tokens=analysis.tokens,
-                        literals=analysis.literals, origin=analysis.origin or analysis)
+                        literals=analysis.literals, origin=analysis.origin or analysis,
+                        basis=None if analysis.error is not None else (ctx, self.analyzer, self.policy, self.requesters),
+                        memo=None if analysis.error is not None else [])
         if analysis.refused_individuals or analysis.refused_accesses:
             # a refusal names its individuals too (literals only: no parameters yet)
             named = dict.fromkeys(i for v in analysis.refused_individuals for i in v.resolve(None))
             plan = replace(plan, individuals=tuple(named), refused_accesses=analysis.refused_accesses)
         return plan
+
+    def rebind(self, ctx: SessionContext, plan: Plan | None) -> Plan | None:
+        """``plan`` again for one more request (a fresh request id, no individuals bound yet) when
+        nothing it was decided under has changed, else None (plan afresh). The wire front door holds
+        a prepared statement's plan and calls this on each Bind: an unchanged statement is not
+        planned again. What a plan depends on, each checked by identity: the session context (its
+        claim; a SET makes a new one), the analyzer (the catalog snapshot and the policy's
+        classification: a catalog swap or a reload makes a new one), the policy and the requesters
+        (reload), and the profile this context has now (made again after a reload, a requesters or
+        certification change, and on a new UTC day). Refusals are never reused."""
+        if plan is None:
+            return None
+        basis = plan.basis
+        if basis is None or basis[0] is not ctx or basis[1] is not self.analyzer or basis[2] is not self.policy \
+                or basis[3] is not self.requesters:
+            return None
+        hit = self._ctx_profiles.get(id(ctx))
+        if hit is None or hit[0] is not ctx or hit[2] is not plan.profile or hit[1] != int(time.time() // 86400):
+            return None
+        fields = plan.__dict__.copy()
+        fields["request_id"] = self._ids.next()
+        fields["individuals"] = ()
+        fresh = object.__new__(Plan)
+        fresh.__dict__.update(fields)
+        return fresh
 
     def new_request_id(self) -> str:
         return self._ids.next()

@@ -16,6 +16,12 @@ from gateway.policy.policy import Policy
 from gateway.policy.types import Profile
 
 _SLOT = "$987654321"  # a placeholder the literal hasher keeps as it is
+#: record templates kept (one per session context and statement origin; each holds its origin, the
+#: cached analysis, alive: ~3 KB for the template, up to ~10 KB with an analysis the caches evicted);
+#: past it they are all dropped and rebuilt on use (bench/memory.py: the memory bar)
+TEMPLATES_KEPT = 2000
+#: hashed template parts kept (one per statement template)
+HASHED_TEMPLATES_KEPT = 4000
 
 
 class RequestRecords:
@@ -32,7 +38,13 @@ class RequestRecords:
         serialized once per (session claim, statement shape); otherwise a plain dict."""
         if plan.error is not None or sqlstate is not None or not plan.statements:
             return self._dict(ctx, plan, params, sqlstate, policy)
-                # every input of _static_fields, by identity (frozen values: the same objects say the same thing)
+        memo = plan.memo
+        if memo and plan.hashed_sql is None:  # a plan rebound for another Bind: everything but the request's own values is known
+            kept = memo[0]
+            if kept[0] is self and kept[1] is ctx and kept[2] is policy and kept[3] is plan.decision \
+                    and kept[4] is plan.statements and kept[5] is plan.profile and kept[6] is plan.sql:
+                return self._request(kept[7], plan, params, kept[8], kept[9], None)
+        # every input of _static_fields, by identity (frozen values: the same objects say the same thing)
         refs: tuple[Any, ...]
         if plan.origin is not None:  # the statements' accesses, masks and kinds are the origin's
             refs = (ctx, policy, plan.profile, plan.decision, plan.origin)
@@ -44,34 +56,52 @@ class RequestRecords:
         hit = self._templates.get(key)
         if hit is None or hit[0] != refs:  # tuples compare items by identity first: ids not reused
             template = request_template(**self.static_fields(ctx, plan, sqlstate, policy))
-            if len(self._templates) > 10000:
+            if len(self._templates) > TEMPLATES_KEPT:
                 self._templates.clear()
             self._templates[key] = hit = (refs, template)  # refs keep the ids from being reused
         hasher = self.audit.hasher
-        memo: dict[str, str] | None = None
+        hashes: dict[str, str] | None = None
         if plan.hashed_sql is not None:  # a long statement: hashed by its analysis worker
             received, sent = plan.hashed_sql
         elif plan.literals is not None and hasher.enabled:  # a skeleton hit: hash each literal value once
             pieces, values = plan.literals
-            memo = {v: hasher.hash_literal(v) for v in values}
+            hashes = {v: hasher.hash_literal(v) for v in values}
             out = [pieces[0]]
             for value, piece in zip(values, pieces[1:]):
-                out.append(f"'{memo[value]}'")
+                out.append(f"'{hashes[value]}'")
                 out.append(piece)
             received = "".join(out)
-            sent = hashed_sent_sql(hasher, plan.statements, self._hashed_templates, memo)
+            sent = hashed_sent_sql(hasher, plan.statements, self._hashed_templates, hashes)
         else:
             received, sent = hasher.hash_sql(plan.sql, plan.tokens), self.hashed_sent_sql(plan)
+            if memo is not None:  # kept for the next Bind of this plan (Gateway.rebind)
+                memo[:] = [(self, ctx, policy, plan.decision, plan.statements, plan.profile, plan.sql, hit[1],
+                            received, sent)]
+        return self._request(hit[1], plan, params, received, sent, hashes)
+
+    def _request(self, template: Any, plan: Plan, params: Any, received: str | None, sent: str | None,
+                 hashes: dict[str, str] | None) -> Any:
+        """The record from its template: the request's id, time, SQL and hashed values spliced in.
+        ``hashes``: literal values already hashed (an individual a literal names is hashed once)."""
+        hasher = self.audit.hasher
         individuals = plan.individuals or plan.named(params)
-        if memo is not None:  # an individual named by a literal is hashed like it: once
+        if params and hasher.enabled:
+            hashed_params = [hasher.hash_literal(p) for p in params]
+            if individuals:  # an individual a text parameter names is hashed once, like it
+                known = {p: h for p, h in zip(params, hashed_params) if p.__class__ is str}
+                hashes = known if hashes is None else {**hashes, **known}
+        else:
+            hashed_params = hasher.hash_params(params)
+        if hashes is not None and individuals:
             hashed_individuals = []
             for individual in individuals:
                 key, _, value = individual.partition(":")
-                hashed_individuals.append(f"{key}:{memo.get(value) or hasher.hash_literal(value)}")
+                hashed = hashes.get(value)
+                hashed_individuals.append(f"{key}:{hashed if hashed is not None else hasher.hash_literal(value)}")
         else:
             hashed_individuals = hash_individuals(hasher, individuals)
-        return prepared_request(hit[1], request_id=plan.request_id, sql_received=received, sql_sent=sent,
-                                params=hasher.hash_params(params), individuals=hashed_individuals)
+        return prepared_request(template, request_id=plan.request_id, sql_received=received, sql_sent=sent,
+                                params=hashed_params, individuals=hashed_individuals)
 
     def _dict(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None, policy: Policy) -> dict[str, Any]:
         hashed = plan.hashed_sql
@@ -150,7 +180,7 @@ def hashed_sent_sql(hasher: Any, statements: tuple[StatementPlan, ...],
         if hashed_parts is None or hashed_parts[0] is not st.parts:
             hashed_parts = (st.parts, _hash_template(hasher, st.parts))
             if cache is not None:
-                if len(cache) > 20000:
+                if len(cache) > HASHED_TEMPLATES_KEPT:
                     cache.clear()
                 cache[id(st.parts)] = hashed_parts
         pieces = hashed_parts[1]

@@ -18,7 +18,7 @@ literal splicing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot.tokens import Token, TokenType
 
@@ -59,13 +59,37 @@ class _ShapeEntry:
     analysis: Analysis
     templates: tuple[Template | None, ...]  # per statement; None: a utility statement, its SQL is fixed
     size: int = 0  # estimated bytes held (the cache is bounded by bytes as well as entries)
+    skeletons: list[tuple] = field(default_factory=list)  # keys of the skeletons that lead here: dropped with it
+
+
+# What a cache entry holds, in bytes, as tracemalloc measures it (an analysis as it comes back from a
+# worker, unpickled; tests/test_analysis_cache_bytes.py checks that these are upper bounds). The caches
+# are bounded by these estimates (``cache_bytes``, the ``analysis_cache_mb`` setting), so an estimate
+# that is low lets the gateway's memory grow past its setting: the memory bar (bench/memory.py).
+_SHAPE_BASE = 2500  # the entry, its Analysis, StatementPlan and template objects
+_SHAPE_PER_TOKEN = 200  # the key: a (type, text) pair per token
+_SHAPE_PER_SQL_CHAR = 10  # the printed SQL, its template parts, the analysis strings
+_SHAPE_PER_ACCESS = 1000  # an access: column, tags, usages
+_EXACT_BASE = 256  # key, dict slot; the analysis is the shape entry's (a fresh plan)
+_EXACT_PER_CHAR = 3
+_EXACT_HIT_BASE = 800  # a shape hit's own Analysis and StatementPlan objects
+_EXACT_HIT_PER_TOKEN = 220  # the tokens a shape hit keeps (the request record hashes its literals from them)
+_EXACT_HIT_PER_CHAR = 6  # the text, and the SQL printed for it
 
 
 def _shape_size(shape: tuple, analysis: Analysis) -> int:
-    """A rough upper estimate of what a shape entry holds: its key (a pair per token), the printed SQL
+    """An upper estimate of what a shape entry holds: its key (a pair per token), the printed SQL
     and its template parts, the accesses."""
-    statements = analysis.statements
-    return (500 + 120 * len(shape) + sum(3 * len(st.sql) + 300 * len(st.accesses) for st in statements))
+    return (_SHAPE_BASE + _SHAPE_PER_TOKEN * len(shape)
+            + sum(_SHAPE_PER_SQL_CHAR * len(st.sql) + _SHAPE_PER_ACCESS * len(st.accesses) for st in analysis.statements))
+
+
+def _exact_size(sql: str, analysis: Analysis) -> int:
+    """An upper estimate of what an exact-text entry holds (the same figure when it is evicted)."""
+    tokens = analysis.tokens
+    if tokens is None:
+        return _EXACT_BASE + _EXACT_PER_CHAR * len(sql)
+    return _EXACT_HIT_BASE + _EXACT_HIT_PER_TOKEN * len(tokens) + _EXACT_HIT_PER_CHAR * len(sql)
 
 
 class Analyzer:
@@ -147,15 +171,25 @@ class Analyzer:
             entry = _ShapeEntry(fresh.analysis, fresh.templates, _shape_size(miss.shape, fresh.analysis))
             old = shapes.pop((miss.pkey, miss.shape), None)
             if old is not None:
-                self._shape_bytes -= old.size
+                self._drop_shape(old)
             budget = self.cache_bytes // 2
             while shapes and (len(shapes) >= self.cache_size or self._shape_bytes + entry.size > budget):
-                self._shape_bytes -= shapes.pop(next(iter(shapes))).size
+                self._drop_shape(shapes.pop(next(iter(shapes))))
             if entry.size <= budget:
                 shapes[(miss.pkey, miss.shape)] = entry
                 self._shape_bytes += entry.size
         self._remember_exact(miss.pkey, sql, fresh.analysis)
         return fresh.analysis
+
+    def _drop_shape(self, entry: _ShapeEntry) -> None:
+        """``entry`` left the shape cache: its bytes, and the skeletons that lead to it (a skeleton
+        holds its entry: kept, they would keep evicted entries alive past the cache's bound)."""
+        self._shape_bytes -= entry.size
+        skeletons = self._skeletons
+        for skey in entry.skeletons:
+            held = skeletons.get(skey)
+            if held is not None and held.entry is entry:
+                del skeletons[skey]
 
     @property
     def cache_state(self) -> dict[str, int]:
@@ -178,22 +212,22 @@ class Analyzer:
         while len(skeletons) >= self.cache_size:
             del skeletons[next(iter(skeletons))]
         skeletons[skey] = skeleton
+        entry.skeletons.append(skey)
 
     def _remember_exact(self, pkey: tuple[str, str | None], sql: str, analysis: Analysis) -> None:
         if len(sql) > 8192:
             return
         exact = self._exact
-        # bytes estimated from the text alone (the printed SQL is about as long): nothing allocated on
-        # the shape-hit path, and the same figure when the entry is evicted
-        size = 256 + 3 * len(sql)
+        size = _exact_size(sql, analysis)  # the same figure when the entry is evicted
+        old = exact.pop((pkey, sql), None)
+        if old is not None:
+            self._exact_bytes -= _exact_size(sql, old)
         if self._exact_bytes + size > self.cache_bytes // 2 or len(exact) >= self.cache_size:
             budget = self.cache_bytes // 2 - size
             while exact and (len(exact) >= self.cache_size or self._exact_bytes > budget):
                 key = next(iter(exact))
-                del exact[key]
-                self._exact_bytes -= 256 + 3 * len(key[1])
-        if (pkey, sql) not in exact:
-            self._exact_bytes += size
+                self._exact_bytes -= _exact_size(key[1], exact.pop(key))
+        self._exact_bytes += size
         exact[(pkey, sql)] = analysis
 
     def _from_template(self, entry: _ShapeEntry, tokens: list[Token]) -> Analysis | None:

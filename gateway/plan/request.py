@@ -45,6 +45,12 @@ class Plan:
     individuals: tuple[str, ...] = ()
     #: what a refused statement tried to read (a refusal has no statements; subject notices say it)
     refused_accesses: tuple[Any, ...] = ()
+    #: what the plan was decided under: (session context, analyzer, policy, requesters), all by
+    #: identity (``Gateway.rebind`` reuses the plan only while each is the same object); None: never reused
+    basis: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
+    #: what the request record keeps of this plan across rebinds (``audit/requests.py``): shared by
+    #: every plan rebound from one held plan
+    memo: Any = field(default=None, compare=False, repr=False)
 
     @property
     def redacted(self) -> tuple[str, ...]:
