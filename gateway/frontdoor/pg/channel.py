@@ -1,36 +1,124 @@
-"""The client's socket seen as messages: a StreamReader/Writer pair plus the sans-IO parser."""
+"""The client's socket seen as messages: an asyncio Protocol that feeds the sans-IO parser.
+
+Bytes go from ``data_received`` straight into the parser, with no StreamReader buffer in between;
+the session's task is woken (one future) only when it waits for more (:meth:`fill`). Answers go
+straight to the transport. Flow control both ways:
+
+- reading: past ``limit`` bytes received and not yet parsed, the socket stops being read until
+  the session asks for more, so one client can make the gateway hold at most about ``limit``
+  bytes plus one read;
+- writing: the transport tells the channel when its buffer passes its high-water mark
+  (``pause_writing``) and when it is back under the low one; :meth:`drain` waits for that.
+
+``writer`` is the channel itself (``write``, ``transport``, ``drain``, ``close``), the surface the
+session writes through.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 
 from gateway.wire import FrontendParser, RemoteProtocolError
 from gateway.wire.frontend import FrontendMessage
 
-READ_SIZE = 256 * 1024
+#: bytes received and not yet parsed past which the client's socket is no longer read
+READ_LIMIT = 512 * 1024
 
 
 class ClientGone(Exception):
     """The client closed the connection."""
 
 
-class ClientChannel:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_message: int) -> None:
-        self.reader = reader
-        self.writer = writer
+class ClientChannel(asyncio.Protocol):
+    def __init__(self, max_message: int, on_open: Callable[[ClientChannel], None] | None = None,
+                 limit: int = READ_LIMIT) -> None:
         self.parser = FrontendParser(max_message)
-        peer = writer.get_extra_info("peername")
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
+        self.writer = self
+        self.address = "local"
+        self.host = "local"
+        self.tls = False
+        self.limit = limit
+        self._on_open = on_open
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None  # the session waits for bytes
+        self._eof = False
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[None] | None = None
+
+    # ---- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()
+        self._closed = self._loop.create_future()
+        peer = transport.get_extra_info("peername")
         self.address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "local")
         self.host = peer[0] if isinstance(peer, tuple) and peer else "local"
-        self.tls = False
+        if self._on_open is not None:
+            self._on_open(self)
 
+    def data_received(self, data: bytes) -> None:
+        parser = self.parser
+        parser.feed(data)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        elif not self._reading_paused and parser.buffered > self.limit:
+            self._reading_paused = True  # the session is behind: read again when it asks (fill)
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return not self.tls  # keep the socket open for the answers (TLS cannot half-close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._wake()
+        drain, self._drain_waiter = self._drain_waiter, None
+        if drain is not None and not drain.done():
+            drain.set_exception(ConnectionResetError("the client connection was lost"))
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        drain, self._drain_waiter = self._drain_waiter, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ---- reading ------------------------------------------------------------------------------
     async def fill(self) -> None:
-        """Read more bytes into the parser; raises ClientGone at EOF."""
-        data = await self.reader.read(READ_SIZE)
-        if not data:
+        """Wait for more bytes in the parser; raises ClientGone at EOF."""
+        if self._eof:
             raise ClientGone()
-        self.parser.feed(data)
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        before = self.parser.buffered
+        assert self._loop is not None
+        waiter = self._waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+        if self._eof and self.parser.buffered == before:
+            raise ClientGone()
 
     async def next_event(self) -> FrontendMessage:
         """The next whole message (startup packet or typed), reading as needed."""
@@ -47,19 +135,48 @@ class ClientChannel:
                 return raw
             await self.fill()
 
+    # ---- writing ------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(data)
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(data)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer is below its low-water mark; ConnectionResetError if the
+        client went away."""
+        if self.transport.is_closing() and self._closed is not None and self._closed.done():
+            raise ConnectionResetError("the client connection was lost")
+        if not self._writing_paused:
+            return
+        assert self._loop is not None
+        if self._drain_waiter is None:
+            self._drain_waiter = self._loop.create_future()
+        await asyncio.shield(self._drain_waiter)
 
     async def start_tls(self, ctx: ssl.SSLContext) -> None:
         if self.parser.buffered:  # bytes sent in the clear after SSLRequest: a MITM could inject them
             raise RemoteProtocolError("unencrypted data after SSLRequest")
-        await self.writer.start_tls(ctx)
+        assert self._loop is not None
+        transport = await self._loop.start_tls(self.transport, self, ctx, server_side=True)
+        if transport is None:
+            raise ConnectionResetError("the client went away during the TLS handshake")
+        self.transport = transport  # type: ignore[assignment]
         self.tls = True
 
-    async def close(self) -> None:
+    # ---- closing ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the socket (what is written is still sent); the session loop then sees EOF."""
+        if self.transport is not None:
+            self.transport.close()
+
+    async def aclose(self) -> None:
+        """Close and wait (up to 2 s) until the socket is closed."""
         try:
-            self.writer.close()
-            await asyncio.wait_for(self.writer.wait_closed(), 2)
+            self.close()
+            if self._closed is not None:
+                await asyncio.wait_for(asyncio.shield(self._closed), 2)
         except (OSError, asyncio.TimeoutError, ssl.SSLError, ConnectionError):
             pass

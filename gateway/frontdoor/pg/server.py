@@ -92,14 +92,16 @@ class PgServer:
         return out
 
     async def start(self) -> None:
-        # the reader's buffer limit bounds what one client can make the gateway hold unread (2 x limit)
+        # each client socket is a ClientChannel (a Protocol feeding the parser); its read limit bounds
+        # what one client can make the gateway hold unread
+        loop = asyncio.get_running_loop()
         if self.worker is not None and self.worker.pg_sock is not None:  # bound by the supervisor
-            self._server = await asyncio.start_server(self._client, sock=self.worker.pg_sock, limit=256 * 1024)
+            self._server = await loop.create_server(self._channel, sock=self.worker.pg_sock)
             own = self.worker.cancel_socket(self.worker.index)
             own.unlink(missing_ok=True)
             self._peer_server = await asyncio.start_unix_server(self._peer_cancel, path=str(own))
         else:
-            self._server = await asyncio.start_server(self._client, self.host, self.port, limit=256 * 1024)
+            self._server = await loop.create_server(self._channel, self.host, self.port)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         if self.door.sweep_interval:
@@ -117,7 +119,7 @@ class PgServer:
                     log.info("closing an idle session of %s from %s: %s", session.ctx.requester.name,
                              session.channel.address, expired[1].removeprefix("gateway: "))
                     session.channel.write(responses.error(*expired, fatal=True))
-                    loop.call_soon(session.channel.writer.close)  # the session loop sees EOF and cleans up
+                    loop.call_soon(session.channel.close)  # the session loop sees EOF and cleans up
                     session.idle_since = 0.0
 
     async def drain(self, timeout: float) -> None:
@@ -134,7 +136,7 @@ class PgServer:
                     session.channel.write(responses.error(
                         "57P01", "gateway: terminating connection due to administrator command (the gateway is "
                         "shutting down)", fatal=True))
-                    loop.call_soon(session.channel.writer.close)
+                    loop.call_soon(session.channel.close)
                     session.idle_since = 0.0
             await asyncio.sleep(0.05)
         if self.sessions:
@@ -160,12 +162,19 @@ class PgServer:
         if close is not None:
             close()
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _channel(self) -> ClientChannel:
+        return ClientChannel(self.door.limits.max_message_before_login, self._open)
+
+    def _open(self, channel: ClientChannel) -> None:
+        """A client connected: its session runs in a task of its own."""
+        task = asyncio.get_running_loop().create_task(self._client(channel))
+        self._tasks.add(task)
+
+    async def _client(self, channel: ClientChannel) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         door = self.door
-        channel = ClientChannel(reader, writer, door.limits.max_message_before_login)
         refusal = door.admit(channel.host)
         try:
             if refusal is not None:
@@ -196,7 +205,7 @@ class PgServer:
             channel.write(responses.error("XX000", "gateway: internal error (see the gateway log)", fatal=True))
         finally:
             self._tasks.discard(task)
-            await channel.close()
+            await channel.aclose()
 
     async def _refuse_after_startup(self, channel: ClientChannel, refusal: GatewayError) -> None:
         """Like PostgreSQL, read the startup packet (answering SSLRequest) before refusing, so that
