@@ -99,6 +99,38 @@ def test_pool_reset_limit_and_reuse(admin_dsn: str) -> None:
     run(main())
 
 
+def test_pool_hands_over_without_awaits_and_wakes_waiters_in_order(admin_dsn: str) -> None:
+    """take_now / release_now (transaction pooling's per-statement path): no reset, no round trip; a
+    release wakes the oldest waiter, and a woken waiter that is cancelled passes the wake on."""
+    async def main() -> None:
+        pool = BackendPool(BackendTarget.from_dsn(admin_dsn), STARTUP, size=1, acquire_timeout=5)
+        try:
+            assert pool.take_now() is None  # nothing idle yet: acquire connects
+            a = await pool.acquire()
+            await a.simple("SET work_mem = '7MB'")
+            pool.release_now(a)  # kept as it is: no DISCARD ALL
+            b = pool.take_now()
+            assert b is a and pool.stats == {**pool.stats, "idle": 0, "in_use": 1}
+            (row,) = [m for m in await b.simple("SHOW work_mem") if isinstance(m, DataRow)]
+            assert row.values[0] == b"7MB"
+            first = asyncio.create_task(pool.acquire())
+            second = asyncio.create_task(pool.acquire())
+            await asyncio.sleep(0.05)
+            assert pool.stats["waiting"] == 2
+            pool.release_now(b)  # wakes the first waiter ...
+            first.cancel()  # ... which is cancelled before it runs: the second gets the connection
+            got = await asyncio.wait_for(second, 2)
+            assert got is a and first.cancelled()
+            assert pool.stats["waiting"] == 0 and pool.stats["in_use"] == 1
+            a.close()  # a connection that died while in use is never handed out again
+            pool.release_now(a)
+            assert pool.stats["idle"] == 0 and pool.take_now() is None
+        finally:
+            await pool.close()
+
+    run(main())
+
+
 def test_cancel_running_query(admin_dsn: str) -> None:
     async def main() -> None:
         conn = await BackendConnection.connect(BackendTarget.from_dsn(admin_dsn), STARTUP)

@@ -90,16 +90,18 @@ class BackendPool:
                         f"{self.acquire_timeout * 1000:.0f} ms (wire_pool_wait_ms); the statement was not run, "
                         "try again"
                     )
-                waiter = asyncio.get_running_loop().create_future()
+                loop = asyncio.get_running_loop()
+                waiter = loop.create_future()
                 self._waiters.append(waiter)
+                timer = loop.call_later(remaining, _expire, waiter)  # not wait_for: in 3.11 it can swallow a cancel
                 try:
-                    await asyncio.wait_for(waiter, remaining)
-                except asyncio.TimeoutError:
-                    pass
+                    await waiter
                 except BaseException:
                     if waiter.done() and not waiter.cancelled():
                         self._wake_one()  # woken, then cancelled: the release goes to the next waiter
                     raise
+                finally:
+                    timer.cancel()
                 conn = await self._try_acquire(deadline)
                 if conn is not None:
                     return conn
@@ -226,3 +228,8 @@ class BackendPool:
         self._in_use.clear()
         while self._waiters:
             self._wake_one()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)  # the acquire loop sees its deadline passed
