@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, strategies as st
 
 from gateway.audit.canonical import PreparedRecord, RecordTemplate, canonical_dumps
@@ -62,3 +63,47 @@ def test_prepared_records_chain_and_verify():
                                      time=outcome.values["time"])
         assert fast.seal(outcome)[1] == slow.seal(plain)[1]
     assert set(REQUEST_DYNAMIC) >= {"seq", "prev", "instance"}
+
+
+_scalar_or_list = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(), st.floats(),
+    st.lists(st.text(max_size=6), max_size=4), st.tuples(st.text(max_size=4), st.text(max_size=4)),
+    st.lists(st.one_of(st.integers(), st.floats(allow_nan=False), st.none()), max_size=3), _json,
+)
+
+
+@given(_scalar_or_list)
+def test_dump_value_is_canonical_json_byte_for_byte(value):
+    """The hot path's serializer gives exactly json.dumps's text for every value a record carries, or
+    refuses exactly what json.dumps refuses (NaN and infinities, allow_nan=False)."""
+    from gateway.audit.canonical import dump_value
+
+    try:
+        expected = canonical_dumps(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            dump_value(value)
+        return
+    assert dump_value(value) == expected
+
+
+@given(st.binary(max_size=200), st.binary(max_size=3000))
+def test_signer_is_hmac_sha256(key, data):
+    import hmac
+
+    from gateway.audit.canonical import Signer
+
+    assert Signer(key).hexdigest(data) == hmac.digest(key, data, "sha256").hex()
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False), st.one_of(st.none(), st.integers(min_value=0)),
+       st.sampled_from(["ok", "error", "cancelled"]), st.one_of(st.none(), st.text(max_size=5)))
+def test_prepared_outcome_seals_like_the_dict_record(duration, persons, status, sqlstate):
+    outcome = prepared_outcome(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
+                               backend_sqlstate=sqlstate, status=status)
+    plain = build_outcome_record(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
+                                 backend_sqlstate=sqlstate, status=status, time=outcome.values["time"])
+    fast, slow = ChainState(b"c" * 32, "gw"), ChainState(b"c" * 32, "gw")
+    line = fast.seal_bytes(outcome)
+    assert line.decode("utf-8") == slow.seal(plain)[1]
+    assert (fast.seq, fast.prev) == (slow.seq, slow.prev)

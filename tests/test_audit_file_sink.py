@@ -269,3 +269,39 @@ def test_both_sinks_are_request_logs_and_unavailable_after_close(tmp_path: Path)
 
     asyncio.run(go())
     assert isinstance(PgAuditLog("postgresql://x@127.0.0.1:1/x", instance="gw1", key=KEY), RequestLog)
+
+
+def test_an_outcome_goes_with_the_next_request_or_after_the_linger(tmp_path: Path) -> None:
+    """A record nobody waits for starts no write of its own: a lone client's outcome is written with
+    its next request (one write per request, not two), and without a next request after the linger."""
+    linger_ms = 300.0
+
+    def outcome(i: int) -> dict[str, object]:
+        return {"type": "outcome", "request_id": f"r{i}", "status": "ok", "rows_returned": 1, "duration_ms": 0.25}
+
+    async def go() -> tuple[int, int, float]:
+        log = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY, fsync_interval_ms=linger_ms)
+        await log.start()
+        await log.append(request(0))  # the start checkpoint and r0
+        first = log.batches
+        for i in range(1, 6):
+            await log.append(request(i))
+            log.append_nowait(outcome(i))
+        in_step = log.batches - first  # r1, then o1+r2, ..., o4+r5
+        t0 = time.monotonic()
+        while log.records < 11 and time.monotonic() - t0 < 10:
+            await asyncio.sleep(0.005)
+        waited = time.monotonic() - t0
+        total = log.batches - first
+        await log.close()
+        return in_step, total, waited
+
+    in_step, total, waited = asyncio.run(go())
+    assert in_step == 5
+    assert total == 6  # o5 alone, once the linger passed
+    assert waited >= linger_ms / 1000 * 0.5
+    records = [r for r in iter_records([tmp_path]) if r["type"] in ("request", "outcome")]
+    order = [(r["type"][0], r["request_id"]) for r in records]
+    assert order == [("r", "r0"), ("r", "r1")] + [x for i in range(2, 6) for x in (("o", f"r{i - 1}"), ("r", f"r{i}"))] \
+        + [("o", "r5")]
+    assert verify_files([tmp_path], KEY).ok

@@ -24,6 +24,7 @@ import fcntl
 import os
 import stat
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,15 @@ log = structlog.get_logger("gateway.audit")
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 _DSYNC = os.O_DSYNC  # synchronized data integrity per write: what write + fdatasync gave
+
+
+def _day_end(day: str) -> float:
+    """The epoch second at which the UTC day ``day`` (``YYYY-MM-DD``) ends; 0 if it is not a day."""
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return 0.0
+    return (start + timedelta(days=1)).timestamp()
 
 
 class _PathMoved(Exception):
@@ -91,6 +101,7 @@ class AuditLog(ThreadWriter):
         self._size = 0
         self._file_first_seq: int | None = None
         self._file_day = ""
+        self._day_end = 0.0  # when the open file's UTC day ends (epoch seconds): daily rotation is due
 
     async def start(self) -> None:
         """Load (or create) the key, open the log and start the writer. A log that cannot be opened
@@ -146,7 +157,7 @@ class AuditLog(ThreadWriter):
         mark, offset = self._chain.mark(), self._size
         try:
             lines, errors = self._seal_batch(records)
-            data = "".join(lines).encode("utf-8")
+            data = b"".join(lines)
         except Exception:
             self._chain.rewind(mark)  # nothing was written: the chain must not move
             raise
@@ -226,6 +237,7 @@ class AuditLog(ThreadWriter):
         self._fd, self._size, self._fd_id = fd, st.st_size, (st.st_ino, st.st_dev)
         self._file_first_seq = int(ends.first["seq"]) if ends.first else None
         self._file_day = str((ends.first or {}).get("time", utc_now()))[:10]
+        self._day_end = _day_end(self._file_day)
         if created:
             self._fsync_dir()
             self._apply_retention()
@@ -243,8 +255,8 @@ class AuditLog(ThreadWriter):
     def _maybe_rotate(self) -> None:
         if self._size == 0:
             return
-        if self._size < self.rotate_bytes and not (self.rotate_daily and self._file_day != utc_now()[:10]):
-            return
+        if self._size < self.rotate_bytes and not (self.rotate_daily and time.time() >= self._day_end):
+            return  # a size counter and a day boundary computed at open: no clock formatting per batch
         assert self._chain is not None
         first = self._file_first_seq if self._file_first_seq is not None else self._chain.seq
         moved = rotated_name(self.path, first)

@@ -35,9 +35,9 @@ from gateway.errors import AuditUnavailable
 log = structlog.get_logger("gateway.audit")
 
 
-def _seal_checkpoint(chain: ChainState, checkpoint: dict[str, Any]) -> str:
+def _seal_checkpoint(chain: ChainState, checkpoint: dict[str, Any]) -> bytes:
     body = dict(checkpoint, last_seq=chain.seq, last_hash=chain.prev)
-    return chain.seal(body)[1]
+    return chain.seal(body)[1].encode("utf-8")
 
 
 #: a queued record and the future of whoever waits for it to be durable (None: nobody waits)
@@ -103,6 +103,9 @@ class GroupCommitSink:
         self._writer: asyncio.Task[None] | None = None
         self._started = False
         self._closing = False
+        #: someone waits for a queued record (``submit``); a queue of records nobody waits for (outcomes)
+        #: may wait for the next request's batch (see :class:`~gateway.audit.writer_thread.ThreadWriter`)
+        self._urgent = False
         # -- owned by the writer (task or thread) --
         self._pending: list[dict[str, Any]] = []  # checkpoints written first in the next batch
         self._tip: dict[str, Any] | None = None  # the chain's end after a batch with a checkpoint
@@ -142,6 +145,7 @@ class GroupCommitSink:
         assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
         self._queue.append((record if type(record) is PreparedRecord else to_dict(record), future))
+        self._urgent = True
         self._wakeup()
         return future
 
@@ -152,7 +156,7 @@ class GroupCommitSink:
             log.error("audit_record_dropped", reason="log closed", type=record.get("type") if type(record) is PreparedRecord else to_dict(record).get("type"))
             return
         self._queue.append((record if type(record) is PreparedRecord else to_dict(record), None))
-        self._wakeup()
+        self._wakeup_later()
 
     def build_request_record(self, **fields: Any) -> dict[str, Any]:
         """:func:`gateway.audit.record.build_request_record` with this log's hasher and instance."""
@@ -179,6 +183,10 @@ class GroupCommitSink:
         if wake is not None and not wake.done():
             wake.set_result(None)
 
+    def _wakeup_later(self) -> None:
+        """A record nobody waits for was queued (the writer task writes it as any other)."""
+        self._wakeup()
+
     def _start_writer(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._writer = self._loop.create_task(self._run(), name=f"audit-writer-{self.instance}")
@@ -192,32 +200,44 @@ class GroupCommitSink:
         self._wakeup()
         await self._writer
 
-    def _seal_batch(self, records: list[dict[str, Any]]) -> tuple[list[str], list[Exception | None]]:
+    def _seal_batch(self, records: list[Any]) -> tuple[list[bytes], list[Exception | None]]:
         """Seal pending checkpoints (and a ``records_lost`` one), then ``records`` (with periodic
-        checkpoints) into lines. Every checkpoint carries the last ``seq`` and ``hash`` before it; a
-        batch holding one sets :attr:`_tip` to the chain's end, which the sink stores outside the log."""
+        checkpoints) into lines (UTF-8 bytes). Every checkpoint carries the last ``seq`` and ``hash``
+        before it; a batch holding one sets :attr:`_tip` to the chain's end, which the sink stores
+        outside the log. The errors list is empty when every record sealed (the usual case), else one
+        entry per record (None for those that sealed)."""
         assert self._chain is not None
         chain = self._chain
-        lines = [_seal_checkpoint(chain, checkpoint) for checkpoint in self._pending]
+        lines = [_seal_checkpoint(chain, checkpoint) for checkpoint in self._pending] if self._pending else []
         if self._lost:
             lines.append(_seal_checkpoint(chain, self._lost_checkpoint()))
         tip_due = bool(lines)
+        seal = chain.seal_bytes
+        append = lines.append
         errors: list[Exception | None] = []
-        for record in records:
+        left = self.checkpoint_every - self._since_checkpoint
+        for i, record in enumerate(records):
             try:
-                if record.get("type") == "checkpoint":
-                    lines.append(_seal_checkpoint(chain, record))
+                if type(record) is PreparedRecord:  # the hot path: requests and outcomes
+                    append(seal(record))
+                elif record.get("type") == "checkpoint":
+                    append(_seal_checkpoint(chain, record))
                     tip_due = True
                 else:
-                    lines.append(chain.seal(record)[1])
+                    append(chain.seal(record)[1].encode("utf-8"))
             except (TypeError, ValueError) as exc:
+                if not errors:
+                    errors = [None] * i
                 errors.append(exc)
                 continue
-            errors.append(None)
-            self._since_checkpoint += 1
-            if self._since_checkpoint >= self.checkpoint_every:
+            if errors:
+                errors.append(None)
+            left -= 1
+            if left <= 0:
                 self._periodic(lines, chain)
+                left = self.checkpoint_every
                 tip_due = True
+        self._since_checkpoint = self.checkpoint_every - left
         now = time.monotonic()  # the clock read once a batch, not once a record
         if self._since_checkpoint and now - self._last_checkpoint >= self.checkpoint_seconds:
             self._periodic(lines, chain)
@@ -226,10 +246,12 @@ class GroupCommitSink:
             tip_due = True
         if tip_due:
             self._last_tip = now
-        self._tip = {"instance": self.instance, "seq": chain.seq, "hash": chain.prev, "time": utc_now()} if tip_due else None
+            self._tip = {"instance": self.instance, "seq": chain.seq, "hash": chain.prev, "time": utc_now()}
+        else:
+            self._tip = None
         return lines, errors
 
-    def _periodic(self, lines: list[str], chain: ChainState) -> None:
+    def _periodic(self, lines: list[bytes], chain: ChainState) -> None:
         lines.append(_seal_checkpoint(chain, checkpoint_record("periodic", time=utc_now(), count=chain.seq + 1)))
         self._since_checkpoint, self._last_checkpoint = 0, time.monotonic()
 
@@ -333,9 +355,10 @@ class GroupCommitSink:
         if self._failing is not None:
             log.warning("audit_log_resumed", instance=self.instance, after_error=self._failing)
             self._failing = None
-        for (record, _), error in zip(batch, errors):
-            if error is not None:
-                log.error("audit_record_invalid", type=record.get("type"), error=str(error))
+        if errors:  # empty: every record sealed
+            for (record, _), error in zip(batch, errors):
+                if error is not None:
+                    log.error("audit_record_invalid", type=record.get("type"), error=str(error))
 
     def _settle(self, batch: list[Entry], errors: list[Exception | None] | None, cause: str | None) -> None:
         """On the loop: complete the waiters of a batch (durable, or refused with ``cause``)."""
@@ -343,6 +366,11 @@ class GroupCommitSink:
             for _, future in batch:
                 if future is not None and not future.done():
                     future.set_exception(unavailable(cause or "unknown error"))
+            return
+        if not errors:  # every record of the batch is durable
+            for _, future in batch:
+                if future is not None and not future.done():
+                    future.set_result(None)
             return
         for (_, future), error in zip(batch, errors):
             if future is not None and not future.done():

@@ -236,7 +236,8 @@ class PgAuditLog(GroupCommitSink):
                 conn.terminate()
 
 
-def _row(line: str) -> tuple[Any, ...]:
+def _row(data: bytes) -> tuple[Any, ...]:
+    line = data.decode("utf-8")
     record = json.loads(line)
     return (
         record["instance"],

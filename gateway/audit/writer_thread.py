@@ -8,6 +8,11 @@ releases the GIL in the kernel), and hands the whole batch back to the loop with
 ``call_soon_threadsafe``, where the waiters' futures complete. While the disk works the loop keeps
 queueing, so batches grow with load by themselves (no linger timer, a lone client waits for nothing).
 
+Records nobody waits for (``append_nowait``: outcomes, alerts) do not start a write of their own:
+they go with the next request's record, or after ``fsync_interval_ms`` (the linger) if none comes.
+A lone client's request thus waits for one write (its own), not for its previous outcome's first, and
+under load outcome-only writes disappear.
+
 Compared with a writer task that ran each batch's write in an executor: no executor future and no
 ``call_soon_threadsafe`` per hand-over in each direction, no task switch per batch on the loop, and the
 seal runs on the thread while the loop is free to read sockets. Durable before release is unchanged:
@@ -41,6 +46,7 @@ class ThreadWriter(GroupCommitSink):
         self._efd = -1
         self._idle = False  # the thread sleeps (or is about to) on the eventfd: wake it
         self._kick_armed = False  # a wake-up is scheduled for the end of this loop iteration
+        self._later: asyncio.TimerHandle | None = None  # a wake-up for records nobody waits for
         self._stopped: asyncio.Future[None] | None = None
         self._retry_at = 0.0
 
@@ -66,8 +72,27 @@ class ThreadWriter(GroupCommitSink):
             assert self._loop is not None
             self._loop.call_soon(self._kick)
 
+    def _wakeup_later(self) -> None:
+        """A record nobody waits for (an outcome, an alert) was queued: it need not be written at once
+        (a write of its own would take the disk from the next request). A sleeping writer is woken
+        after the linger (``fsync_interval_ms``) unless a request's record wakes it first; then both go
+        in one write."""
+        if self._idle and not self._kick_armed and self._later is None:
+            assert self._loop is not None
+            self._later = self._loop.call_later(self._linger, self._kick_late)
+
     def _kick(self) -> None:
         self._kick_armed = False
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        if self._idle:
+            self._idle = False
+            os.eventfd_write(self._efd, 1)
+
+    def _kick_late(self) -> None:
+        self._later = None
+        self._urgent = True  # the linger is over: write what is queued
         if self._idle:
             self._idle = False
             os.eventfd_write(self._efd, 1)
@@ -77,6 +102,9 @@ class ThreadWriter(GroupCommitSink):
             return
         self._queue.append((checkpoint_record("close", time=utc_now()), None))
         self._closing = True
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         self._idle = False
         os.eventfd_write(self._efd, 1)
         assert self._stopped is not None
@@ -93,15 +121,23 @@ class ThreadWriter(GroupCommitSink):
     # -- on the writer thread ----------------------------------------------------------------------
 
     def _sleep(self) -> None:
-        """Wait for the loop's wake-up (or, while records are held across an outage, the retry time)."""
+        """Wait for the loop's wake-up. While only records nobody waits for are queued, for the linger
+        at most (then they are written); while records are held across an outage, until the retry time."""
         self._idle = True
-        if self._queue or self._closing:  # queued between the check and the flag: the loop saw no sleeper
+        queue = self._queue
+        if self._closing or (queue and self._urgent):  # queued between the check and the flag: the loop saw no sleeper
             self._idle = False
             return
-        if not self._held:
+        timeout: float | None = self._linger if queue else None
+        if self._held:
+            retry = max(0.0, self._retry_at - time.monotonic())
+            timeout = retry if timeout is None else min(timeout, retry)
+        if timeout is None:
             os.eventfd_read(self._efd)  # releases the GIL; one read per wake-up
-        elif select.select([self._efd], [], [], max(0.0, self._retry_at - time.monotonic()))[0]:
+        elif select.select([self._efd], [], [], timeout)[0]:
             os.eventfd_read(self._efd)
+        elif queue:
+            self._urgent = True  # the linger passed without a request: write what waits
         self._idle = False
 
     def _thread_main(self) -> None:
@@ -116,6 +152,10 @@ class ThreadWriter(GroupCommitSink):
                     if not self._held or time.monotonic() < self._retry_at:
                         self._sleep()
                         continue
+                elif not (self._urgent or self._closing or self._held):
+                    self._sleep()  # only records nobody waits for: they go with the next request's
+                    continue
+                self._urgent = False
                 batch = self._take_batch()
                 try:
                     errors = self._flush_sync([record for record, _ in batch])
