@@ -15,7 +15,8 @@ import itertools
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -47,7 +48,7 @@ from gateway.metrics import Metrics
 from gateway.audit.requests import RequestRecords, hashed_sent_sql
 from gateway.plan.cache import Analyzer, Miss
 from gateway.plan.request import (
-    CATALOG_SCHEMAS, Plan, SessionContext, new_plan, nothing_profile, persons_returned, refused_plan, use_notice_text,
+    CATALOG_SCHEMAS, Plan, SessionContext, nothing_profile, persons_returned, refused_plan, use_notice_text,
 )
 from gateway.plan.types import Analysis, StatementPlan, denied
 from gateway.policy.load import load_policy
@@ -390,7 +391,12 @@ class Gateway:
         costs no coroutine."""
         analyzer = self.analyzer
         assert analyzer is not None, "the gateway is not started"
-        profile, refused = self._profile_or_refusal(ctx)
+        hit = self._ctx_profiles.get(id(ctx))  # profile(), inlined for the common case: known, not refused
+        if hit is not None and hit[0] is ctx and hit[2].__class__ is Profile and hit[1] == int(time.time() // 86400):
+            profile: Profile = hit[2]  # type: ignore[assignment]
+            refused = None
+        else:
+            profile, refused = self._profile_or_refusal(ctx)
         analysis = analyzer.cached(sql, profile)
         if analysis.__class__ is Miss:
             if not analysis.inline and self.analysis_pool is not None:  # type: ignore[union-attr]
@@ -432,11 +438,14 @@ class Gateway:
                 return Plan(request_id, sql, analysis.statements, analysis.decision, None, None, analysis.cache)
             return Plan(request_id, sql, (), Decision("deny", refused.message.removeprefix("gateway: "),
                                                       rule=refused.rule or "purpose"), refused, None)
-        plan = new_plan(request_id=request_id, sql=sql, statements=analysis.statements, decision=analysis.decision,
-                        error=analysis.error, profile=profile, cache=analysis.cache, tokens=analysis.tokens,
-                        literals=analysis.literals, origin=analysis.origin or analysis,
-                        basis=None if analysis.error is not None else (ctx, self.analyzer, self.policy, self.requesters),
-                        memo=None if analysis.error is not None else [])
+        error = analysis.error
+        plan = _new(Plan)  # new_plan(...), inlined: one per request
+        plan.__dict__.update(_PLAN_DEFAULTS)
+        plan.__dict__.update(
+            request_id=request_id, sql=sql, statements=analysis.statements, decision=analysis.decision, error=error,
+            profile=profile, cache=analysis.cache, tokens=analysis.tokens, literals=analysis.literals,
+            origin=analysis.origin or analysis,
+            basis=None if error is not None else (ctx, self.analyzer, self.policy, self.requesters))
         if analysis.refused_individuals or analysis.refused_accesses:
             # a refusal names its individuals too (literals only: no parameters yet)
             named = dict.fromkeys(i for v in analysis.refused_individuals for i in v.resolve(None))
@@ -461,11 +470,11 @@ class Gateway:
         hit = self._ctx_profiles.get(id(ctx))
         if hit is None or hit[0] is not ctx or hit[2] is not plan.profile or hit[1] != int(time.time() // 86400):
             return None
-        fields = plan.__dict__.copy()
-        fields["request_id"] = self._ids.next()
-        fields["individuals"] = ()
-        fresh = object.__new__(Plan)
-        fresh.__dict__.update(fields)
+        fresh = _new(Plan)
+        values = fresh.__dict__
+        values.update(plan.__dict__)
+        values["request_id"] = self._ids.next()
+        values["individuals"] = ()  # admit binds this request's
         return fresh
 
     def new_request_id(self) -> str:
@@ -480,7 +489,11 @@ class Gateway:
             return plan
         profile = plan.profile
         named = plan.named(params)
-        plan = plan.with_individuals(named)
+        if named or plan.individuals:
+            bound = _new(Plan)  # plan.with_individuals(named), inlined
+            bound.__dict__.update(plan.__dict__)
+            bound.__dict__["individuals"] = named
+            plan = bound
         naming = profile.naming
         if profile.must_name and naming is not None and plan.personal and len(named) > naming.max_values:
             return refused_plan(plan, PolicyDenied(
@@ -730,7 +743,9 @@ def _subject_notices(settings: Settings, policy: Policy) -> Any:
 
 
 
-_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()  # day numbers as time.time() // 86400 counts them
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+_new = object.__new__
+_PLAN_DEFAULTS = {f.name: f.default for f in dataclass_fields(Plan) if f.default is not MISSING}  # day numbers as time.time() // 86400 counts them
 
 
 

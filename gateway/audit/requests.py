@@ -32,33 +32,38 @@ class RequestRecords:
         self.audit = audit
         self._templates: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
         self._hashed_templates: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        # (statements, ctx) by identity -> what a record of them says besides the request's own values
+        self._known: dict[tuple[int, int], tuple[Any, ...]] = {}
 
     def build(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None, policy: Policy) -> Any:
         """The request record: on the hot path (no error) a prepared record whose static part was
         serialized once per (session claim, statement shape); otherwise a plain dict."""
         if plan.error is not None or sqlstate is not None or not plan.statements:
             return self._dict(ctx, plan, params, sqlstate, policy)
-        memo = plan.memo
-        if memo and plan.hashed_sql is None:  # a plan rebound for another Bind: everything but the request's own values is known
-            kept = memo[0]
-            if kept[0] is self and kept[1] is ctx and kept[2] is policy and kept[3] is plan.decision \
-                    and kept[4] is plan.statements and kept[5] is plan.profile and kept[6] is plan.sql:
-                return self._request(kept[7], plan, params, kept[8], kept[9], None)
+        statements = plan.statements
+        known = plan.literals is None and plan.hashed_sql is None  # the same text and plan as before, maybe
+        if known:  # a prepared statement's Bind, an exact cache hit: all but the request's own values known
+            key = (id(statements), id(ctx))
+            kept = self._known.get(key)
+            if kept is not None and kept[0] is statements and kept[1] is ctx and kept[2] is policy \
+                    and kept[3] is plan.decision and kept[4] is plan.profile and kept[5] == plan.sql \
+                    and kept[9] is self.audit.hasher:  # the log's key is set at start
+                return self._request(kept[6], plan, params, kept[7], kept[8], None)
         # every input of _static_fields, by identity (frozen values: the same objects say the same thing)
         refs: tuple[Any, ...]
         if plan.origin is not None:  # the statements' accesses, masks and kinds are the origin's
             refs = (ctx, policy, plan.profile, plan.decision, plan.origin)
-            key: tuple[Any, ...] = (id(ctx), id(policy), id(plan.profile), id(plan.decision), id(plan.origin))
+            ids: tuple[Any, ...] = (id(ctx), id(policy), id(plan.profile), id(plan.decision), id(plan.origin))
         else:
             refs = (ctx, policy, plan.profile, plan.decision,
                     *[x for st in plan.statements for x in (st.accesses, st.masked, st.redacted, st.kind)])
-            key = tuple(map(id, refs))
-        hit = self._templates.get(key)
+            ids = tuple(map(id, refs))
+        hit = self._templates.get(ids)
         if hit is None or hit[0] != refs:  # tuples compare items by identity first: ids not reused
             template = request_template(**self.static_fields(ctx, plan, sqlstate, policy))
             if len(self._templates) > TEMPLATES_KEPT:
                 self._templates.clear()
-            self._templates[key] = hit = (refs, template)  # refs keep the ids from being reused
+            self._templates[ids] = hit = (refs, template)  # refs keep the ids from being reused
         hasher = self.audit.hasher
         hashes: dict[str, str] | None = None
         if plan.hashed_sql is not None:  # a long statement: hashed by its analysis worker
@@ -74,9 +79,11 @@ class RequestRecords:
             sent = hashed_sent_sql(hasher, plan.statements, self._hashed_templates, hashes)
         else:
             received, sent = hasher.hash_sql(plan.sql, plan.tokens), self.hashed_sent_sql(plan)
-            if memo is not None:  # kept for the next Bind of this plan (Gateway.rebind)
-                memo[:] = [(self, ctx, policy, plan.decision, plan.statements, plan.profile, plan.sql, hit[1],
-                            received, sent)]
+            if known:  # for the next request of this text and plan (the refs keep the ids from being reused)
+                if len(self._known) > 20000:
+                    self._known.clear()
+                self._known[(id(statements), id(ctx))] = (statements, ctx, policy, plan.decision, plan.profile,
+                                                          plan.sql, hit[1], received, sent, hasher)
         return self._request(hit[1], plan, params, received, sent, hashes)
 
     def _request(self, template: Any, plan: Plan, params: Any, received: str | None, sent: str | None,

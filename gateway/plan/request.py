@@ -48,9 +48,6 @@ class Plan:
     #: what the plan was decided under: (session context, analyzer, policy, requesters), all by
     #: identity (``Gateway.rebind`` reuses the plan only while each is the same object); None: never reused
     basis: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
-    #: what the request record keeps of this plan across rebinds (``audit/requests.py``): shared by
-    #: every plan rebound from one held plan
-    memo: Any = field(default=None, compare=False, repr=False)
 
     @property
     def redacted(self) -> tuple[str, ...]:
