@@ -21,7 +21,8 @@ import psycopg
 from psycopg import pq
 import pytest
 
-from frontdoor_pg_support import ROOT, start_gateway
+from frontdoor_pg_support import ROOT, WireGateway, raw_login, start_gateway
+from gateway import wire as w
 from gateway.audit.keyfile import read_key
 from gateway.audit.literals import LiteralHasher
 
@@ -39,6 +40,42 @@ def _children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 out.append(int(entry))
     return out
+
+
+def _pipelined(gw: WireGateway, base: int, answered: list[int], stop: threading.Event) -> None:
+    """Batches of 20 Parse/Bind/Execute and one Sync, sent without waiting: every CommandComplete that
+    arrives ends an answer this client got."""
+    try:
+        sock = raw_login(gw, "dmv_clerk", "-c gateway.purpose=service_delivery")
+    except (OSError, ConnectionError):
+        return
+    parser, n = w.BackendParser(), base
+    try:
+        while not stop.is_set():
+            batch, sent = [], []
+            for _ in range(20):
+                n += 1
+                sent.append(n)
+                batch += [w.Parse("", SQL.format(n)), w.Bind("", ""), w.Execute("")]
+            sock.sendall(b"".join(w.encode(m) for m in (*batch, w.Sync())))
+            while True:
+                msg = parser.next_event()
+                if msg is None:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    parser.feed(data)
+                    continue
+                if isinstance(msg, w.CommandComplete):  # one per Execute, in order
+                    answered.append(sent.pop(0))
+                elif isinstance(msg, w.ErrorResponse):
+                    return
+                elif isinstance(msg, w.ReadyForQuery):
+                    break
+    except OSError:
+        return
+    finally:
+        sock.close()
 
 
 def _client(gw_dsn: str, base: int, mode: str, answered: list[int], stop: threading.Event) -> None:
@@ -80,10 +117,13 @@ def test_every_answer_a_crash_left_has_its_record(dmv_dsn: str, tmp_path: Path, 
         got: list[int] = []
         answered[f"{mode}{k}"] = got
         threads.append(threading.Thread(target=_client, args=(gw.dsn("dmv_clerk"), 100 * k, mode, got, stop), daemon=True))
+    piped: list[int] = []
+    answered["pipelined"] = piped
+    threads.append(threading.Thread(target=_pipelined, args=(gw, 10_000, piped, stop), daemon=True))
     for t in threads:
         t.start()
     deadline = time.monotonic() + 20
-    while sum(len(v) for v in answered.values()) < 150 and time.monotonic() < deadline:
+    while (sum(len(v) for v in answered.values()) < 150 or len(piped) < 40) and time.monotonic() < deadline:
         time.sleep(0.05)
     kids = _children(gw.process.pid)
     gw.process.send_signal(signal.SIGKILL)
@@ -98,7 +138,7 @@ def test_every_answer_a_crash_left_has_its_record(dmv_dsn: str, tmp_path: Path, 
         t.join(10)
     gen.close()
     total = sum(len(v) for v in answered.values())
-    assert total >= 50, answered
+    assert total >= 50 and piped, answered
 
     hasher = LiteralHasher(read_key(tmp_path / "audit.key"))
     received = set()
