@@ -109,7 +109,7 @@ class Analyzer:
     def __init__(self, catalog: Catalog, classifier: Classifier, search_path: tuple[str, ...],
                  cache_size: int = 20000, passes: tuple[Pass, ...] = PASSES,
                  limits: AnalysisLimits = AnalysisLimits(), inline_chars: int = INLINE_CHARS,
-                 cache_bytes: int = 64 * 1024 * 1024) -> None:
+                 cache_bytes: int = 32 * 1024 * 1024) -> None:
         self.catalog = catalog
         self.classifier = classifier
         self.search_path = search_path
