@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,23 @@ def test_one_individual_spelled_five_ways_is_one_individual(gw: WireGateway) -> 
                   and r.get("requester") == "cbi_analyst"}
     assert len(spelled_as) == 1, spelled_as
     assert any(r.get("type") == "alert" and r.get("alert") == "repeated_lookup" for r in records)
+
+
+@pytest.mark.xfail(strict=True, reason="open (for speed): policy.naming.evaluate returns no named individuals when "
+                   "the answer carries no personal data, so a status-only release names nobody")
+def test_a_court_order_release_of_the_status_alone_owes_a_notice(gw: WireGateway) -> None:
+    """SPEC 10: every release under a court_order queues a notice to each person it named. An answer
+    of the immigration status alone (no personal data in it) still names person 15 in its WHERE."""
+    from gateway.notices.queue import NoticeQueue
+
+    options = "-c gateway.purpose=court_order -c gateway.order_reference=2026CV001234"
+    with psycopg.connect(gw.dsn("ag_counsel"), autocommit=True, options=options) as conn:
+        rows = conn.execute("SELECT immigration_status FROM dmv.lawful_presence WHERE person_id = 15").fetchall()
+        assert rows and rows[0][0] is not None  # released
+    record = [json.loads(line) for line in gw.audit_path.read_text().splitlines()
+              if '"type":"request"' in line and '"ag_counsel"' in line][-1]
+    assert record["individuals"], "the request record names nobody"
+    deadline = time.monotonic() + 10
+    while not [n for n in NoticeQueue(gw.audit_path.parent / "subject-notices.ndjson").notices() if n.person == "person:15"]:
+        assert time.monotonic() < deadline, "no subject notice queued for person 15"
+        time.sleep(0.2)
