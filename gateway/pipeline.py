@@ -452,6 +452,17 @@ class Gateway:
             plan = replace(plan, individuals=tuple(named), refused_accesses=analysis.refused_accesses)
         return plan
 
+    def holds(self, ctx: SessionContext, plan: Plan) -> bool:
+        """Whether ``plan`` was decided under what is in force now (see :meth:`rebind`): False after the
+        session's claim changed, a reload, a catalog swap, a new UTC day, and for plans without a basis
+        (refusals). The wire front door checks it at Execute for a portal bound earlier."""
+        basis = plan.basis
+        if basis is None or basis[0] is not ctx or basis[1] is not self.analyzer or basis[2] is not self.policy \
+                or basis[3] is not self.requesters:
+            return False
+        hit = self._ctx_profiles.get(id(ctx))
+        return not (hit is None or hit[0] is not ctx or hit[2] is not plan.profile or hit[1] != int(time.time() // 86400))
+
     def rebind(self, ctx: SessionContext, plan: Plan | None) -> Plan | None:
         """``plan`` again for one more request (a fresh request id, no individuals bound yet) when
         nothing it was decided under has changed, else None (plan afresh). The wire front door holds
@@ -461,14 +472,7 @@ class Gateway:
         classification: a catalog swap or a reload makes a new one), the policy and the requesters
         (reload), and the profile this context has now (made again after a reload, a requesters or
         certification change, and on a new UTC day). Refusals are never reused."""
-        if plan is None:
-            return None
-        basis = plan.basis
-        if basis is None or basis[0] is not ctx or basis[1] is not self.analyzer or basis[2] is not self.policy \
-                or basis[3] is not self.requesters:
-            return None
-        hit = self._ctx_profiles.get(id(ctx))
-        if hit is None or hit[0] is not ctx or hit[2] is not plan.profile or hit[1] != int(time.time() // 86400):
+        if plan is None or not self.holds(ctx, plan):
             return None
         fresh = _new(Plan)
         values = fresh.__dict__

@@ -58,8 +58,6 @@ def _errors(out: list[Any]) -> list[Any]:
     return [m for m in out if isinstance(m, w.ErrorResponse)]
 
 
-@pytest.mark.xfail(strict=True, reason="open (for session): _execute runs a portal bound under an earlier claim; "
-                   "Portal needs the claim_version of its Bind and Execute must refuse (or re-plan) when it changed")
 @pytest.mark.parametrize("change", ["SET gateway.purpose = ''", "SET gateway.case_number = ''",
                                     "SET gateway.purpose = 'service_delivery'", "RESET ALL"])
 def test_a_portal_is_executed_under_the_claim_in_force(gw: WireGateway, change: str) -> None:
@@ -77,6 +75,7 @@ def test_a_portal_is_executed_under_the_claim_in_force(gw: WireGateway, change: 
         executed = _run(sock, w.Execute("p"), w.Sync())
         values = [v for row in _rows(executed) for v in row.values]
         assert not [v for v in values if v is not None], f"released after {change!r}: {values}"
+        assert [e.field("C") for e in _errors(executed)] == ["0A000"]  # refused: bind it again
         _run(sock, w.Query("ROLLBACK"))
     finally:
         sock.close()
@@ -121,8 +120,6 @@ def _reload(gw: WireGateway, requesters: Path, old: str, new: str) -> None:
     assert last["accepted"] is True, last
 
 
-@pytest.mark.xfail(strict=True, reason="open (for session): Execute does not check that the plan of its Bind still "
-                   "holds after a reload (the generations Gateway.rebind checks)")
 @pytest.mark.parametrize(("old", "new"), [("purposes: [criminal_law_enforcement]", "purposes: []"),
                                           ("signed_on: 2026-10-01", "signed_on: 2020-10-01")])
 def test_a_portal_is_executed_under_the_requesters_in_force(dmv_dsn: str, tmp_path: Path, old: str, new: str) -> None:

@@ -63,6 +63,12 @@ class UnknownStatement(GatewayError):
     code = "unknown_prepared_statement"
 
 
+class StalePortal(GatewayError):
+    sqlstate = "0A000"
+    http_status = 409
+    code = "stale_portal"
+
+
 class DuplicateStatement(GatewayError):
     sqlstate = "42P05"
     http_status = 400
@@ -111,6 +117,7 @@ class Portal:
     statement: Statement
     plan: Any
     executed: bool = False  # a second Execute of a portal continues it: a cursor
+    claim_version: int = 0  # the session's claim when it was bound: executed only under that one
 
 
 class PgSession(Pooling):
@@ -547,7 +554,7 @@ class PgSession(Pooling):
             if isinstance(bound, GatewayError):
                 self._refuse_ext(bound.sqlstate, bound.client_message())
                 return
-            self.portals[msg.portal] = Portal(stmt, bound)
+            self.portals[msg.portal] = Portal(stmt, bound, claim_version=self.claim_version)
             self.relay.synthetic(_BIND_COMPLETE)
             return
         if stmt.local is not None:
@@ -618,7 +625,7 @@ class PgSession(Pooling):
 
     def _bind_send(self, body: bytes, msg: Bind, stmt: Statement, plan: Any) -> None:
         self._notice_redactions(plan)
-        self.portals[msg.portal] = Portal(stmt, plan)
+        self.portals[msg.portal] = Portal(stmt, plan, claim_version=self.claim_version)
         if stmt.server_name is not None:
             body = renamed_bind(body, self._ensure_prepared(stmt))
         else:
@@ -679,6 +686,10 @@ class PgSession(Pooling):
         plan = portal.plan
         if portal.statement.local is not None:
             return self._execute_local(portal)
+        if plan is not None and (portal.claim_version != self.claim_version
+                                 or (plan.basis is not None and not self.gw.holds(self.ctx, plan))):
+            self._refuse_stale(plan)
+            return None
         if plan is not None and portal.executed and plan.row_cap:
             error = self.gw.refuse_cursor(self.ctx, plan)  # continuing a portal is a cursor
             self._refuse_ext(error.sqlstate, error.client_message(plan.request_id))
@@ -689,9 +700,23 @@ class PgSession(Pooling):
         self._send(frame(b"E", body), Pending(EXEC, plan))
         return None
 
+    def _refuse_stale(self, plan: Any) -> None:
+        """A portal bound under a claim (or a policy, requesters file, catalog) no longer in force is not
+        executed: its answer was decided for another one (SPEC 3, 8). Its request has an outcome record
+        that says so; the client binds it again, under what is in force now."""
+        error = StalePortal("gateway: the portal was bound under a purpose or policy no longer in force (SET "
+                            "gateway.*, RESET ALL, a reload); bind it again")
+        self.gw.log_outcome(self.ctx, plan, rows=0, duration_ms=0.0, sqlstate=error.sqlstate, status="refused")
+        self._refuse_ext(error.sqlstate, error.client_message(plan.request_id))
+
     async def _execute_local(self, portal: Portal) -> None:
         """Execute a portal the gateway answers itself: a staff write, a gateway setting."""
         if portal.statement.local.kind == "write":
+            if portal.claim_version != self.claim_version:
+                error = StalePortal("gateway: the write portal was bound under a purpose no longer in force; "
+                                    "bind it again")
+                self._refuse_ext(error.sqlstate, error.client_message())
+                return
             if portal.executed:
                 self._refuse_ext("0A000", "gateway: a write portal runs once; bind it again")
                 return
