@@ -305,3 +305,39 @@ def test_an_outcome_goes_with_the_next_request_or_after_the_linger(tmp_path: Pat
     assert order == [("r", "r0"), ("r", "r1")] + [x for i in range(2, 6) for x in (("o", f"r{i - 1}"), ("r", f"r{i}"))] \
         + [("o", "r5")]
     assert verify_files([tmp_path], KEY).ok
+
+
+def test_a_mixed_batch_seals_in_order_with_periodic_checkpoints_and_refuses_only_the_bad_record(tmp_path: Path) -> None:
+    """Prepared records (sealed in compiled runs), dict events, a record that cannot be serialized and
+    periodic checkpoints falling inside the runs, all in one batch: the chain verifies, every record is
+    in queue order, and only the bad record's waiter is refused."""
+    from gateway.audit.record import prepared_outcome
+
+    async def go() -> list[BaseException | None]:
+        log = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY, checkpoint_every=4)
+        await log.start()
+        await log.append(request(0))
+        futures = []
+        for i in range(1, 15):
+            if i == 7:
+                bad = prepared_outcome(request_id="bad", rows_returned=1, persons_returned=None, duration_ms=1.0)
+                bad.values["rows_returned"] = object()  # not JSON: refused, the others are not
+                futures.append(log.submit(bad))
+            elif i % 3 == 0:
+                futures.append(log.submit(request(i)))  # a dict record
+            else:
+                futures.append(log.submit(prepared_outcome(request_id=f"r{i}", rows_returned=i, persons_returned=None,
+                                                           duration_ms=0.5 + i)))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        await log.close()
+        return list(results)
+
+    results = asyncio.run(go())
+    assert [i + 1 for i, r in enumerate(results) if r is not None] == [7]
+    assert isinstance(results[6], AuditUnavailable)
+    records = list(iter_records([tmp_path]))
+    ids = [r["request_id"] for r in records if r["type"] in ("request", "outcome")]
+    assert ids == ["r0"] + [f"r{i}" for i in range(1, 15) if i != 7]
+    assert sum(1 for r in records if r.get("reason") == "periodic") >= 3
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+    assert verify_files([tmp_path], KEY).ok

@@ -102,6 +102,27 @@ def seal_prepared(record: PreparedRecord, signer: Signer, instance: str, seq: in
     return body[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}\n', digest
 
 
+def seal_run(records: list[Any], start: int, stop: int, signer: Signer, instance: str, seq: int, prev: str,
+             lines: list[bytes]) -> tuple[int, int, str]:
+    """Seal ``records[start:stop]`` into ``lines`` for as long as they are prepared records that
+    serialize: the index reached, and the chain's new ``seq`` and ``prev``. The caller handles the
+    record at that index (a dict, or one that does not serialize) its own way."""
+    i = start
+    while i < stop:
+        record = records[i]
+        if not isinstance(record, PreparedRecord):
+            break
+        try:
+            line, digest = seal_prepared(record, signer, instance, seq + 1, prev)
+        except (TypeError, ValueError):
+            break
+        lines.append(line)
+        seq += 1
+        prev = digest
+        i += 1
+    return i, seq, prev
+
+
 class RecordTemplate:
     """The static members of a family of records, serialized once around named dynamic slots.
 

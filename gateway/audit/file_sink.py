@@ -90,6 +90,7 @@ class AuditLog(ThreadWriter):
             outage_buffer_bytes=outage_buffer_bytes,
         )
         self.path = Path(path)
+        self._path_text = os.fspath(self.path)  # stat'ed per batch: no Path.__fspath__ call each time
         self.sync = sync  # False only for benchmarks: records are written but not fdatasync'ed
         self.key_path = key_path or key_path_for(self.path)
         self._key = key
@@ -194,14 +195,16 @@ class AuditLog(ThreadWriter):
         Raises :class:`_PathMoved` (nothing written) if it is not. The file is ``O_DSYNC`` when
         ``sync``: each write returns once its data is on disk, so no fdatasync call follows."""
         try:
-            on_disk = os.stat(self.path)
+            on_disk = os.stat(self._path_text)
         except OSError:
             raise _PathMoved() from None
-        if (on_disk.st_ino, on_disk.st_dev) != self._fd_id:
+        if on_disk.st_ino != self._fd_id[0] or on_disk.st_dev != self._fd_id[1]:
             raise _PathMoved()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        written = os.write(fd, data)
+        if written < len(data):  # a short write (rare): the rest, until all of it is on disk
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(fd, view) :]
 
     def _ensure_open(self) -> None:
         assert self._chain is not None

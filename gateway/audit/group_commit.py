@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from gateway.audit.canonical import PreparedRecord
+from gateway.audit.canonical import PreparedRecord, seal_run
 from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import build_request_record, to_dict, utc_now
@@ -212,27 +212,35 @@ class GroupCommitSink:
         if self._lost:
             lines.append(_seal_checkpoint(chain, self._lost_checkpoint()))
         tip_due = bool(lines)
-        seal = chain.seal_bytes
         append = lines.append
         errors: list[Exception | None] = []
         left = self.checkpoint_every - self._since_checkpoint
-        for i, record in enumerate(records):
-            try:
-                if type(record) is PreparedRecord:  # the hot path: requests and outcomes
-                    append(seal(record))
-                elif record.get("type") == "checkpoint":
-                    append(_seal_checkpoint(chain, record))
-                    tip_due = True
-                else:
-                    append(chain.seal(record)[1].encode("utf-8"))
-            except (TypeError, ValueError) as exc:
-                if not errors:
-                    errors = [None] * i
-                errors.append(exc)
-                continue
-            if errors:
-                errors.append(None)
-            left -= 1
+        i, n = 0, len(records)
+        while i < n:
+            if left > 0:  # the hot path: a run of prepared records, sealed in one compiled call
+                j, chain.seq, chain.prev = seal_run(records, i, min(n, i + left), chain.signer, chain.instance,
+                                                    chain.seq, chain.prev, lines)
+                if errors and j > i:
+                    errors.extend([None] * (j - i))
+                left -= j - i
+                i = j
+            if left > 0 and i < n:  # a dict record (event, checkpoint), or a record that does not serialize
+                record = records[i]
+                i += 1
+                try:
+                    if type(record) is not PreparedRecord and record.get("type") == "checkpoint":
+                        append(_seal_checkpoint(chain, record))
+                        tip_due = True
+                    else:
+                        append(chain.seal(record)[1].encode("utf-8"))
+                except (TypeError, ValueError) as exc:
+                    if not errors:
+                        errors = [None] * (i - 1)
+                    errors.append(exc)
+                    continue
+                if errors:
+                    errors.append(None)
+                left -= 1
             if left <= 0:
                 self._periodic(lines, chain)
                 left = self.checkpoint_every
@@ -288,8 +296,9 @@ class GroupCommitSink:
             self._held, self._held_bytes = [], 0
         else:
             batch = []
+        popleft, append = queue.popleft, batch.append
         for _ in range(min(len(queue), self.max_batch)):
-            batch.append(queue.popleft())
+            append(popleft())
         if self._refused:
             batch = self._drop_refused_outcomes(batch)
         return batch
