@@ -1,7 +1,7 @@
 """Build the compiled hot path with mypyc; fall back to pure Python when it cannot be built.
 
-The modules in :data:`COMPILED` (wire framing and codec helpers, relay forwarding, the request
-record's canonical JSON) are compiled into C extensions beside their ``.py`` sources, which stay in
+The modules in :data:`COMPILED` (wire framing, codec helpers and message classes, relay forwarding,
+the request record's canonical JSON) are compiled into C extensions beside their ``.py`` sources, which stay in
 the package: a module whose extension is missing (or that ``GATEWAY_PURE_PYTHON=1`` forces, see
 ``gateway/_pure.py``) is imported from its source. ``GATEWAY_NO_COMPILE=1`` skips the build; a build
 that fails (no compiler, no Python headers, mypyc missing) warns and installs pure Python.
@@ -22,6 +22,10 @@ COMPILED = [
     "gateway/wire/framing.py",
     "gateway/wire/buffer.py",
     "gateway/wire/encode.py",
+    "gateway/wire/message.py",
+    "gateway/wire/auth.py",
+    "gateway/wire/frontend.py",
+    "gateway/wire/backend.py",
     "gateway/audit/canonical.py",
     "gateway/frontdoor/pg/relay.py",
 ]

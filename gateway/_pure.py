@@ -4,7 +4,10 @@ With ``GATEWAY_PURE_PYTHON=1`` in the environment, the modules of :data:`COMPILE
 their ``.py`` sources even where a compiled extension sits beside them: the fallback the project
 ships is exercised by the test suite, and a suspected compiler problem can be ruled out in place.
 A source edited after the build (its hash no longer the one ``setup.py`` recorded in
-``_hotpath_sources.txt``) is imported as source too, so a stale extension never shadows new code.
+``_hotpath_sources.txt``) is imported as source too, so a stale extension never shadows new code; and
+then every module of the list is (one build, all or nothing: the compiled message classes cannot be
+subclassed by interpreted ones, and a compiled module would see another's compiled classes, not the
+edited source's).
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ COMPILED = (
     "gateway.wire.framing",
     "gateway.wire.buffer",
     "gateway.wire.encode",
+    "gateway.wire.message",
+    "gateway.wire.auth",
+    "gateway.wire.frontend",
+    "gateway.wire.backend",
     "gateway.audit.canonical",
     "gateway.frontdoor.pg.relay",
 )
@@ -46,6 +53,7 @@ class _SourceFinder:
     def __init__(self, forced: bool) -> None:
         self.forced = forced
         self.built = _built_hashes()
+        self._others: dict[str, bool] = {}  # module -> every other module of the build is current
 
     def find_spec(self, name: str, path: Sequence[str] | None, target: ModuleType | None = None) -> object:
         if name not in COMPILED or not path:
@@ -54,11 +62,20 @@ class _SourceFinder:
         for folder in path:
             candidate = os.path.join(folder, leaf)
             if os.path.isfile(candidate):
-                if not self.forced and self._current(name, candidate):
-                    return None  # the extension beside it was built from this very source
+                if not self.forced and self._current(name, candidate) and self._others_current(name):
+                    return None  # the extension beside it was built from this very source, and the rest too
                 loader = importlib.machinery.SourceFileLoader(name, candidate)
                 return importlib.util.spec_from_file_location(name, candidate, loader=loader)
         return None
+
+    def _others_current(self, name: str) -> bool:
+        known = self._others.get(name)
+        if known is None:
+            package = os.path.dirname(os.path.abspath(__file__))
+            known = self._others[name] = all(
+                self._current(other, os.path.join(package, *other.split(".")[1:]) + ".py")
+                for other in COMPILED if other != name)
+        return known
 
     def _current(self, name: str, source: str) -> bool:
         built = self.built.get(name)

@@ -60,10 +60,21 @@ def test_a_source_edited_after_the_build_is_imported_as_source(tmp_path: Path) -
     finder = _pure._SourceFinder(forced=False)
     import hashlib
 
-    finder.built = {"gateway.wire.framing": hashlib.sha256(b"X = 1\n").hexdigest()}
+    package = ROOT / "gateway"
+    current = {name: hashlib.sha256((package / Path(*name.split(".")[1:])).with_suffix(".py").read_bytes()).hexdigest()
+               for name in _pure.COMPILED}
+    finder.built = {**current, "gateway.wire.framing": hashlib.sha256(b"X = 1\n").hexdigest()}
     assert finder.find_spec("gateway.wire.framing", [str(tmp_path)]) is None  # current: the build is used
     source.write_text("X = 2\n")
     spec = finder.find_spec("gateway.wire.framing", [str(tmp_path)])
     assert spec is not None and str(spec.origin).endswith("framing.py")  # type: ignore[attr-defined]
+    # one module of the build edited: every module of the list is imported from its source
+    stale = _pure._SourceFinder(forced=False)
+    stale.built = {**current, "gateway.wire.message": "0" * 64}
+    relay = package / "frontdoor" / "pg"
+    assert stale.find_spec("gateway.frontdoor.pg.relay", [str(relay)]) is not None
+    whole = _pure._SourceFinder(forced=False)
+    whole.built = dict(current)
+    assert whole.find_spec("gateway.frontdoor.pg.relay", [str(relay)]) is None
     assert _pure._SourceFinder(forced=True).find_spec("gateway.wire.framing", [str(tmp_path)]) is not None
     assert finder.find_spec("gateway.wire.parser", [str(tmp_path)]) is None  # not a compiled module

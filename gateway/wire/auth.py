@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from gateway.wire.message import Message
 from gateway.wire.buffer import Reader, cstr, i32
 from gateway.wire.errors import LocalProtocolError
 
 
-@dataclass(frozen=True)
-class AuthenticationOk:
+class AuthenticationOk(Message):
     TYPE: ClassVar[bytes] = b"R"
 
     def body(self) -> bytes:
         return i32(0)
 
 
-@dataclass(frozen=True)
-class AuthenticationCleartextPassword:
+class AuthenticationCleartextPassword(Message):
     TYPE: ClassVar[bytes] = b"R"
 
     def body(self) -> bytes:
         return i32(3)
 
 
-@dataclass(frozen=True)
-class AuthenticationMD5Password:
+class AuthenticationMD5Password(Message):
     TYPE: ClassVar[bytes] = b"R"
     salt: bytes
+
+    _fields: ClassVar[tuple[str, ...]] = ("salt",)
+
+    def __init__(self, salt: bytes) -> None:
+        self.salt = salt
 
     def body(self) -> bytes:
         if len(self.salt) != 4:
@@ -36,10 +38,14 @@ class AuthenticationMD5Password:
         return i32(5) + bytes(self.salt)
 
 
-@dataclass(frozen=True)
-class AuthenticationSASL:
+class AuthenticationSASL(Message):
     TYPE: ClassVar[bytes] = b"R"
     mechanisms: tuple[str, ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("mechanisms",)
+
+    def __init__(self, mechanisms: tuple[str, ...]) -> None:
+        self.mechanisms = mechanisms
 
     def body(self) -> bytes:
         if any(not m for m in self.mechanisms):
@@ -47,31 +53,44 @@ class AuthenticationSASL:
         return i32(10) + b"".join(cstr(m) for m in self.mechanisms) + b"\0"
 
 
-@dataclass(frozen=True)
-class AuthenticationSASLContinue:
+class AuthenticationSASLContinue(Message):
     TYPE: ClassVar[bytes] = b"R"
     data: bytes
+
+    _fields: ClassVar[tuple[str, ...]] = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
     def body(self) -> bytes:
         return i32(11) + bytes(self.data)
 
 
-@dataclass(frozen=True)
-class AuthenticationSASLFinal:
+class AuthenticationSASLFinal(Message):
     TYPE: ClassVar[bytes] = b"R"
     data: bytes
+
+    _fields: ClassVar[tuple[str, ...]] = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
     def body(self) -> bytes:
         return i32(12) + bytes(self.data)
 
 
-@dataclass(frozen=True)
-class AuthenticationOther:
+class AuthenticationOther(Message):
     """An authentication request the gateway does not implement (Kerberos, GSS, SSPI)."""
 
     TYPE: ClassVar[bytes] = b"R"
     code: int
-    data: bytes = b""
+    data: bytes
+
+    _fields: ClassVar[tuple[str, ...]] = ("code", "data")
+
+    def __init__(self, code: int, data: bytes = b"") -> None:
+        self.code = code
+        self.data = data
 
     def body(self) -> bytes:
         if self.code in (0, 3, 5, 10, 11, 12):

@@ -7,9 +7,9 @@ b'Z\\x00\\x00\\x00\\x05I'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from gateway.wire.message import Message
 from gateway.wire.buffer import Reader, cstr, i16, i32, read_values, u16, u32, values_body
 from gateway.wire.errors import LocalProtocolError, RemoteProtocolError
 from gateway.wire.auth import (
@@ -41,7 +41,7 @@ def _fields_body(fields: tuple[tuple[str, str], ...]) -> bytes:
     return b"".join(parts) + b"\0"
 
 
-class _FieldsMixin:
+class _FieldsMixin(Message):
     fields: tuple[tuple[str, str], ...]
 
     def field(self, code: str) -> str | None:
@@ -63,10 +63,13 @@ class _FieldsMixin:
         return self.field("M")
 
 
-@dataclass(frozen=True)
 class ErrorResponse(_FieldsMixin):
     TYPE: ClassVar[bytes] = b"E"
-    fields: tuple[tuple[str, str], ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("fields",)
+
+    def __init__(self, fields: tuple[tuple[str, str], ...]) -> None:
+        self.fields = fields
 
     @classmethod
     def make(cls, sqlstate: str, message: str, *, severity: str = "ERROR", detail: str | None = None,
@@ -86,10 +89,13 @@ class ErrorResponse(_FieldsMixin):
         return cls(_decode_fields(r))
 
 
-@dataclass(frozen=True)
 class NoticeResponse(_FieldsMixin):
     TYPE: ClassVar[bytes] = b"N"
-    fields: tuple[tuple[str, str], ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("fields",)
+
+    def __init__(self, fields: tuple[tuple[str, str], ...]) -> None:
+        self.fields = fields
 
     @classmethod
     def make(cls, sqlstate: str, message: str, *, severity: str = "NOTICE") -> NoticeResponse:
@@ -103,11 +109,16 @@ class NoticeResponse(_FieldsMixin):
         return cls(_decode_fields(r))
 
 
-@dataclass(frozen=True)
-class ParameterStatus:
+class ParameterStatus(Message):
     TYPE: ClassVar[bytes] = b"S"
     name: str
     value: str
+
+    _fields: ClassVar[tuple[str, ...]] = ("name", "value")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value
 
     def body(self) -> bytes:
         return cstr(self.name) + cstr(self.value)
@@ -119,11 +130,16 @@ class ParameterStatus:
         return msg
 
 
-@dataclass(frozen=True)
-class BackendKeyData:
+class BackendKeyData(Message):
     TYPE: ClassVar[bytes] = b"K"
     process_id: int
     secret_key: bytes
+
+    _fields: ClassVar[tuple[str, ...]] = ("process_id", "secret_key")
+
+    def __init__(self, process_id: int, secret_key: bytes) -> None:
+        self.process_id = process_id
+        self.secret_key = secret_key
 
     def body(self) -> bytes:
         if not 4 <= len(self.secret_key) <= 256:
@@ -139,10 +155,14 @@ class BackendKeyData:
         return cls(pid, key)
 
 
-@dataclass(frozen=True)
-class ReadyForQuery:
+class ReadyForQuery(Message):
     TYPE: ClassVar[bytes] = b"Z"
-    status: str = "I"
+    status: str
+
+    _fields: ClassVar[tuple[str, ...]] = ("status",)
+
+    def __init__(self, status: str = "I") -> None:
+        self.status = status
 
     def body(self) -> bytes:
         if self.status not in ("I", "T", "E"):
@@ -158,21 +178,35 @@ class ReadyForQuery:
         return cls(status)
 
 
-@dataclass(frozen=True)
-class FieldDescription:
+class FieldDescription(Message):
     name: str
-    table_oid: int = 0
-    column_attr: int = 0
-    type_oid: int = 25
-    type_size: int = -1
-    type_modifier: int = -1
-    format: int = 0
+    table_oid: int
+    column_attr: int
+    type_oid: int
+    type_size: int
+    type_modifier: int
+    format: int
+
+    _fields: ClassVar[tuple[str, ...]] = ("name", "table_oid", "column_attr", "type_oid", "type_size", "type_modifier", "format")
+
+    def __init__(self, name: str, table_oid: int = 0, column_attr: int = 0, type_oid: int = 25, type_size: int = -1, type_modifier: int = -1, format: int = 0) -> None:
+        self.name = name
+        self.table_oid = table_oid
+        self.column_attr = column_attr
+        self.type_oid = type_oid
+        self.type_size = type_size
+        self.type_modifier = type_modifier
+        self.format = format
 
 
-@dataclass(frozen=True)
-class RowDescription:
+class RowDescription(Message):
     TYPE: ClassVar[bytes] = b"T"
     fields: tuple[FieldDescription, ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("fields",)
+
+    def __init__(self, fields: tuple[FieldDescription, ...]) -> None:
+        self.fields = fields
 
     def body(self) -> bytes:
         parts = [i16(len(self.fields))]
@@ -192,10 +226,14 @@ class RowDescription:
         return cls(fields)
 
 
-@dataclass(frozen=True)
-class DataRow:
+class DataRow(Message):
     TYPE: ClassVar[bytes] = b"D"
     values: tuple[bytes | None, ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("values",)
+
+    def __init__(self, values: tuple[bytes | None, ...]) -> None:
+        self.values = values
 
     def body(self) -> bytes:
         return values_body(self.values)
@@ -207,10 +245,14 @@ class DataRow:
         return cls(values)
 
 
-@dataclass(frozen=True)
-class CommandComplete:
+class CommandComplete(Message):
     TYPE: ClassVar[bytes] = b"C"
     tag: str
+
+    _fields: ClassVar[tuple[str, ...]] = ("tag",)
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
 
     def body(self) -> bytes:
         return cstr(self.tag)
@@ -222,10 +264,14 @@ class CommandComplete:
         return msg
 
 
-@dataclass(frozen=True)
-class ParameterDescription:
+class ParameterDescription(Message):
     TYPE: ClassVar[bytes] = b"t"
     type_oids: tuple[int, ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("type_oids",)
+
+    def __init__(self, type_oids: tuple[int, ...]) -> None:
+        self.type_oids = type_oids
 
     def body(self) -> bytes:
         return u16(len(self.type_oids)) + b"".join(u32(o) for o in self.type_oids)
@@ -238,11 +284,16 @@ class ParameterDescription:
         return cls(oids)
 
 
-@dataclass(frozen=True)
-class NegotiateProtocolVersion:
+class NegotiateProtocolVersion(Message):
     TYPE: ClassVar[bytes] = b"v"
     newest_minor: int
-    unrecognized: tuple[str, ...] = ()
+    unrecognized: tuple[str, ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("newest_minor", "unrecognized")
+
+    def __init__(self, newest_minor: int, unrecognized: tuple[str, ...] = ()) -> None:
+        self.newest_minor = newest_minor
+        self.unrecognized = unrecognized
 
     def body(self) -> bytes:
         return i32(self.newest_minor) + i32(len(self.unrecognized)) + b"".join(cstr(o) for o in self.unrecognized)
@@ -257,10 +308,15 @@ class NegotiateProtocolVersion:
         return cls(minor, opts)
 
 
-@dataclass(frozen=True)
-class _CopyResponse:
-    format: int = 0
-    column_formats: tuple[int, ...] = ()
+class _CopyResponse(Message):
+    format: int
+    column_formats: tuple[int, ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("format", "column_formats")
+
+    def __init__(self, format: int = 0, column_formats: tuple[int, ...] = ()) -> None:
+        self.format = format
+        self.column_formats = column_formats
 
     def body(self) -> bytes:
         return bytes([self.format]) + i16(len(self.column_formats)) + b"".join(i16(f) for f in self.column_formats)
@@ -273,27 +329,30 @@ class _CopyResponse:
         return cls(fmt, formats)
 
 
-@dataclass(frozen=True)
 class CopyInResponse(_CopyResponse):
     TYPE: ClassVar[bytes] = b"G"
 
 
-@dataclass(frozen=True)
 class CopyOutResponse(_CopyResponse):
     TYPE: ClassVar[bytes] = b"H"
 
 
-@dataclass(frozen=True)
 class CopyBothResponse(_CopyResponse):
     TYPE: ClassVar[bytes] = b"W"
 
 
-@dataclass(frozen=True)
-class NotificationResponse:
+class NotificationResponse(Message):
     TYPE: ClassVar[bytes] = b"A"
     process_id: int
     channel: str
     payload: str
+
+    _fields: ClassVar[tuple[str, ...]] = ("process_id", "channel", "payload")
+
+    def __init__(self, process_id: int, channel: str, payload: str) -> None:
+        self.process_id = process_id
+        self.channel = channel
+        self.payload = payload
 
     def body(self) -> bytes:
         return i32(self.process_id) + cstr(self.channel) + cstr(self.payload)
@@ -305,10 +364,14 @@ class NotificationResponse:
         return msg
 
 
-@dataclass(frozen=True)
-class FunctionCallResponse:
+class FunctionCallResponse(Message):
     TYPE: ClassVar[bytes] = b"V"
     value: bytes | None
+
+    _fields: ClassVar[tuple[str, ...]] = ("value",)
+
+    def __init__(self, value: bytes | None) -> None:
+        self.value = value
 
     def body(self) -> bytes:
         return values_body((self.value,))[2:]
@@ -323,8 +386,7 @@ class FunctionCallResponse:
         return cls(value)
 
 
-@dataclass(frozen=True)
-class ParseComplete:
+class ParseComplete(Message):
     TYPE: ClassVar[bytes] = b"1"
 
     def body(self) -> bytes:
@@ -336,8 +398,7 @@ class ParseComplete:
         return cls()
 
 
-@dataclass(frozen=True)
-class BindComplete:
+class BindComplete(Message):
     TYPE: ClassVar[bytes] = b"2"
 
     def body(self) -> bytes:
@@ -349,8 +410,7 @@ class BindComplete:
         return cls()
 
 
-@dataclass(frozen=True)
-class CloseComplete:
+class CloseComplete(Message):
     TYPE: ClassVar[bytes] = b"3"
 
     def body(self) -> bytes:
@@ -362,8 +422,7 @@ class CloseComplete:
         return cls()
 
 
-@dataclass(frozen=True)
-class NoData:
+class NoData(Message):
     TYPE: ClassVar[bytes] = b"n"
 
     def body(self) -> bytes:
@@ -375,8 +434,7 @@ class NoData:
         return cls()
 
 
-@dataclass(frozen=True)
-class PortalSuspended:
+class PortalSuspended(Message):
     TYPE: ClassVar[bytes] = b"s"
 
     def body(self) -> bytes:
@@ -388,8 +446,7 @@ class PortalSuspended:
         return cls()
 
 
-@dataclass(frozen=True)
-class EmptyQueryResponse:
+class EmptyQueryResponse(Message):
     TYPE: ClassVar[bytes] = b"I"
 
     def body(self) -> bytes:

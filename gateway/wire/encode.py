@@ -9,6 +9,7 @@ from gateway.wire.backend import BackendMessage
 from gateway.wire.buffer import frame
 from gateway.wire.errors import LocalProtocolError
 from gateway.wire.frontend import FrontendMessage
+from gateway.wire.message import Message
 
 _U32 = struct.Struct("!I")
 
@@ -16,9 +17,11 @@ _U32 = struct.Struct("!I")
 MESSAGE_CLASSES: frozenset[type] = frozenset(get_args(FrontendMessage)) | frozenset(get_args(BackendMessage))
 
 
-def encode(msg: FrontendMessage | BackendMessage) -> bytes:
-    """Serialize one message; raises :class:`LocalProtocolError` if it is not a protocol message."""
-    if type(msg) not in MESSAGE_CLASSES:
+def encode(msg: object) -> bytes:
+    """Serialize one message (a :data:`FrontendMessage` or :data:`BackendMessage`); raises
+    :class:`LocalProtocolError` if it is not a protocol message. Typed ``object``: compiled, a narrower
+    type would be checked on entry, with a TypeError instead."""
+    if not isinstance(msg, Message) or type(msg) not in MESSAGE_CLASSES:
         raise LocalProtocolError(f"not a protocol message: {msg!r}")
     body = msg.body()
     type_code = msg.TYPE
@@ -27,5 +30,5 @@ def encode(msg: FrontendMessage | BackendMessage) -> bytes:
     return frame(type_code, body)
 
 
-def encode_all(*msgs: FrontendMessage | BackendMessage) -> bytes:
+def encode_all(*msgs: object) -> bytes:
     return b"".join(encode(m) for m in msgs)

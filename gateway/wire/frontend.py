@@ -11,9 +11,9 @@ b'Q\\x00\\x00\\x00\\rselect 1\\x00'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
+from gateway.wire.message import Message
 from gateway.wire.buffer import Reader, cstr, i16, i32, read_values, u32, values_body
 from gateway.wire.errors import RemoteProtocolError
 
@@ -23,13 +23,18 @@ GSSENC_REQUEST_CODE = 80877104
 CANCEL_REQUEST_CODE = 80877102
 
 
-@dataclass(frozen=True)
-class StartupMessage:
+class StartupMessage(Message):
     """The first packet of a session: protocol version and ``name=value`` parameters."""
 
     TYPE: ClassVar[bytes] = b""
-    parameters: tuple[tuple[str, str], ...] = ()
-    protocol_version: int = PROTOCOL_3_0
+    parameters: tuple[tuple[str, str], ...]
+    protocol_version: int
+
+    _fields: ClassVar[tuple[str, ...]] = ("parameters", "protocol_version")
+
+    def __init__(self, parameters: tuple[tuple[str, str], ...] = (), protocol_version: int = PROTOCOL_3_0) -> None:
+        self.parameters = parameters
+        self.protocol_version = protocol_version
 
     @property
     def params(self) -> dict[str, str]:
@@ -59,38 +64,45 @@ class StartupMessage:
         return cls(tuple(params), version)
 
 
-@dataclass(frozen=True)
-class SSLRequest:
+class SSLRequest(Message):
     TYPE: ClassVar[bytes] = b""
 
     def body(self) -> bytes:
         return i32(SSL_REQUEST_CODE)
 
 
-@dataclass(frozen=True)
-class GSSENCRequest:
+class GSSENCRequest(Message):
     TYPE: ClassVar[bytes] = b""
 
     def body(self) -> bytes:
         return i32(GSSENC_REQUEST_CODE)
 
 
-@dataclass(frozen=True)
-class CancelRequest:
+class CancelRequest(Message):
     """Sent on a new connection: cancel the query of the session holding this key."""
 
     TYPE: ClassVar[bytes] = b""
     process_id: int
     secret_key: bytes
 
+    _fields: ClassVar[tuple[str, ...]] = ("process_id", "secret_key")
+
+    def __init__(self, process_id: int, secret_key: bytes) -> None:
+        self.process_id = process_id
+        self.secret_key = secret_key
+
     def body(self) -> bytes:
         return i32(CANCEL_REQUEST_CODE) + i32(self.process_id) + bytes(self.secret_key)
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(Message):
     TYPE: ClassVar[bytes] = b"Q"
     sql: str
+
+    _fields: ClassVar[tuple[str, ...]] = ("sql",)
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
 
     def body(self) -> bytes:
         return cstr(self.sql)
@@ -100,12 +112,18 @@ class Query:
         return cls(r.cstring())
 
 
-@dataclass(frozen=True)
-class Parse:
+class Parse(Message):
     TYPE: ClassVar[bytes] = b"P"
     name: str
     sql: str
-    param_types: tuple[int, ...] = ()
+    param_types: tuple[int, ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("name", "sql", "param_types")
+
+    def __init__(self, name: str, sql: str, param_types: tuple[int, ...] = ()) -> None:
+        self.name = name
+        self.sql = sql
+        self.param_types = param_types
 
     def body(self) -> bytes:
         return cstr(self.name) + cstr(self.sql) + i16(len(self.param_types)) + b"".join(
@@ -119,14 +137,22 @@ class Parse:
         return cls(name, sql, tuple(r.uint32() for _ in range(n)))
 
 
-@dataclass(frozen=True)
-class Bind:
+class Bind(Message):
     TYPE: ClassVar[bytes] = b"B"
     portal: str
     statement: str
-    param_formats: tuple[int, ...] = ()
-    params: tuple[bytes | None, ...] = ()
-    result_formats: tuple[int, ...] = ()
+    param_formats: tuple[int, ...]
+    params: tuple[bytes | None, ...]
+    result_formats: tuple[int, ...]
+
+    _fields: ClassVar[tuple[str, ...]] = ("portal", "statement", "param_formats", "params", "result_formats")
+
+    def __init__(self, portal: str, statement: str, param_formats: tuple[int, ...] = (), params: tuple[bytes | None, ...] = (), result_formats: tuple[int, ...] = ()) -> None:
+        self.portal = portal
+        self.statement = statement
+        self.param_formats = param_formats
+        self.params = params
+        self.result_formats = result_formats
 
     def body(self) -> bytes:
         return (
@@ -148,13 +174,18 @@ class Bind:
         return cls(portal, statement, formats, params, results)
 
 
-@dataclass(frozen=True)
-class Describe:
+class Describe(Message):
     """Describe a prepared statement (``kind="S"``) or a portal (``kind="P"``)."""
 
     TYPE: ClassVar[bytes] = b"D"
     kind: str
-    name: str = ""
+    name: str
+
+    _fields: ClassVar[tuple[str, ...]] = ("kind", "name")
+
+    def __init__(self, kind: str, name: str = "") -> None:
+        self.kind = kind
+        self.name = name
 
     def body(self) -> bytes:
         return self.kind.encode("ascii") + cstr(self.name)
@@ -167,11 +198,16 @@ class Describe:
         return cls(kind, r.cstring())
 
 
-@dataclass(frozen=True)
-class Close:
+class Close(Message):
     TYPE: ClassVar[bytes] = b"C"
     kind: str
-    name: str = ""
+    name: str
+
+    _fields: ClassVar[tuple[str, ...]] = ("kind", "name")
+
+    def __init__(self, kind: str, name: str = "") -> None:
+        self.kind = kind
+        self.name = name
 
     def body(self) -> bytes:
         return self.kind.encode("ascii") + cstr(self.name)
@@ -184,11 +220,16 @@ class Close:
         return cls(kind, r.cstring())
 
 
-@dataclass(frozen=True)
-class Execute:
+class Execute(Message):
     TYPE: ClassVar[bytes] = b"E"
-    portal: str = ""
-    max_rows: int = 0
+    portal: str
+    max_rows: int
+
+    _fields: ClassVar[tuple[str, ...]] = ("portal", "max_rows")
+
+    def __init__(self, portal: str = "", max_rows: int = 0) -> None:
+        self.portal = portal
+        self.max_rows = max_rows
 
     def body(self) -> bytes:
         return cstr(self.portal) + i32(self.max_rows)
@@ -198,8 +239,7 @@ class Execute:
         return cls(r.cstring(), r.int32())
 
 
-@dataclass(frozen=True)
-class Sync:
+class Sync(Message):
     TYPE: ClassVar[bytes] = b"S"
 
     def body(self) -> bytes:
@@ -210,8 +250,7 @@ class Sync:
         return cls()
 
 
-@dataclass(frozen=True)
-class Flush:
+class Flush(Message):
     TYPE: ClassVar[bytes] = b"H"
 
     def body(self) -> bytes:
@@ -222,8 +261,7 @@ class Flush:
         return cls()
 
 
-@dataclass(frozen=True)
-class Terminate:
+class Terminate(Message):
     TYPE: ClassVar[bytes] = b"X"
 
     def body(self) -> bytes:
@@ -234,8 +272,7 @@ class Terminate:
         return cls()
 
 
-@dataclass(frozen=True)
-class PasswordMessage:
+class PasswordMessage(Message):
     """Type ``p``: a password, or a SASL message; which one depends on the authentication request.
 
     Use :meth:`SASLInitialResponse.from_password` / :meth:`SASLResponse.from_password` to read it.
@@ -243,6 +280,11 @@ class PasswordMessage:
 
     TYPE: ClassVar[bytes] = b"p"
     data: bytes
+
+    _fields: ClassVar[tuple[str, ...]] = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
     def body(self) -> bytes:
         return bytes(self.data)
@@ -255,11 +297,16 @@ class PasswordMessage:
         return Reader(self.data).cstring()
 
 
-@dataclass(frozen=True)
-class SASLInitialResponse:
+class SASLInitialResponse(Message):
     TYPE: ClassVar[bytes] = b"p"
     mechanism: str
-    data: bytes | None = None
+    data: bytes | None
+
+    _fields: ClassVar[tuple[str, ...]] = ("mechanism", "data")
+
+    def __init__(self, mechanism: str, data: bytes | None = None) -> None:
+        self.mechanism = mechanism
+        self.data = data
 
     def body(self) -> bytes:
         if self.data is None:
@@ -276,10 +323,14 @@ class SASLInitialResponse:
         return cls(mechanism, data)
 
 
-@dataclass(frozen=True)
-class SASLResponse:
+class SASLResponse(Message):
     TYPE: ClassVar[bytes] = b"p"
     data: bytes
+
+    _fields: ClassVar[tuple[str, ...]] = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
     def body(self) -> bytes:
         return bytes(self.data)
@@ -289,13 +340,20 @@ class SASLResponse:
         return cls(msg.data)
 
 
-@dataclass(frozen=True)
-class FunctionCall:
+class FunctionCall(Message):
     TYPE: ClassVar[bytes] = b"F"
     function_oid: int
-    arg_formats: tuple[int, ...] = ()
-    args: tuple[bytes | None, ...] = ()
-    result_format: int = 0
+    arg_formats: tuple[int, ...]
+    args: tuple[bytes | None, ...]
+    result_format: int
+
+    _fields: ClassVar[tuple[str, ...]] = ("function_oid", "arg_formats", "args", "result_format")
+
+    def __init__(self, function_oid: int, arg_formats: tuple[int, ...] = (), args: tuple[bytes | None, ...] = (), result_format: int = 0) -> None:
+        self.function_oid = function_oid
+        self.arg_formats = arg_formats
+        self.args = args
+        self.result_format = result_format
 
     def body(self) -> bytes:
         return (
@@ -313,12 +371,16 @@ class FunctionCall:
         return cls(oid, formats, read_values(r), r.int16())
 
 
-@dataclass(frozen=True)
-class CopyData:
+class CopyData(Message):
     """Both directions."""
 
     TYPE: ClassVar[bytes] = b"d"
     data: bytes
+
+    _fields: ClassVar[tuple[str, ...]] = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
     def body(self) -> bytes:
         return bytes(self.data)
@@ -328,8 +390,7 @@ class CopyData:
         return cls(r.rest())
 
 
-@dataclass(frozen=True)
-class CopyDone:
+class CopyDone(Message):
     """Both directions."""
 
     TYPE: ClassVar[bytes] = b"c"
@@ -342,10 +403,14 @@ class CopyDone:
         return cls()
 
 
-@dataclass(frozen=True)
-class CopyFail:
+class CopyFail(Message):
     TYPE: ClassVar[bytes] = b"f"
     message: str
+
+    _fields: ClassVar[tuple[str, ...]] = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
 
     def body(self) -> bytes:
         return cstr(self.message)
