@@ -108,7 +108,7 @@ class Statement:
     forwarded_sql: str | None  # None for statements the gateway answers itself
     server_name: str | None = None  # a named statement: its name on the backend (see backend/prepared.py)
     local: Any = None  # the PlannedStatement of a gateway_set / gateway_show
-    fresh_plan: Any = None  # the Parse-time plan, used by the first Bind
+    fresh_plan: Any = None  # the plan held for the next Bind (Parse-time, then the last Bind's)
     claim_version: int = 0
 
 
@@ -566,11 +566,13 @@ class PgSession(Pooling):
             await later
 
     def _bind_plan(self, body: bytes, msg: Bind, stmt: Statement) -> Awaitable[None] | None:
-        """The plan of a forwarded statement's Bind: the Parse-time one the first time, planned again
-        (from the caches) after the purpose changed."""
-        plan = stmt.fresh_plan
-        stmt.fresh_plan = None
-        if plan is None or stmt.claim_version != self.claim_version:
+        """The plan of a forwarded statement's Bind: the held one (the Parse-time plan, then the last
+        Bind's) again while nothing it was decided under changed (:meth:`Gateway.rebind`: claim,
+        catalog, policy, requesters, the day's profile), else planned again (from the caches)."""
+        held = stmt.fresh_plan
+        plan = self.gw.rebind(self.ctx, held) if held is not None and stmt.claim_version == self.claim_version \
+            else None
+        if plan is None:
             plan = self.gw.plan_hot(self.ctx, stmt.sql, stmt.param_types)
             if plan is None:
                 return self._bind_cold(body, msg, stmt)
@@ -599,6 +601,7 @@ class PgSession(Pooling):
             stmt.forwarded_sql = sql
             self.backend.unnamed = None
         stmt.claim_version = self.claim_version
+        stmt.fresh_plan = plan  # held for the next Bind (Gateway.rebind checks it still holds)
 
     def _bind_planned(self, body: bytes, msg: Bind, stmt: Statement, plan: Any) -> Awaitable[None] | None:
         params = _params(msg, stmt.param_types)

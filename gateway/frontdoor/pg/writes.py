@@ -167,8 +167,8 @@ async def bind_write(session: Any, stmt: Any, msg: Any, params: tuple[object, ..
     """The Bind of a write: the request (planned again if the claim changed), admitted and logged."""
     plan = stmt.fresh_plan
     stmt.fresh_plan = None
-    if plan is None or stmt.claim_version != session.claim_version:
-        gw = session.gw
+    gw = session.gw
+    if plan is None or stmt.claim_version != session.claim_version or not gw.holds(session.ctx, plan):
         plan = gw.plan_hot(session.ctx, stmt.sql) or await gw.plan_cold(session.ctx, stmt.sql)
         if plan.error is not None:
             await session._log(plan)
