@@ -3,7 +3,7 @@
 Targets (``tests/fuzz/``): the wire codec (``fuzz_wire``: frontend and backend parsers, framing),
 the startup and authentication path (``fuzz_auth``: startup packets, ``session_settings``, SASL
 messages, the SCRAM server) and the analyzer on grammar-shaped SQL (``fuzz_sql``). Each runs in its
-own process (libFuzzer exits the process) for ``GATEWAY_FUZZ_SECONDS`` seconds (default 10; 0 skips),
+own process (libFuzzer exits the process) for ``GATEWAY_FUZZ_SECONDS`` seconds (default 5; 0 skips),
 on the pure-Python codec so that atheris can steer by its coverage.
 
 A crash fails the test with the input; add that input to the target's ``REGRESSIONS`` once the bug
@@ -25,7 +25,7 @@ import pytest
 
 FUZZ_DIR = Path(__file__).parent / "fuzz"
 TARGETS = ("fuzz_wire", "fuzz_auth", "fuzz_sql")
-SECONDS = int(os.environ.get("GATEWAY_FUZZ_SECONDS", "10"))
+SECONDS = int(os.environ.get("GATEWAY_FUZZ_SECONDS", "5"))
 
 sys.path.insert(0, str(FUZZ_DIR))
 
