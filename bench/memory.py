@@ -99,32 +99,7 @@ def plan_texts(total: int, mix: tuple[float, ...]) -> list[tuple[str, int]]:
 
 # ---- a raw wire client ----------------------------------------------------------------------------
 
-async def login(host: str, port: int, user: str = "dmv_clerk") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    from scramp import ScramClient
-
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(w.encode(w.StartupMessage((("user", user), ("database", "dmv")))))
-    parser = w.BackendParser()
-    client = ScramClient(["SCRAM-SHA-256"], user, f"{user}-demo-password")
-    while True:
-        msg = parser.next_event()
-        if msg is None:
-            data = await reader.read(65536)
-            if not data:
-                raise ConnectionError("closed during login")
-            parser.feed(data)
-            continue
-        if isinstance(msg, w.AuthenticationSASL):
-            writer.write(w.encode(w.SASLInitialResponse("SCRAM-SHA-256", client.get_client_first().encode())))
-        elif isinstance(msg, w.AuthenticationSASLContinue):
-            client.set_server_first(msg.data.decode())
-            writer.write(w.encode(w.SASLResponse(client.get_client_final().encode())))
-        elif isinstance(msg, w.AuthenticationSASLFinal):
-            client.set_server_final(msg.data.decode())
-        elif isinstance(msg, w.ErrorResponse):
-            raise ConnectionError(msg.message)
-        elif isinstance(msg, w.ReadyForQuery):
-            return reader, writer
+from soak import _login as login  # noqa: E402 - the same raw SCRAM login as the soak's clients
 
 
 class Tally:
