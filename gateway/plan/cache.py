@@ -340,10 +340,10 @@ class _Skeleton:
             fields["slots"] = tuple([values[k] for k in slots])
             if recipes:  # resolve_named_texts, from the recipes made once
                 individuals = []
-                for key, array, recipe in recipes:
+                for key, array, recipe, kinds in recipes:
                     value = _new(NamedValue)
                     value.__dict__.update(key=key, parts=tuple([values[x] if lit else x for lit, x in recipe]),
-                                          array=array)
+                                          array=array, kinds=kinds)
                     individuals.append(value)
                 fields["individuals"] = tuple(individuals)
             else:
@@ -368,7 +368,7 @@ _new = object.__new__
 
 def _named_recipes(plan: StatementPlan, texts: list[str], literal_of: dict[int, int]) -> tuple[Any, ...]:
     """How :func:`resolve_named_texts` builds each individual ``plan`` names from a skeleton hit's
-    literal values: (key, array, ((True, literal number) or (False, the part as is), ...))."""
+    literal values: (key, array, ((True, literal number) or (False, the part as is), ...), kinds)."""
     recipes = []
     for item in plan.named:
         recipe: list[tuple[bool, Any]] = []
@@ -380,7 +380,7 @@ def _named_recipes(plan: StatementPlan, texts: list[str], literal_of: dict[int, 
                 recipe.append((True, k) if k is not None else (False, texts[value.pos]))
             else:
                 recipe.append((False, value.text))
-        recipes.append((item.key, item.array, tuple(recipe)))
+        recipes.append((item.key, item.array, tuple(recipe), item.kinds))
     return tuple(recipes)
 
 

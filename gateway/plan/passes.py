@@ -17,6 +17,7 @@ from gateway.analyzer.identity import answer_identity
 from gateway.analyzer.statement import StatementFacts, read_statement
 from gateway.catalog.model import Catalog, Relation
 from gateway.errors import PolicyDenied
+from gateway.plan.types import with_kinds
 from gateway.policy.decide import decide_statement
 from gateway.policy.naming import Named
 from gateway.policy.types import ColumnRef, Decision, Profile
@@ -66,11 +67,11 @@ def analyze(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWor
 def decide(work: StatementWork, env: PlanEnv, profile: Profile) -> StatementWork:
     assert work.facts is not None
     decision, naming = decide_statement(work.facts.accesses, bool(work.facts.tables), profile, work.facts.constraints)
-    work.named = naming.named
+    work.named = with_kinds(naming.named, env.catalog) if naming.named else ()
     if decision.action == "deny":
         raise PolicyDenied(f"gateway: {decision.reason}", rule=decision.rule)
     work.decision = decision
-    work.named, work.personal, work.anchored = naming.named, naming.needs_naming, not naming.problem
+    work.personal, work.anchored = naming.needs_naming, not naming.problem
     return work
 
 

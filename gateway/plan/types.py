@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gateway.analyzer.arrays import array_elements, binary_array_elements
+from gateway.catalog.model import Catalog
 from gateway.errors import GatewayError
+from gateway.plan.keys import canonical, key_kind
 from gateway.policy.naming import Named
 from gateway.policy.types import Access, Decision
 from gateway.policy.writes import WriteTarget
@@ -55,25 +57,30 @@ class NamedValue:
     key: str
     parts: tuple[str | int, ...]  # str: a literal's text; int: a parameter number
     array: bool = False  # one array parameter: each element names one individual
+    kinds: tuple[str, ...] = ()  # per part: the key column's canonical form (plan.keys; "": exact)
 
     def resolve(self, params: tuple[object, ...] | list[object] | None) -> list[str]:
         """``key:value`` texts of the individuals, with parameters bound (a combination's parts
-        joined by ``|``); a parameter that is missing or NULL names nobody."""
+        joined by ``|``); a parameter that is missing or NULL names nobody. Each value in the
+        canonical form of its key column's type (``09``, ``'9'`` and ``9.0`` of an integer key: ``9``)."""
+        kinds = self.kinds
         if self.array and len(self.parts) == 1:  # ``= ANY(x)``: each element of the array names one
             part = self.parts[0]
             if isinstance(part, int):
                 if not params or part > len(params) or params[part - 1] is None:
                     return []
                 part = params[part - 1]  # type: ignore[assignment]
-            return [f"{self.key}:{_text(v)}" for v in _elements(part) if v is not None]
+            kind = kinds[0] if kinds else ""
+            return [f"{self.key}:{canonical(v, kind)}" for v in _elements(part) if v is not None]
         values: list[str] = []
-        for part in self.parts:
+        for i, part in enumerate(self.parts):
             if isinstance(part, int):
                 if not params or part > len(params) or params[part - 1] is None:
                     return []
-                values.append(_text(params[part - 1]))
+                value: object = params[part - 1]
             else:
-                values.append(part)
+                value = part
+            values.append(canonical(value, kinds[i]) if i < len(kinds) else _text(value))
         return [f"{self.key}:{'|'.join(values)}"]
 
 
@@ -94,6 +101,22 @@ def _elements(value: object) -> list[object]:
     return array_elements(_text(value))  # PostgreSQL's reading: [1:60]={...}, {{..},{..}}, "quoted"
 
 
+def with_kinds(named: tuple[Named, ...], catalog: Catalog) -> tuple[Named, ...]:
+    """``named`` with each value's canonical form (:mod:`gateway.plan.keys`), from its key column's
+    type in ``catalog`` (a column the catalog does not know: exact text)."""
+    out = []
+    for item in named:
+        kinds = []
+        for qualified in item.columns:
+            schema, _, rest = qualified.partition(".")
+            relation_name, _, column_name = rest.rpartition(".")
+            relation = catalog.relation(schema, relation_name)
+            column = relation.column(column_name) if relation is not None else None
+            kinds.append(key_kind(column.type_sql) if column is not None else "")
+        out.append(Named(item.key, item.columns, item.values, item.array, tuple(kinds)))
+    return tuple(out)
+
+
 def resolve_named(named: tuple[Named, ...], tokens: list[object]) -> tuple[NamedValue, ...]:
     """Give each named individual this request's literal texts (tokens by index)."""
     return resolve_named_texts(named, [t.text for t in tokens])  # type: ignore[attr-defined]
@@ -111,7 +134,7 @@ def resolve_named_texts(named: tuple[Named, ...], texts: list[str]) -> tuple[Nam
                 parts.append(texts[value.pos])
             else:
                 parts.append(value.text)
-        out.append(NamedValue(item.key, tuple(parts), item.array))
+        out.append(NamedValue(item.key, tuple(parts), item.array, item.kinds))
     return tuple(out)
 
 

@@ -78,6 +78,7 @@ class Named:
     columns: tuple[str, ...]  # qualified column(s), one per value
     values: tuple[Value, ...]
     array: bool = False  # one array value (``= ANY($1)``): each element names one individual
+    kinds: tuple[str, ...] = ()  # per column: how its values compare (gateway/plan/keys.py; set by the plan stage)
 
 
 @dataclass(frozen=True)
