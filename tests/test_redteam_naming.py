@@ -187,8 +187,6 @@ def test_distinct_individuals_stay_distinct_in_any_format(gw: WireGateway) -> No
     assert binary == recorded[1] and sorted(listed) == sorted(recorded[0] + recorded[1] + recorded[2]), (binary, listed)
 
 
-@pytest.mark.xfail(strict=True, reason="open (for speed): policy.naming.evaluate returns no named individuals when "
-                   "the answer carries no personal data, so a status-only release names nobody")
 def test_a_court_order_release_of_the_status_alone_owes_a_notice(gw: WireGateway) -> None:
     """SPEC 10: every release under a court_order queues a notice to each person it named. An answer
     of the immigration status alone (no personal data in it) still names person 15 in its WHERE."""

@@ -98,8 +98,8 @@ class _State:
 def evaluate(constraints: Constraints, naming: Naming) -> NamingResult:
     refs = constraints.refs
     required = [i for i, r in enumerate(refs) if naming.tag in r.output_tags]
-    if not required:
-        return NamingResult()
+    if not required:  # nothing to anchor: still who it names, for the record and the notices (SPEC 10)
+        return NamingResult(named=_mentioned(constraints, refs, naming))
     state = _State()
     too_long: list[str] = []
     equals = [a for a in constraints.atoms if isinstance(a, Equals)]
@@ -143,6 +143,25 @@ def evaluate(constraints: Constraints, naming: Naming) -> NamingResult:
     if sum(1 for n in named if not n.array) > naming.max_values:
         return NamingResult((), named, f"the statement names more than {naming.max_values} individuals", True)
     return NamingResult((), named, "", True)
+
+
+def _mentioned(constraints: Constraints, refs: tuple[RelationRef, ...], naming: Naming) -> tuple[Named, ...]:
+    """Every individual a statement whose answer carries no personal data names: ``SELECT
+    immigration_status ... WHERE person_id = 15`` names person 15 in its WHERE clause, and a release
+    under a court order owes that person a notice. Each value of a list (there is no 25-value rule
+    to keep: nothing is anchored), each combination, and each branch of an ``OR``."""
+    top = [a for a in constraints.atoms if isinstance(a, Equals)]
+    groups = [top] + [[*top, *branch] for a in constraints.atoms if isinstance(a, Either) for branch in a.branches]
+    named: list[Named] = []
+    for equals in groups:  # a combination within one branch only (never first name of one, last of another)
+        for atom in equals:
+            found = _direct(atom, refs, naming)
+            if found is not None:
+                named.extend(_singles(found))
+        for i in range(len(refs)):
+            for _, combos in _combinations(i, equals, refs, naming):
+                named.extend(combos)
+    return tuple(dict.fromkeys(named))
 
 
 def _qualified(col: Col, refs: tuple[RelationRef, ...]) -> str:
