@@ -28,6 +28,9 @@ COMPILED = [
     "gateway/wire/backend.py",
     "gateway/audit/canonical.py",
     "gateway/frontdoor/pg/relay.py",
+    "gateway/backend/prepared.py",
+    "gateway/backend/wire_conn.py",
+    "gateway/backend/pool.py",
 ]
 
 

@@ -31,6 +31,9 @@ COMPILED = (
     "gateway.wire.backend",
     "gateway.audit.canonical",
     "gateway.frontdoor.pg.relay",
+    "gateway.backend.prepared",
+    "gateway.backend.wire_conn",
+    "gateway.backend.pool",
 )
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Mapping
+from time import monotonic
 
 from gateway.backend.target import BackendTarget
 from gateway.backend.prepared import PreparedCounters, PreparedSet
@@ -76,13 +76,13 @@ class BackendPool:
                 f"gateway: all {self.size} backend connections are busy and {self.waiting} statements already "
                 f"wait for one (wire_pool_queue = {self.max_waiting}); the statement was not run, try again"
             )
-        t0 = time.monotonic()
+        t0 = monotonic()
         deadline = t0 + self.acquire_timeout
         self.waiting += 1
         self.waits_total += 1
         try:
             while True:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - monotonic()
                 if remaining <= 0:
                     self.wait_timeouts_total += 1
                     raise LimitExceeded(
@@ -107,7 +107,7 @@ class BackendPool:
                     return conn
         finally:
             self.waiting -= 1
-            self.wait_seconds_total += time.monotonic() - t0
+            self.wait_seconds_total += monotonic() - t0
 
     async def _try_acquire(self, deadline: float | None) -> BackendConnection | None:
         """An idle connection, or a new one while the pool is below its size; None when all are busy."""
@@ -119,7 +119,7 @@ class BackendPool:
         if len(self._in_use) + self._opening < self.size:
             self._opening += 1
             try:
-                conn = await self._connect(deadline if deadline is not None else time.monotonic() + self.acquire_timeout)
+                conn = await self._connect(deadline if deadline is not None else monotonic() + self.acquire_timeout)
             finally:
                 self._opening -= 1
             conn.prepared = PreparedSet(self.max_prepared)
@@ -131,12 +131,12 @@ class BackendPool:
     async def _connect(self, deadline: float) -> BackendConnection:
         """A new connection. A login the server refuses for now (57P03: starting up, in crash recovery)
         is tried again every 100 ms until the acquire deadline (at least ``recovery_wait`` seconds)."""
-        until = max(deadline, time.monotonic() + self.recovery_wait)
+        until = max(deadline, monotonic() + self.recovery_wait)
         while True:
             try:
                 return await BackendConnection.connect(self.target, self.startup)
             except BackendUnavailable as exc:
-                if not getattr(exc, "transient", False) or self._closed or time.monotonic() + 0.1 > until:
+                if not getattr(exc, "transient", False) or self._closed or monotonic() + 0.1 > until:
                     raise
                 log.info("the backend refuses logins for now (%s); trying again", exc)
             await asyncio.sleep(0.1)
@@ -147,7 +147,7 @@ class BackendPool:
             if not conn.clean:  # dead, or it got something while idle (a FATAL from a crash): never hand it out
                 conn.close()
                 continue
-            if time.monotonic() - conn.last_used > self.idle_check_after:
+            if monotonic() - conn.last_used > self.idle_check_after:
                 try:
                     await conn.simple("SELECT 1", timeout=5)
                 except (BackendUnavailable, ValueError):
@@ -169,7 +169,7 @@ class BackendPool:
                 idle.pop()
                 conn.close()
                 continue
-            if time.monotonic() - conn.last_used > self.idle_check_after:
+            if monotonic() - conn.last_used > self.idle_check_after:
                 return None  # due for its health check (a round trip): acquire does it
             idle.pop()
             self._in_use.add(conn)

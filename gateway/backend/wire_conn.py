@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Mapping
+from time import monotonic
+from typing import Any
 
 from scramp import ScramClient, ScramException
 
@@ -46,11 +47,15 @@ def _refused(message: str, msg: ErrorResponse) -> BackendUnavailable:
     return exc
 
 
-class _BackendProtocol(asyncio.Protocol):
-    """Feeds a parser (collect mode) or hands bytes to a sink (relay mode)."""
+class _BackendProtocol:
+    """Feeds a parser (collect mode) or hands bytes to a sink (relay mode).
+
+    The socket's protocol for uvloop / asyncio (they call these methods by name; no base class, so that
+    it is a native class when compiled: the backend's answer reaches the relay through one compiled
+    call, ``data_received`` -> ``sink``)."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None
         self.parser = BackendParser()
         self.raw = bytearray()
         self.raw_mode = False
@@ -59,8 +64,8 @@ class _BackendProtocol(asyncio.Protocol):
         self.closed = False
         self._waiter: asyncio.Future[None] | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         sink = self.sink
@@ -79,8 +84,15 @@ class _BackendProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._wake()
-        if self.on_lost is not None:
-            self.on_lost(exc)
+        on_lost = self.on_lost
+        if on_lost is not None:
+            on_lost(exc)
+
+    def pause_writing(self) -> None:  # the gateway writes a client's batch at a time; nothing to hold back
+        pass
+
+    def resume_writing(self) -> None:
+        pass
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -92,9 +104,10 @@ class _BackendProtocol(asyncio.Protocol):
             exc = BackendUnavailable("gateway: the backend closed the connection")
             exc.transient = True  # type: ignore[attr-defined]
             raise exc
-        self._waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
         try:
-            await self._waiter
+            await waiter
         finally:
             self._waiter = None
 
@@ -102,14 +115,14 @@ class _BackendProtocol(asyncio.Protocol):
 class BackendConnection:
     """A logged-in backend session. ``server_params`` and ``key`` come from the startup."""
 
-    def __init__(self, target: BackendTarget, protocol: _BackendProtocol, transport: asyncio.Transport) -> None:
+    def __init__(self, target: BackendTarget, protocol: _BackendProtocol, transport: Any) -> None:
         self.target = target
         self._proto = protocol
-        self.transport = transport
+        self.transport: Any = transport
         self.server_params: dict[str, str] = {}
         self.key: BackendKeyData | None = None
         self.status = "I"
-        self.created = time.monotonic()
+        self.created = monotonic()
         self.last_used = self.created
         self.broken = False
         self.prepared = PreparedSet()  # statements held under the gateway's names (see prepared.py)
@@ -117,6 +130,7 @@ class BackendConnection:
         # connection now; None: unknown (a client ran RESET / DISCARD on it)
         self.applied: dict[str, str] | None = {}
         self.unnamed: object = None  # whose unnamed statement this connection holds (the session's Statement)
+        self.reuse = False  # set by the server when a pooled session ends: back to the pool without a reset
 
     # ---- connect -------------------------------------------------------------------------
     @classmethod
@@ -135,9 +149,9 @@ class BackendConnection:
     async def _connect(cls, target: BackendTarget, startup: Mapping[str, str]) -> BackendConnection:
         loop = asyncio.get_running_loop()
         if target.is_unix_socket:
-            transport, proto = await loop.create_unix_connection(_BackendProtocol, target.socket_path)
+            transport, proto = await loop.create_unix_connection(_BackendProtocol, target.socket_path)  # type: ignore[arg-type, type-var]
         else:
-            transport, proto = await loop.create_connection(_BackendProtocol, target.host, target.port)
+            transport, proto = await loop.create_connection(_BackendProtocol, target.host, target.port)  # type: ignore[arg-type, type-var]
         conn = cls(target, proto, transport)
         try:
             await conn._maybe_tls()
@@ -164,7 +178,7 @@ class BackendConnection:
         if answer == b"S":
             loop = asyncio.get_running_loop()
             hostname = self.target.host if self.target.sslmode == "verify-full" else None
-            self.transport = await loop.start_tls(self.transport, proto, ctx, server_hostname=hostname)  # type: ignore[assignment]
+            self.transport = await loop.start_tls(self.transport, proto, ctx, server_hostname=hostname)  # type: ignore[arg-type]
             proto.transport = self.transport
         elif answer == b"N":
             if self.target.sslmode in ("require", "verify-ca", "verify-full"):
@@ -231,30 +245,29 @@ class BackendConnection:
         """
         self.write(encode(Query(sql)))
         out: list[object] = []
-        error: ErrorResponse | None = None
-
-        async def collect() -> None:
-            nonlocal error
-            while True:
-                msg = await self.next_message()
-                if isinstance(msg, ReadyForQuery):
-                    self.status = msg.status
-                    return
-                if isinstance(msg, ErrorResponse):
-                    error = msg
-                elif isinstance(msg, ParameterStatus):
-                    self.server_params[msg.name] = msg.value
-                elif not isinstance(msg, NoticeResponse):
-                    out.append(msg)
-
         try:
-            await asyncio.wait_for(collect(), timeout)
+            error = await asyncio.wait_for(self._collect(out), timeout)
         except (asyncio.TimeoutError, RemoteProtocolError) as exc:
             self.broken = True
             raise BackendUnavailable(f"gateway: the backend did not answer ({type(exc).__name__})") from exc
         if error is not None:
             raise ValueError(error.message)
         return out
+
+    async def _collect(self, out: list[object]) -> ErrorResponse | None:
+        """The answer of :meth:`simple` into ``out``, up to ReadyForQuery; its error, if any."""
+        error: ErrorResponse | None = None
+        while True:
+            msg = await self.next_message()
+            if isinstance(msg, ReadyForQuery):
+                self.status = msg.status
+                return error
+            if isinstance(msg, ErrorResponse):
+                error = msg
+            elif isinstance(msg, ParameterStatus):
+                self.server_params[msg.name] = msg.value
+            elif not isinstance(msg, NoticeResponse):
+                out.append(msg)
 
     # ---- relay mode ----------------------------------------------------------------------
     def attach(self, sink: Callable[[bytes], None], on_lost: Callable[[Exception | None], None]) -> None:
@@ -266,9 +279,10 @@ class BackendConnection:
         proto.on_lost = on_lost
 
     def detach(self) -> None:
-        self._proto.sink = None
-        self._proto.on_lost = None
-        self.last_used = time.monotonic()
+        proto = self._proto
+        proto.sink = None
+        proto.on_lost = None
+        self.last_used = monotonic()
 
     def write(self, data: bytes) -> None:
         self.transport.write(data)
