@@ -26,6 +26,7 @@ import pytest
 from frontdoor_pg_support import WireGateway, raw_login, start_gateway
 from gateway.audit.keyfile import key_path_for
 from gateway.audit.literals import hash_literal
+from gateway.notices.queue import NoticeQueue
 
 CBI = "-c gateway.purpose=criminal_law_enforcement -c gateway.case_number=CR-2026-0042"
 COURT = "-c gateway.purpose=court_order -c gateway.order_reference=2026CV001234"
@@ -205,6 +206,10 @@ def test_compiled_and_pure_python_answer_and_record_alike(pair: tuple[WireGatewa
         answers = (_psycopg(gw), _asyncpg(gw), _frames(_raw_pipeline(gw)))
         results.append((answers, _records(gw)[before:]))
     (answers_a, records_a), (answers_b, records_b) = results
+    notices = [sorted(n.person for n in NoticeQueue(gw.audit_path.parent / "subject-notices.ndjson").notices()) for gw in pair]
+    assert notices[0] == notices[1]
+    for person, count in (("person:15", 1), ("person:16", 1), ("person:18", 3), ("person:17", 2)):
+        assert notices[0].count(person) == count, (person, notices[0])
     assert answers_a == answers_b
     assert _brief(records_a) == _brief(records_b), "\n".join(difflib.unified_diff(_brief(records_a), _brief(records_b),
                                                                                  lineterm="", n=1))
