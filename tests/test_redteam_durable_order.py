@@ -1,0 +1,170 @@
+"""No answer before its record is durable (SPEC 6), seen at the moment each answer arrives.
+
+The gateway runs with a shim (``tests/native/slowsync.c``, LD_PRELOAD) that makes every write to the
+request log (opened ``O_DSYNC``: the write returns once the data is on disk) return 20 ms late and,
+just before it returns, notes how far the log is durable. A client that receives an answer looks at
+those notes at once: the record of the answer must end within the durable part. An answer released
+when its record was queued, written but not yet returned, or durable only for another session's batch
+shows as a record beyond the durable mark. Every way in: psycopg simple, extended, prepared; asyncpg;
+a raw pipeline of 20 Parse/Bind/Execute per Sync; transaction pooling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import asyncpg
+import psycopg
+import pytest
+
+from frontdoor_pg_support import WireGateway, raw_login, start_gateway
+from gateway import wire as w
+from gateway.audit.keyfile import read_key
+from gateway.audit.literals import LiteralHasher
+
+SQL = "SELECT person_id, first_name FROM dmv.persons WHERE person_id = {}"
+SHIM = Path(__file__).parent / "native" / "slowsync.c"
+PER_CLIENT = 20
+
+
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the slow-sync shim")
+    out = tmp_path_factory.mktemp("slowsync") / "slowsync.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(out), str(SHIM), "-ldl"], check=True, timeout=60)
+    return out
+
+
+class Marks:
+    """The shim's notes: the size of the marks file when an answer arrived (read after the run)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: list[tuple[int, int]] = []  # (request number, marks bytes when its answer arrived)
+        self.lock = threading.Lock()
+
+    def arrived(self, n: int) -> None:
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            size = 0
+        with self.lock:
+            self.seen.append((n, size))
+
+
+def _psycopg(gw: WireGateway, mode: str, base: int, marks: Marks) -> None:
+    with psycopg.connect(gw.dsn("dmv_clerk"), autocommit=True, options="-c gateway.purpose=service_delivery",
+                         prepare_threshold=0 if mode == "prepared" else 5) as conn:
+        for n in range(base, base + PER_CLIENT):
+            if mode == "simple":
+                cur = conn.execute(SQL.format(n).encode(), prepare=False)
+            else:
+                cur = conn.execute(SQL.format(n), prepare=mode == "prepared")
+            cur.fetchall()
+            marks.arrived(n)
+
+
+def _asyncpg(gw: WireGateway, base: int, marks: Marks) -> None:
+    async def main() -> None:
+        conn = await asyncpg.connect(host=gw.host, port=gw.port, user="dmv_clerk", password="dmv_clerk-demo-password",
+                                     database="dmv", ssl=False, server_settings={"options": "-c gateway.purpose=service_delivery"})
+        try:
+            for n in range(base, base + PER_CLIENT):
+                await conn.fetch(SQL.format(n))
+                marks.arrived(n)
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+
+
+def _pipelined(gw: WireGateway, base: int, marks: Marks) -> None:
+    sock = raw_login(gw, "dmv_clerk", "-c gateway.purpose=service_delivery")
+    parser = w.BackendParser()
+    try:
+        for start in range(base, base + PER_CLIENT, 20):
+            sent = list(range(start, min(start + 20, base + PER_CLIENT)))
+            batch = [m for n in sent for m in (w.Parse("", SQL.format(n)), w.Bind("", ""), w.Execute(""))]
+            sock.sendall(b"".join(w.encode(m) for m in (*batch, w.Sync())))
+            while True:
+                msg = parser.next_event()
+                if msg is None:
+                    data = sock.recv(65536)
+                    assert data, "the gateway closed the connection"
+                    parser.feed(data)
+                    continue
+                if isinstance(msg, w.CommandComplete):
+                    marks.arrived(sent.pop(0))
+                elif isinstance(msg, w.ErrorResponse):
+                    raise AssertionError(msg.message)
+                elif isinstance(msg, w.ReadyForQuery):
+                    break
+    finally:
+        sock.close()
+
+
+def test_no_answer_arrives_before_its_record_is_durable(dmv_dsn: str, tmp_path: Path, shim: Path) -> None:
+    """Transaction pooling: the mode with the most between an answer and its session (the session mode
+    is in test_redteam_durability's crash test)."""
+    marks_path = tmp_path / "durable-marks"
+    gen = start_gateway(dmv_dsn, tmp_path, GATEWAY_POOL_MODE="transaction", LD_PRELOAD=str(shim),
+                        SLOWSYNC_MARKS=str(marks_path), SLOWSYNC_DELAY_US="20000")
+    gw = next(gen)
+    marks = Marks(marks_path)
+    try:
+        clients = [threading.Thread(target=_psycopg, args=(gw, mode, 1000 * (k + 1), marks))
+                   for k, mode in enumerate(("simple", "extended", "prepared", "simple"))]
+        clients.append(threading.Thread(target=_asyncpg, args=(gw, 6000, marks)))
+        clients.append(threading.Thread(target=_pipelined, args=(gw, 7000, marks)))
+        failures: list[BaseException] = []
+
+        def guarded(target):  # type: ignore[no-untyped-def]
+            def run(*args):  # type: ignore[no-untyped-def]
+                try:
+                    target(*args)
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    failures.append(exc)
+            return run
+
+        for t in clients:
+            t._target = guarded(t._target)  # type: ignore[attr-defined]
+            t.start()
+        for t in clients:
+            t.join(120)
+        assert not failures, failures
+    finally:
+        gen.close()
+
+    hasher = LiteralHasher(read_key(tmp_path / "audit.key"))
+    log = tmp_path / "requests.jsonl"
+    inode = os.stat(log).st_ino
+    end_of: dict[str, int] = {}
+    offset = 0
+    for line in log.read_bytes().splitlines(keepends=True):
+        offset += len(line)
+        record = json.loads(line)
+        if record.get("type") == "request":
+            end_of.setdefault(record["sql_received"], offset)
+    durable: list[tuple[int, int]] = []  # (marks bytes up to this note, durable size of the log)
+    at = 0
+    for line in marks_path.read_bytes().splitlines(keepends=True):
+        at += len(line)
+        ino, size = line.split()
+        if int(ino) == inode:
+            durable.append((at, int(size)))
+    assert len(marks.seen) == 6 * PER_CLIENT
+    early = []
+    for n, seen_bytes in marks.seen:
+        end = end_of.get(hasher.hash_sql(SQL.format(n)))
+        assert end is not None, f"request {n} was answered and has no record"
+        durable_then = max((size for upto, size in durable if upto <= seen_bytes), default=0)
+        if durable_then < end:
+            early.append((n, end, durable_then))
+    assert not early, f"{len(early)} answers arrived before their records were durable: {early[:5]}"
