@@ -232,8 +232,26 @@ async def drive(args: argparse.Namespace, pg_port: int, http_port: int, pid: int
     tally = Tally()
     t0 = time.monotonic()
     n = args.connections
-    await asyncio.gather(*(send_texts("127.0.0.1", pg_port, order[k::n], tally, args.depth) for k in range(n)))
+    curve: list[dict[str, object]] = []  # the serving process's RSS as the texts go in
+
+    async def sample() -> None:
+        while True:
+            serve = _status(pid)
+            curve.append({"texts": tally.answered + sum(tally.refused.values()),
+                          "seconds": round(time.monotonic() - t0, 1),
+                          "rss_kb": serve.get("VmRSS", 0), "hwm_kb": serve.get("VmHWM", 0)})
+            await asyncio.sleep(args.sample_seconds)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        await asyncio.gather(*(send_texts("127.0.0.1", pg_port, order[k::n], tally, args.depth)
+                               for k in range(n)))
+    finally:
+        sampler.cancel()
     texts_seconds = time.monotonic() - t0
+    serve = _status(pid)
+    curve.append({"texts": tally.answered + sum(tally.refused.values()), "seconds": round(texts_seconds, 1),
+                  "rss_kb": serve.get("VmRSS", 0), "hwm_kb": serve.get("VmHWM", 0)})
     phases["after_texts"] = snapshot(pid)
     gauges_texts = cache_gauges(http_port)
     idle = []
@@ -257,7 +275,8 @@ async def drive(args: argparse.Namespace, pg_port: int, http_port: int, pid: int
     return {"texts": args.texts, "mix": dict(zip(KINDS, args.mix)), "connections": n, "depth": args.depth,
             "texts_seconds": round(texts_seconds, 1), "answered": tally.answered, "refused": tally.refused,
             "first_refusals": tally.first_refusals, "idle_clients": args.idle, "idle_alive": alive,
-            "cache_after_texts": gauges_texts, "cache_at_end": cache_gauges(http_port), "phases": phases}
+            "cache_after_texts": gauges_texts, "cache_at_end": cache_gauges(http_port), "phases": phases,
+            "curve": curve}
 
 
 def report(result: dict[str, object], bar_mb: float) -> str:
@@ -272,6 +291,14 @@ def report(result: dict[str, object], bar_mb: float) -> str:
                          f"{row['hwm_kb'] / 1024:.1f} |")
         lines.append(f"| {phase} | **all** | | {sum(r['rss_kb'] for r in rows) / 1024:.1f} | "
                      f"{sum(r['hwm_kb'] for r in rows) / 1024:.1f} |")
+    curve = result.get("curve") or []
+    if curve:
+        # about ten points of the curve: texts answered -> the serving process's RSS and peak
+        step = max(1, len(curve) // 10)  # type: ignore[arg-type]
+        points = curve[::step] + ([curve[-1]] if (len(curve) - 1) % step else [])  # type: ignore[index]
+        lines += ["", "| texts | seconds | serve VmRSS MB | serve VmHWM MB |", "|---|---|---|---|"]
+        lines += [f"| {p['texts']:,} | {p['seconds']} | {p['rss_kb'] / 1024:.1f} | {p['hwm_kb'] / 1024:.1f} |"
+                  for p in points]
     serve = [r for r in phases["idle_clients"] if r["role"] == "serve"]  # type: ignore[index]
     rss = serve[0]["rss_kb"] / 1024 if serve else float("nan")
     hwm = serve[0]["hwm_kb"] / 1024 if serve else float("nan")
@@ -297,6 +324,8 @@ def main() -> int:
     ap.add_argument("--persons", type=int, default=2000)
     ap.add_argument("--bar-mb", type=float, default=200.0)
     ap.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--sample-seconds", type=float, default=5.0,
+                    help="the serving process's RSS is sampled this often while the texts go in (default 5)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = ap.parse_args()
     if abs(sum(args.mix) - 1.0) > 1e-6:
