@@ -108,25 +108,28 @@ def _prepare_reply() -> bytes:
 def load_or_fetch_catalog(path: Path) -> Any:
     if path.exists():
         return pickle.loads(path.read_bytes())
-    from gateway.catalog.introspect import load_catalog
     from gateway.pgserver import PostgresServer
     from gateway.seed import seed
-
-    async def fetch(dsn: str) -> Any:
-        import asyncpg
-
-        conn = await asyncpg.connect(dsn, server_settings={"search_path": "pg_catalog"})
-        try:
-            return await load_catalog(conn)
-        finally:
-            await conn.close()
 
     with PostgresServer() as pg:
         dsn = pg.create_database("dmv")
         asyncio.run(seed(dsn, 200, 1))
-        catalog = asyncio.run(fetch(dsn))
+        catalog = asyncio.run(fetch_catalog(dsn))
     path.write_bytes(pickle.dumps(catalog))
     return catalog
+
+
+async def fetch_catalog(dsn: str) -> Any:
+    """The catalog of the database at ``dsn``, as the gateway introspects it."""
+    import asyncpg
+
+    from gateway.catalog.introspect import load_catalog
+
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": "pg_catalog"})
+    try:
+        return await load_catalog(conn)
+    finally:
+        await conn.close()
 
 
 # ---- fakes for the two sockets ----------------------------------------------------------------
