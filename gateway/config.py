@@ -75,6 +75,8 @@ class Settings(BaseModel):
     analysis_timeout_ms: int = Field(5_000, ge=10)  # a cold analysis past this is killed and refused
     max_statement_chars: int = Field(1_000_000, ge=1_000)  # longer statements are refused unparsed
     max_nesting_depth: int = Field(256, ge=8, le=4_000)  # brackets, CASE and prefix operators
+    # how often the catalog's fingerprint, the requesters file and certifications are checked for changes
+    refresh_interval_ms: int = Field(5_000, ge=10)
     analysis_cache_mb: int = Field(32, ge=1)  # statement-shape and exact-text caches, by bytes as well as entries (bench/memory.py)
     # -- limits at the wire door (0: no limit / no timeout where it says so) --
     max_message_bytes_before_login: int = Field(16 * 1024, ge=1024)  # startup, SASL messages

@@ -74,12 +74,13 @@ class Gateway:
     """One per process: the policy, the requesters, the live catalog and the request log."""
 
     def __init__(self, settings: Settings, policy: Policy, requesters: Requesters, audit: RequestLog,
-                 *, refresh_seconds: float = 5.0) -> None:
+                 *, refresh_seconds: float | None = None) -> None:
         self.settings = settings
         self.policy = policy
         self.requesters = requesters
         self.audit = audit
-        self.refresh_seconds = refresh_seconds
+        # the catalog, requesters and certification check (settings.refresh_interval_ms unless given)
+        self.refresh_seconds = settings.refresh_interval_ms / 1000 if refresh_seconds is None else refresh_seconds
         self.pool: Any = None  # asyncpg pool: catalog introspection and the HTTP front door
         self.catalog: Catalog | None = None
         self.analyzer: Analyzer | None = None

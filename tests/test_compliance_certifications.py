@@ -33,7 +33,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def gw(dmv_dsn: str, folder: Path) -> Iterator[WireGateway]:
-    yield from compliance_gateway(dmv_dsn, folder)
+    yield from compliance_gateway(dmv_dsn, folder, GATEWAY_REFRESH_INTERVAL_MS="200")  # the file check: 5 s by default
 
 
 def _wait_for(gw: WireGateway, want_ok: bool) -> subprocess.CompletedProcess[str]:
@@ -42,7 +42,7 @@ def _wait_for(gw: WireGateway, want_ok: bool) -> subprocess.CompletedProcess[str
         done = gw.psql("cbi_analyst", NAME, **CLAIM)
         if (done.returncode == 0) == want_ok or time.monotonic() > deadline:
             return done
-        time.sleep(0.5)
+        time.sleep(0.1)
 
 
 def test_add_list_revoke(gw: WireGateway, folder: Path) -> None:
@@ -92,6 +92,6 @@ def test_revoking_the_only_certification_says_missing(gw: WireGateway, folder: P
         done = gw.psql("ag_counsel", NAME, purpose="court_order", order_reference="2026CV001234")
         if done.returncode != 0 or time.monotonic() > deadline:
             break
-        time.sleep(0.5)
+        time.sleep(0.1)
     assert "certification_missing" in done.stderr and "revoked" in done.stderr
     assert last_request(gw, "ag_counsel")["certification"]["status"] == "certification_missing"

@@ -24,6 +24,7 @@ psycopg = pytest.importorskip("psycopg")
 asyncpg = pytest.importorskip("asyncpg")
 
 POINT = "SELECT first_name FROM dmv.persons WHERE person_id = $1"
+REFRESH_MS = 200  # the gateway's catalog, requesters and certification check (5 s by default)
 CLERK_GRANTS = "      pii: allow\n      immigration_status: redact\n"  # service_delivery's, the first such block
 
 
@@ -36,7 +37,8 @@ def setup(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     dsn = pg_server.create_database(name)  # its own: the catalog test alters a table
     asyncio.run(seed(dsn, 50, 5))
     policy, requesters = write_files(folder)
-    gen = start_gateway(dsn, folder, GATEWAY_POLICY=str(policy), GATEWAY_REQUESTERS=str(requesters))
+    gen = start_gateway(dsn, folder, GATEWAY_POLICY=str(policy), GATEWAY_REQUESTERS=str(requesters),
+                        GATEWAY_REFRESH_INTERVAL_MS=str(REFRESH_MS))
     gw = next(gen)
     try:
         yield gw, folder, dsn
@@ -49,7 +51,7 @@ def setup(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 25.0) -> Any:
-    """Poll ``check`` until it returns something true (the gateway's refresh runs every 5 s)."""
+    """Poll ``check`` until it returns something true (the gateway's refresh runs every REFRESH_MS)."""
     deadline = time.monotonic() + timeout
     while True:
         found = check()
@@ -57,7 +59,7 @@ def _until(check: Callable[[], Any], what: str, timeout: float = 25.0) -> Any:
             return found
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
+        time.sleep(0.1)
 
 
 async def _asyncpg(gw: WireGateway, user: str, **settings: str) -> Any:
@@ -133,11 +135,9 @@ def test_policy_reload_between_binds(setup: tuple[WireGateway, Path, str]) -> No
         assert last_request(gw, "dmv_clerk")["decision"] == "deny"
     finally:
         if original is not None:
-            policy.write_text(original)
-            gw.process.send_signal(signal.SIGHUP)
+            _edit_reload(gw, policy, lambda _: original)  # put back, and wait for its reload record
         loop.run_until_complete(conn.close())
         loop.close()
-    time.sleep(1.0)
 
 
 def test_requesters_reload_between_binds(setup: tuple[WireGateway, Path, str]) -> None:
@@ -157,7 +157,7 @@ def test_requesters_reload_between_binds(setup: tuple[WireGateway, Path, str]) -
     try:
         with pytest.raises(asyncpg.PostgresError, match="certification"):  # lapsed: refused at Parse
             loop.run_until_complete(conn.prepare(POINT))
-        requesters.write_text(renewed)  # picked up by the gateway's file check (every 5 s)
+        requesters.write_text(renewed)  # picked up by the gateway's file check (every REFRESH_MS)
         stmt = _prepare_when_allowed(loop, conn, "the renewed certification")
         assert _bind(loop, stmt, 7)[0] == "ok"
         assert last_request(gw, "cbi_analyst")["certification"] == {"status": "current", "id": "CBI_ANALYST-CERT-2026"}
