@@ -193,3 +193,21 @@ def test_unreadable_and_non_mapping(tmp_path):
         parse_policy("- a\n- b\n")
     with pytest.raises(ConfigError, match="tags: this key is required"):
         parse_policy("")
+
+
+@pytest.mark.parametrize("name", ["colorado-dmv.yaml", "requesters.example.yaml"])
+def test_the_libyaml_parser_reads_files_as_the_python_parser_does(name: str) -> None:
+    """parse_yaml reads with libyaml when PyYAML has it (and words errors with the Python parser):
+    the same data and the same line of every key and item as the Python parser alone."""
+    import yaml
+
+    from gateway.policy import yaml_lines
+
+    if yaml_lines._FAST is None:
+        pytest.skip("PyYAML without libyaml: the Python parser is the only one")
+    raw = (ROOT / "policies" / name).read_bytes()
+    text = raw.decode()
+    fast = yaml_lines._parse(yaml_lines._FAST(text), text, name, "d")
+    slow = yaml_lines._parse(yaml.SafeLoader(text), text, name, "d")
+    assert (fast.data, dict(fast.lines)) == (slow.data, dict(slow.lines))
+    assert yaml_lines.parse_yaml(raw, name).data == slow.data

@@ -75,7 +75,19 @@ def parse_yaml(raw: bytes | str, path: str = "<string>") -> YamlDocument:
         text = data_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    loader = yaml.SafeLoader(text)
+    if _FAST is not None:  # libyaml: ~15x faster (every gateway start and CLI command reads the policy)
+        try:
+            return _parse(_FAST(text), text, path, digest)
+        except Exception:  # noqa: BLE001 - the Python parser below words and places the error as always
+            pass
+    return _parse(yaml.SafeLoader(text), text, path, digest)
+
+
+#: The libyaml-backed loader when PyYAML has it: same nodes, marks and constructors as SafeLoader.
+_FAST: Any = getattr(yaml, "CSafeLoader", None)
+
+
+def _parse(loader: Any, text: str, path: str, digest: str) -> YamlDocument:
     try:
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
