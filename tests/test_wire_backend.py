@@ -144,3 +144,91 @@ def test_cancel_running_query(admin_dsn: str) -> None:
             conn.close()
 
     run(main())
+
+
+def test_backend_tls_through_the_native_protocol() -> None:
+    """sslmode=require against a PostgreSQL with ssl=on: the login, collect mode and the relay's sink run
+    over uvloop's TLS transport (the protocol is a plain class, compiled: no asyncio.Protocol base), and
+    the pool hands the TLS connection over and back without awaits."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from gateway.pgserver.binaries import _system_bin
+
+    system = _system_bin()  # the embedded wheel's PostgreSQL is built without SSL
+    if system is None or shutil.which("openssl") is None:
+        pytest.skip("needs a system PostgreSQL built with SSL and the openssl CLI")
+    folder = Path(tempfile.mkdtemp(prefix="gw-backend-tls-"))  # in /tmp: the server user must reach it
+    folder.chmod(0o755)
+    try:
+        _backend_tls(system, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _backend_tls(system: Path, folder: Path) -> None:
+    import subprocess
+
+    from gateway.frontdoor.pg.runner import new_event_loop
+    from gateway.pgserver import PostgresServer
+    from gateway.pgserver.binaries import PgServerError
+    from gateway.pgserver.privileges import server_user
+    from gateway.wire import Query, encode
+
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    cert.chmod(0o644)
+    key.chmod(0o600)
+    server_user().chown(key)
+    server = PostgresServer(pg_bin=system, settings={"ssl": "on", "ssl_cert_file": str(cert), "ssl_key_file": str(key)})
+    try:
+        server.start()
+    except PgServerError as exc:
+        if "SSL is not supported" in str(exc):
+            pytest.skip("the system PostgreSQL is built without SSL")
+        raise
+    try:
+        base = server.dsn()
+        ssl_used = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+        async def main() -> None:
+            pool = BackendPool(BackendTarget.from_dsn(base + "?sslmode=require"), STARTUP, size=1)
+            try:
+                conn = await pool.acquire()
+                rows = await conn.simple(ssl_used)
+                assert [m.values[0] for m in rows if isinstance(m, DataRow)] == [b"true"]
+                received: list[bytes] = []
+                answered = asyncio.get_running_loop().create_future()
+
+                def sink(data: bytes) -> None:  # the relay's place: every byte, straight from data_received
+                    received.append(data)
+                    if data.endswith(b"Z\x00\x00\x00\x05I") and not answered.done():
+                        answered.set_result(None)
+
+                conn.attach(sink, lambda exc: None)
+                conn.write(encode(Query("SELECT 'over tls'")))
+                await asyncio.wait_for(answered, 10)
+                assert b"over tls" in b"".join(received)
+                pool.release_now(conn)  # detaches; kept as it is
+                again = pool.take_now()
+                assert again is conn and again.alive and again.clean
+                await pool.release(again)  # the awaited path: DISCARD ALL over TLS
+                plain = BackendPool(BackendTarget.from_dsn(base + "?sslmode=disable"), STARTUP, size=1)
+                try:
+                    other = await plain.acquire()
+                    rows = await other.simple(ssl_used)
+                    assert [m.values[0] for m in rows if isinstance(m, DataRow)] == [b"false"]
+                    await plain.release(other)
+                finally:
+                    await plain.close()
+            finally:
+                await pool.close()
+
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(main())
+    finally:
+        server.stop()

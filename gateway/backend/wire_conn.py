@@ -148,10 +148,11 @@ class BackendConnection:
     @classmethod
     async def _connect(cls, target: BackendTarget, startup: Mapping[str, str]) -> BackendConnection:
         loop = asyncio.get_running_loop()
+        factory: Any = _BackendProtocol  # a plain class: the loop calls its methods by name
         if target.is_unix_socket:
-            transport, proto = await loop.create_unix_connection(_BackendProtocol, target.socket_path)  # type: ignore[arg-type, type-var]
+            transport, proto = await loop.create_unix_connection(factory, target.socket_path)
         else:
-            transport, proto = await loop.create_connection(_BackendProtocol, target.host, target.port)  # type: ignore[arg-type, type-var]
+            transport, proto = await loop.create_connection(factory, target.host, target.port)
         conn = cls(target, proto, transport)
         try:
             await conn._maybe_tls()
@@ -178,7 +179,8 @@ class BackendConnection:
         if answer == b"S":
             loop = asyncio.get_running_loop()
             hostname = self.target.host if self.target.sslmode == "verify-full" else None
-            self.transport = await loop.start_tls(self.transport, proto, ctx, server_hostname=hostname)  # type: ignore[arg-type]
+            self.transport = await loop.start_tls(self.transport, proto, ctx,  # type: ignore[arg-type]
+                                                  server_hostname=hostname)
             proto.transport = self.transport
         elif answer == b"N":
             if self.target.sslmode in ("require", "verify-ca", "verify-full"):
