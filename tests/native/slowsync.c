@@ -1,9 +1,12 @@
 /* LD_PRELOAD shim for the durability tests: every write() to a file opened O_DSYNC (the request
  * log) returns SLOWSYNC_DELAY_US microseconds late, and just before it returns appends
  * "<inode> <file size>\n" to the file SLOWSYNC_MARKS. A record is durable once its mark is there:
- * an answer a client receives before the mark of its record was released too early. */
+ * an answer a client receives before the mark of its record was released too early.
+ * SLOWSYNC_FAIL_EVERY=N: every Nth such write fails instead: half of it is written and the short
+ * count returned (no mark), and the write after it fails with ENOSPC (a disk that fills mid-record). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +15,8 @@
 #include <unistd.h>
 
 static ssize_t (*real_write)(int, const void *, size_t);
+static long writes;
+static int fail_next;
 
 ssize_t write(int fd, const void *buf, size_t count) {
     if (!real_write)
@@ -19,6 +24,17 @@ ssize_t write(int fd, const void *buf, size_t count) {
     int flags = fcntl(fd, F_GETFL);
     if (flags == -1 || (flags & O_DSYNC) != O_DSYNC || (flags & O_ACCMODE) == O_RDONLY)
         return real_write(fd, buf, count);
+    const char *every = getenv("SLOWSYNC_FAIL_EVERY");
+    long n = every ? atol(every) : 0;
+    if (fail_next) {
+        fail_next = 0;
+        errno = ENOSPC;
+        return -1;
+    }
+    if (n > 0 && ++writes % n == 0 && count > 1) {
+        fail_next = 1;
+        return real_write(fd, buf, count / 2);
+    }
     ssize_t done = real_write(fd, buf, count);
     const char *delay = getenv("SLOWSYNC_DELAY_US");
     long us = delay ? atol(delay) : 20000;
