@@ -141,14 +141,19 @@ def _cbi_requests(gw: WireGateway, since: set[str]) -> list[tuple[str, ...]]:
 
 def test_one_individual_spelled_five_ways_is_one_individual(gw: WireGateway) -> None:
     """SPEC 9: naming the same individual 5 times within 7 days writes an alert. PostgreSQL reads
-    person_id = 09, '9', ' 9', 9.0 and 9e0 as person 9: so must the request log and the counters."""
+    person_id = 09, '9', ' 9', 9.0, 9e0, 9.4::bigint and 9.00000000000000001::float8 as person 9: so
+    must the request log and the counters."""
     before = set(_individuals(gw))
     with psycopg.connect(gw.dsn("cbi_analyst"), autocommit=True, options=CBI) as conn:
-        for spelled in ("9", "09", "'9'", "' 9'", "9.0", "9e0", "'+9'"):
+        for spelled in ("9", "09", "'9'", "' 9'", "9.0", "9e0", "'+9'",
+                        # the backend compares after the value's cast: each of these is person 9 too
+                        "9.4::bigint", "8.6::int4", "CAST(8.5 AS smallint)", "9.00000000000000001::float8", "9::real"):
             sql = f"SELECT person_id, first_name FROM dmv.persons WHERE person_id = {spelled}"
             assert conn.execute(sql).fetchall()[0][0] == 9
         for spelled in ("09", " 9", "9"):  # a text parameter, as the client spells it
             assert conn.execute("SELECT person_id FROM dmv.persons WHERE person_id = %s::bigint", [spelled]).fetchall()
+        for value in (9.0, 9):  # a binary float8 parameter: its value, not its eight bytes as an int
+            assert conn.execute("SELECT person_id FROM dmv.persons WHERE person_id = %b::float8", [value]).fetchall()
         assert conn.execute("SELECT person_id FROM dmv.persons WHERE person_id = ANY('{09, \" 9\", +9}')").fetchall() == [(9,)]
     records = [json.loads(line) for line in gw.audit_path.read_text().splitlines()]
     spelled_as = set(_cbi_requests(gw, before))

@@ -170,14 +170,24 @@ def _subquery_link(b: _Builder, query: exp.Expr, target: Col) -> Link | None:
     return Link(source, target, both=False) if source is not None else None
 
 
+_CASTS = {exp.DataType.Type.BIGINT: "int", exp.DataType.Type.INT: "int", exp.DataType.Type.SMALLINT: "int",
+          exp.DataType.Type.DOUBLE: "float8", exp.DataType.Type.FLOAT: "float4"}
+
+
 def _value(node: exp.Expr) -> Value | None:
     node = _unparen(node)
+    cast = ""
     if isinstance(node, exp.Cast):
+        # how the backend compares the value with the key (9.4::bigint is 9; 9.0000000000000001::float8 is 9.0)
+        to = node.to
+        if to.this == exp.DataType.Type.ARRAY and to.expressions:
+            to = to.expressions[0]
+        cast = _CASTS.get(to.this, "") if isinstance(to, exp.DataType) else ""
         node = _unparen(node.this)
     if isinstance(node, exp.Literal):
-        return Value("literal", int(node.meta.get("start", -1)), node.this)
+        return Value("literal", int(node.meta.get("start", -1)), node.this, cast)
     if isinstance(node, exp.Parameter) and isinstance(node.this, exp.Literal) and not node.this.is_string:
-        return Value("param", int(node.this.this))
+        return Value("param", int(node.this.this), cast=cast)
     return None
 
 

@@ -196,7 +196,7 @@ def _by_token(named: tuple[Named, ...], token_at: dict[int, int]) -> tuple[Named
     """Literal values by token index (stable across a shape), where the literal is a token of its own."""
     out = []
     for item in named:
-        values = tuple(Value("token", token_at[v.pos]) if v.kind == "literal" and v.pos in token_at else v
+        values = tuple(Value("token", token_at[v.pos], cast=v.cast) if v.kind == "literal" and v.pos in token_at else v
                        for v in item.values)
         out.append(Named(item.key, item.columns, values, item.array, item.kinds))
     return tuple(out)

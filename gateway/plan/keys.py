@@ -3,7 +3,8 @@
 ``person_id = 9``, ``= 09``, ``= '9'``, ``= ' 9'``, ``= 9.0`` and ``= 9e0`` all name person 9: the
 request log, the day's individuals and the repeated-lookup alert must count one person once, and two
 persons as two. So a value is put in one canonical form for the column's type, the way the backend
-compares it: an integer key by its integer value, a numeric key by its value, a date key in ISO
+compares it: an integer key by its integer value (after the value's own cast, when it has one:
+``9.4::bigint`` is 9, ``9.0000000000000001::float8`` is 9.0), a numeric key by its value, a date key in ISO
 form, a ``character(n)`` key without its trailing blanks, and any other key (text) exactly as written.
 A value the type cannot read as one (PostgreSQL refuses it, or it matches no row) stays as written:
 distinct spellings then stay distinct, never merged with another person.
@@ -16,20 +17,24 @@ lossily (two persons' ids must not collapse into one replacement character).
 ('9', '9', '9', '9')
 >>> canonical("9.5", "int"), canonical("09", ""), canonical("2001-2-3", "date"), canonical("AB  ", "bpchar")
 ('9.5', '09', '2001-02-03', 'AB')
+>>> canonical("9.4", "int-int"), canonical("9.5", "int-int"), canonical("9.00000000000000001", "int-float8")
+('9', '10', '9')
 >>> canonical(b"\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x80", "int"), canonical(b"\\x80", "")
 ('128', '\\\\x80')
 """
 
 from __future__ import annotations
 
+import math
 import re
 import struct
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 #: format_type() names -> the kind of canonical form (anything else: exact text)
 _KINDS = {"bigint": "int", "integer": "int", "smallint": "int", "numeric": "numeric", "date": "date",
           "character": "bpchar", "oid": "int"}
 
+_ONE = Decimal(1)
 _SPACE = " \t\n\r\v\f"  # what PostgreSQL's number and date input skips around a value
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?|(\d{4})(\d{2})(\d{2})", re.ASCII)
@@ -53,6 +58,17 @@ def canonical(value: object, kind: str) -> str:
             return text  # the common spelling, as is
         number = _number(text)
         return str(int(number)) if number is not None and number == number.to_integral_value() else text
+    if kind == "int-int":  # a number cast to an integer type: rounded half away from zero (numeric -> int)
+        number = _number(text)
+        return str(int(number.quantize(_ONE, ROUND_HALF_UP))) if number is not None else text
+    if kind == "int-float8" or kind == "int-float4":  # the key compared as a float with the value as a float
+        number = _number(text)
+        if number is None:
+            return text
+        value = float(number)
+        if kind == "int-float4":
+            value = struct.unpack("!f", struct.pack("!f", value))[0] if abs(value) < 3.4e38 else value
+        return str(int(value)) if math.isfinite(value) and value.is_integer() else text
     if kind == "numeric":
         number = _number(text)
         if number is None:
@@ -81,7 +97,11 @@ def _number(text: str) -> Decimal | None:
 
 
 def _binary(data: bytes, kind: str) -> str:
-    if kind in ("int", "numeric"):
+    if kind == "int-float8" and len(data) == 8:
+        return canonical(repr(struct.unpack("!d", data)[0]), kind)
+    if kind == "int-float4" and len(data) == 4:
+        return canonical(repr(struct.unpack("!f", data)[0]), kind)
+    if kind.startswith("int") or kind == "numeric":
         if len(data) in (2, 4, 8):
             return str(int.from_bytes(data, "big", signed=True))
         number = binary_numeric(data)

@@ -107,12 +107,16 @@ def with_kinds(named: tuple[Named, ...], catalog: Catalog) -> tuple[Named, ...]:
     out = []
     for item in named:
         kinds = []
-        for qualified in item.columns:
+        for i, qualified in enumerate(item.columns):
             schema, _, rest = qualified.partition(".")
             relation_name, _, column_name = rest.rpartition(".")
             relation = catalog.relation(schema, relation_name)
             column = relation.column(column_name) if relation is not None else None
-            kinds.append(key_kind(column.type_sql) if column is not None else "")
+            kind = key_kind(column.type_sql) if column is not None else ""
+            cast = item.values[i].cast if i < len(item.values) else ""
+            if kind == "int" and cast:  # compared after the cast: 9.4::bigint is 9, 9.0000000000000001::float8 is 9.0
+                kind = f"int-{cast}" if not item.array or cast != "int" else kind
+            kinds.append(kind)
         out.append(Named(item.key, item.columns, item.values, item.array, tuple(kinds)))
     return tuple(out)
 

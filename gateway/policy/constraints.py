@@ -16,6 +16,7 @@ class Value:
     kind: Literal["literal", "param", "token"]
     pos: int  # literal: character offset in the request; token: token index; param: its number ($n)
     text: str = ""  # literal: its text as analyzed (a shape-cached request resolves its own)
+    cast: str = ""  # a cast right around the value: "int" (int2/4/8), "float8", "float4"; "" none or another
 
 
 @dataclass(frozen=True)
