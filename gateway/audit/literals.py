@@ -19,6 +19,8 @@ import hashlib
 import hmac
 from typing import Any
 
+from gateway.audit.canonical import Signer
+
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
@@ -60,21 +62,35 @@ class LiteralHasher:
 
     def __init__(self, log_key: bytes, *, enabled: bool = True) -> None:
         self._key = derive_key(log_key, "literal")
+        # the key's HMAC pads hashed once (canonical.Signer, as the chain signs): each literal costs two
+        # hash-object copies, not a new HMAC context (~1.5 µs against ~3.7 µs for ``hmac.digest``)
+        self._signer = Signer(self._key)
         self.enabled = enabled
         self._sql_cache: dict[str, str] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to the analysis workers) without the signer's hash objects: made again from the key."""
+        return {"_key": self._key, "enabled": self.enabled}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._key = state["_key"]
+        self._signer = Signer(self._key)
+        self.enabled = state["enabled"]
+        self._sql_cache = {}
+
     def hash_literal(self, value: Any) -> str:
         """``'h:'`` + 16 hex digits for ``value`` (its text form; ``None`` stays ``None``-like)."""
-        if value is None:
+        if value.__class__ is str:  # literals and text parameters: the hot path
+            text = value
+        elif value is None:
             return "null"
-        if isinstance(value, bool):
+        elif isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, (bytes, bytearray, memoryview)):
             text = bytes(value).hex()
         else:
             text = str(value)
-        digest = hmac.digest(self._key, text.encode("utf-8", "surrogatepass"), "sha256").hex()
-        return HASH_PREFIX + digest[:HASH_HEX_CHARS]
+        return HASH_PREFIX + self._signer.hexdigest(text.encode("utf-8", "surrogatepass"))[:HASH_HEX_CHARS]
 
     def hash_params(self, params: tuple[Any, ...] | list[Any] | None) -> list[Any]:
         """Parameter values as hashes (or, when hashing is off, as their text)."""
