@@ -31,6 +31,8 @@ COMPILED = [
     "gateway/backend/prepared.py",
     "gateway/backend/wire_conn.py",
     "gateway/backend/pool.py",
+    "gateway/plan/hot.py",
+    "gateway/audit/splice.py",
 ]
 
 

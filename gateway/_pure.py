@@ -34,6 +34,8 @@ COMPILED = (
     "gateway.backend.prepared",
     "gateway.backend.wire_conn",
     "gateway.backend.pool",
+    "gateway.plan.hot",
+    "gateway.audit.splice",
 )
 
 

@@ -47,6 +47,8 @@ from gateway.identity.requesters import Requesters, load_requesters
 from gateway.metrics import Metrics
 from gateway.audit.requests import RequestRecords, hashed_sent_sql
 from gateway.plan.cache import Analyzer, Miss
+from gateway.plan.hot import bound, rebound, request_plan
+from gateway.plan.hot import named as named_in
 from gateway.plan.request import (
     CATALOG_SCHEMAS, Plan, SessionContext, nothing_profile, persons_returned, refused_plan, use_notice_text,
 )
@@ -439,14 +441,8 @@ class Gateway:
                 return Plan(request_id, sql, analysis.statements, analysis.decision, None, None, analysis.cache)
             return Plan(request_id, sql, (), Decision("deny", refused.message.removeprefix("gateway: "),
                                                       rule=refused.rule or "purpose"), refused, None)
-        error = analysis.error
-        plan = _new(Plan)  # new_plan(...), inlined: one per request
-        plan.__dict__.update(_PLAN_DEFAULTS)
-        plan.__dict__.update(
-            request_id=request_id, sql=sql, statements=analysis.statements, decision=analysis.decision, error=error,
-            profile=profile, cache=analysis.cache, tokens=analysis.tokens, literals=analysis.literals,
-            origin=analysis.origin or analysis,
-            basis=None if error is not None else (ctx, self.analyzer, self.policy, self.requesters))
+        plan = request_plan(Plan, _PLAN_DEFAULTS, request_id, sql, analysis, profile,
+                            None if analysis.error is not None else (ctx, self.analyzer, self.policy, self.requesters))
         if analysis.refused_individuals or analysis.refused_accesses:
             # a refusal names its individuals too (literals only: no parameters yet)
             named = dict.fromkeys(i for v in analysis.refused_individuals for i in v.resolve(None))
@@ -475,12 +471,7 @@ class Gateway:
         certification change, and on a new UTC day). Refusals are never reused."""
         if plan is None or not self.holds(ctx, plan):
             return None
-        fresh = _new(Plan)
-        values = fresh.__dict__
-        values.update(plan.__dict__)
-        values["request_id"] = self._ids.next()
-        values["individuals"] = ()  # admit binds this request's
-        return fresh
+        return rebound(plan, self._ids.next(), ())  # admit binds this request's individuals
 
     def new_request_id(self) -> str:
         return self._ids.next()
@@ -493,12 +484,9 @@ class Gateway:
         if plan.error is not None or plan.profile is None:
             return plan
         profile = plan.profile
-        named = plan.named(params)
+        named = named_in(plan.statements, params)  # plan.named(params)
         if named or plan.individuals:
-            bound = _new(Plan)  # plan.with_individuals(named), inlined
-            bound.__dict__.update(plan.__dict__)
-            bound.__dict__["individuals"] = named
-            plan = bound
+            plan = bound(plan, named)  # plan.with_individuals(named)
         naming = profile.naming
         if profile.must_name and naming is not None and plan.personal and len(named) > naming.max_values:
             return refused_plan(plan, PolicyDenied(
@@ -749,7 +737,6 @@ def _subject_notices(settings: Settings, policy: Policy) -> Any:
 
 
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
-_new = object.__new__
 _PLAN_DEFAULTS = {f.name: f.default for f in dataclass_fields(Plan) if f.default is not MISSING}  # day numbers as time.time() // 86400 counts them
 
 

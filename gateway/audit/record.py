@@ -15,7 +15,6 @@ Pure: builds dicts; hashing of literals is done here so that callers cannot forg
 
 from __future__ import annotations
 
-import time
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -25,24 +24,12 @@ from typing import Any
 from gateway import __version__
 from gateway.audit.canonical import PreparedRecord, RecordTemplate
 from gateway.audit.literals import LiteralHasher
+from gateway.audit.splice import outcome_record, utc_now
 from gateway.policy.types import JUSTIFICATION_FIELDS, Access, PurposeClaim
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end",
                 "reload", "admin", "alert", "rate_limited")
-
-
-_SECOND: list[Any] = [-1, ""]  # the last whole second formatted (strftime is slow on the hot path)
-
-
-def utc_now() -> str:
-    """The current time as ``2026-07-01T12:00:00.123456Z`` (UTC, microseconds)."""
-    micros = time.time_ns() // 1000
-    second, fraction = divmod(micros, 1_000_000)
-    if second != _SECOND[0]:
-        _SECOND[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _SECOND[0] = second
-    return f"{_SECOND[1]}.{fraction:06d}Z"
 
 
 def format_time(moment: datetime) -> str:
@@ -377,11 +364,7 @@ _OUTCOME = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcome"}, OUTCOME
 def prepared_outcome(*, request_id: str, rows_returned: int, persons_returned: int | None, duration_ms: float,
                      backend_sqlstate: str | None = None, status: str = "ok") -> PreparedRecord:
     """:func:`build_outcome_record` as a prepared record (same members, same canonical JSON)."""
-    return PreparedRecord(_OUTCOME, {
-        "request_id": request_id, "time": utc_now(), "rows_returned": rows_returned,
-        "persons_returned": persons_returned, "duration_ms": round(duration_ms, 3),
-        "backend_sqlstate": backend_sqlstate, "status": status,
-    })
+    return outcome_record(_OUTCOME, request_id, rows_returned, persons_returned, duration_ms, backend_sqlstate, status)
 
 
 _WRITE_OUTCOME = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcome"}, OUTCOME_DYNAMIC + ("rows_affected",))

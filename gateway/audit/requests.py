@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.audit.record import hash_individuals, prepared_request, request_template
+from gateway.audit.record import request_template
+from gateway.audit.splice import hashed_values, request_record, spliced
 from gateway.plan.cache import INLINE_CHARS
 from gateway.plan.request import Plan, SessionContext
 from gateway.plan.types import StatementPlan
@@ -48,7 +49,8 @@ class RequestRecords:
             if kept is not None and kept[0] is statements and kept[1] is ctx and kept[2] is policy \
                     and kept[3] is plan.decision and kept[4] is plan.profile and kept[5] == plan.sql \
                     and kept[9] is self.audit.hasher:  # the log's key is set at start
-                return self._request(kept[6], plan, params, kept[7], kept[8], None)
+                return request_record(kept[6], plan.request_id, kept[7], kept[8], params,
+                                      plan.individuals or plan.named(params), None, self.audit.hasher)
         # every input of _static_fields, by identity (frozen values: the same objects say the same thing)
         refs: tuple[Any, ...]
         if plan.origin is not None:  # the statements' accesses, masks and kinds are the origin's
@@ -70,12 +72,8 @@ class RequestRecords:
             received, sent = plan.hashed_sql
         elif plan.literals is not None and hasher.enabled:  # a skeleton hit: hash each literal value once
             pieces, values = plan.literals
-            hashes = {v: hasher.hash_literal(v) for v in values}
-            out = [pieces[0]]
-            for value, piece in zip(values, pieces[1:]):
-                out.append(f"'{hashes[value]}'")
-                out.append(piece)
-            received = "".join(out)
+            hashes = hashed_values(hasher, values)
+            received = spliced(pieces, values, hashes, hasher)
             sent = hashed_sent_sql(hasher, plan.statements, self._hashed_templates, hashes)
         else:
             received, sent = hasher.hash_sql(plan.sql, plan.tokens), self.hashed_sent_sql(plan)
@@ -84,31 +82,8 @@ class RequestRecords:
                     self._known.clear()
                 self._known[(id(statements), id(ctx))] = (statements, ctx, policy, plan.decision, plan.profile,
                                                           plan.sql, hit[1], received, sent, hasher)
-        return self._request(hit[1], plan, params, received, sent, hashes)
-
-    def _request(self, template: Any, plan: Plan, params: Any, received: str | None, sent: str | None,
-                 hashes: dict[str, str] | None) -> Any:
-        """The record from its template: the request's id, time, SQL and hashed values spliced in.
-        ``hashes``: literal values already hashed (an individual a literal names is hashed once)."""
-        hasher = self.audit.hasher
-        individuals = plan.individuals or plan.named(params)
-        if params and hasher.enabled:
-            hashed_params = [hasher.hash_literal(p) for p in params]
-            if individuals:  # an individual a text parameter names is hashed once, like it
-                known = {p: h for p, h in zip(params, hashed_params) if p.__class__ is str}
-                hashes = known if hashes is None else {**hashes, **known}
-        else:
-            hashed_params = hasher.hash_params(params)
-        if hashes is not None and individuals:
-            hashed_individuals = []
-            for individual in individuals:
-                key, _, value = individual.partition(":")
-                hashed = hashes.get(value)
-                hashed_individuals.append(f"{key}:{hashed if hashed is not None else hasher.hash_literal(value)}")
-        else:
-            hashed_individuals = hash_individuals(hasher, individuals)
-        return prepared_request(template, request_id=plan.request_id, sql_received=received, sql_sent=sent,
-                                params=hashed_params, individuals=hashed_individuals)
+        return request_record(hit[1], plan.request_id, received, sent, params, plan.individuals or plan.named(params),
+                              hashes, hasher)
 
     def _dict(self, ctx: SessionContext, plan: Plan, params: Any, sqlstate: str | None, policy: Policy) -> dict[str, Any]:
         hashed = plan.hashed_sql
@@ -190,13 +165,7 @@ def hashed_sent_sql(hasher: Any, statements: tuple[StatementPlan, ...],
                 if len(cache) > HASHED_TEMPLATES_KEPT:
                     cache.clear()
                 cache[id(st.parts)] = hashed_parts
-        pieces = hashed_parts[1]
-        out = [pieces[0]]
-        for value, piece in zip(st.slots, pieces[1:]):
-            hashed = memo.get(value) if memo is not None else None
-            out.append(f"'{hashed or hasher.hash_literal(value)}'")
-            out.append(piece)
-        texts.append("".join(out))
+        texts.append(spliced(hashed_parts[1], st.slots, memo if memo is not None else {}, hasher))
     return ";\n".join(texts) or None
 
 

@@ -27,6 +27,7 @@ from gateway.analyzer.classify import Classifier
 from gateway.catalog.model import Catalog
 from gateway.errors import SqlSyntaxError
 from gateway.analyzer.limits import AnalysisLimits
+from gateway.plan.hot import literal_values, skeleton_key, skeleton_statements, with_fields
 from gateway.plan.fresh import SLOT_TYPES, Fresh, Template, plan_fresh, render_literal, tokenize, utility_only
 from gateway.plan.passes import PASSES, Pass, PlanEnv
 from gateway.plan.types import Analysis, NamedValue, StatementPlan, denied, resolve_named
@@ -144,8 +145,7 @@ class Analyzer:
         plain = len(sql) <= _SKELETON_CHARS and _is_plain(sql)
         if plain:
             parts = _LITERAL.split(sql)
-            literals = parts[1::2]
-            skey = (pkey, "\x00".join(parts[0::2]), tuple([lit[0] == "'" for lit in literals]))
+            skey, literals = skeleton_key(pkey, parts)
             skeleton = self._skeletons.get(skey)
             if skeleton is not None:
                 found = skeleton.analysis(parts, literals)
@@ -277,13 +277,15 @@ class _Skeleton:
         self.token_of = token_of
         literal_of = {t: k for k, t in enumerate(token_of)}
         fixed: list[tuple[int, str]] = []
-        statements: list[tuple[StatementPlan, Template | None, tuple[int, ...], tuple[Any, ...]]] = []
+        # per statement (hot.skeleton_statements): the cached plan, its template parts (None: a fixed
+        # statement), the literal number of each slot, the recipes of the individuals it names
+        statements: list[tuple[StatementPlan, tuple[str, ...] | None, tuple[int, ...], tuple[Any, ...]]] = []
         for plan, template in zip(entry.analysis.statements, entry.templates):
             if template is None:
                 statements.append((plan, None, (), ()))
                 continue
             fixed.extend((literal_of[i], text) for i, text in template.fixed.items())
-            statements.append((plan, template, tuple(literal_of[i] for i in template.slots),
+            statements.append((plan, template.parts, tuple(literal_of[i] for i in template.slots),
                                _named_recipes(plan, texts, literal_of)))
         self.fixed = tuple(fixed)
         self.statements = tuple(statements)
@@ -320,55 +322,22 @@ class _Skeleton:
 
     def analysis(self, parts: list[str], literals: list[str]) -> Analysis | None:
         """The analysis of the text split into ``parts`` (its ``literals`` at the odd places)."""
-        values = [lit[1:-1].replace("''", "'") if lit[0] == "'" else lit for lit in literals]  # _value of each
+        values = literal_values(literals)
         for k, text in self.fixed:
             if values[k] != text:
                 return None
-        statements: list[StatementPlan] = []
-        for plan, template, slots, recipes in self.statements:
-            if template is None:
-                statements.append(plan)
-                continue
-            pieces = template.parts
-            out = [pieces[0]]
-            for k, piece in zip(slots, pieces[1:]):
-                out.append(literals[k])  # a plain literal's text is its rendering
-                out.append(piece)
-            fields = plan.__dict__.copy()  # evolve(plan, ...), inlined
-            fields["sql"] = "".join(out)
-            fields["parts"] = pieces
-            fields["slots"] = tuple([values[k] for k in slots])
-            if recipes:  # resolve_named_texts, from the recipes made once
-                individuals = []
-                for key, array, recipe, kinds in recipes:
-                    value = _new(NamedValue)
-                    value.__dict__.update(key=key, parts=tuple([values[x] if lit else x for lit, x in recipe]),
-                                          array=array, kinds=kinds)
-                    individuals.append(value)
-                fields["individuals"] = tuple(individuals)
-            else:
-                fields["individuals"] = ()
-            statement = _new(StatementPlan)
-            statement.__dict__.update(fields)
-            statements.append(statement)
         base = self.entry.analysis
-        fields = base.__dict__.copy()
-        fields["statements"] = tuple(statements)
-        fields["cache"] = "skeleton"
-        fields["tokens"] = None
-        fields["literals"] = (parts[0::2], tuple(values))
-        fields["origin"] = base
-        analysis = _new(Analysis)
-        analysis.__dict__.update(fields)
-        return analysis
+        return with_fields(Analysis, base.__dict__, {
+            "statements": skeleton_statements(self.statements, StatementPlan, NamedValue, literals, values),
+            "cache": "skeleton", "tokens": None, "literals": (parts[0::2], tuple(values)), "origin": base})
 
 
-_new = object.__new__
 
 
 def _named_recipes(plan: StatementPlan, texts: list[str], literal_of: dict[int, int]) -> tuple[Any, ...]:
     """How :func:`resolve_named_texts` builds each individual ``plan`` names from a skeleton hit's
-    literal values: (key, array, ((True, literal number) or (False, the part as is), ...), kinds)."""
+    literal values: (the NamedValue fields every individual of it shares, ((True, literal number) or
+    (False, the part as is), ...))."""
     recipes = []
     for item in plan.named:
         recipe: list[tuple[bool, Any]] = []
@@ -380,7 +349,7 @@ def _named_recipes(plan: StatementPlan, texts: list[str], literal_of: dict[int, 
                 recipe.append((True, k) if k is not None else (False, texts[value.pos]))
             else:
                 recipe.append((False, value.text))
-        recipes.append((item.key, item.array, tuple(recipe), item.kinds))
+        recipes.append(({"key": item.key, "array": item.array, "kinds": item.kinds}, tuple(recipe)))  # shared, parts
     return tuple(recipes)
 
 

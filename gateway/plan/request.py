@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import GatewayError
+from gateway.plan.hot import named
 from gateway.plan.types import StatementPlan, evolve, redacted_columns
 from gateway.policy.types import Decision, Profile, PurposeClaim, Requester
 
@@ -60,11 +61,7 @@ class Plan:
     def named(self, params: Any = None) -> tuple[str, ...]:
         """The individuals the request names, ``key:value`` (``person:5``, ``plate:ZGS-846``,
         ``combination:first|last|dob``), with ``params`` bound; once each, in order."""
-        out: dict[str, None] = {}
-        for st in self.statements:
-            for value in st.individuals:
-                out.update(dict.fromkeys(value.resolve(params)))
-        return tuple(out)
+        return named(self.statements, params)
 
     @property
     def personal(self) -> bool:
