@@ -33,6 +33,7 @@ COMPILED = [
     "gateway/backend/pool.py",
     "gateway/plan/hot.py",
     "gateway/audit/splice.py",
+    "gateway/audit/requests.py",
 ]
 
 

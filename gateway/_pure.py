@@ -36,6 +36,7 @@ COMPILED = (
     "gateway.backend.pool",
     "gateway.plan.hot",
     "gateway.audit.splice",
+    "gateway.audit.requests",
 )
 
 

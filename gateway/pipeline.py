@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, replace
+from dataclasses import MISSING, replace
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 from functools import partial
@@ -47,7 +46,7 @@ from gateway.identity.requesters import Requesters, load_requesters
 from gateway.metrics import Metrics
 from gateway.audit.requests import RequestRecords, hashed_sent_sql
 from gateway.plan.cache import Analyzer, Miss
-from gateway.plan.hot import bound, rebound, request_plan
+from gateway.plan.hot import RequestIds, bound, rebound, request_plan
 from gateway.plan.hot import named as named_in
 from gateway.plan.request import (
     CATALOG_SCHEMAS, Plan, SessionContext, nothing_profile, persons_returned, refused_plan, use_notice_text,
@@ -61,15 +60,6 @@ log = structlog.get_logger("gateway")
 
 PlannedStatement = StatementPlan
 
-
-
-@dataclass
-class _Ids:
-    prefix: str = field(default_factory=lambda: secrets.token_hex(3))
-    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-    def next(self) -> str:
-        return f"{self.prefix}-{next(self.counter):07d}"
 
 
 class Gateway:
@@ -89,7 +79,7 @@ class Gateway:
         self.server_params: dict[str, str] = {}
         self._catalog_fp = ""
         self._refresh_task: asyncio.Task[None] | None = None
-        self._ids = _Ids()
+        self._ids = RequestIds(secrets.token_hex(3))
         self._profiles: dict[tuple[Any, ...], Profile | PurposeRefused] = {}
         # the same by session context object (hashing a frozen requester per request costs more than
         # the rest of a cached decision): id(ctx) -> (ctx, UTC day, profile or refusal)

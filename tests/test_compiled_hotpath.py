@@ -14,7 +14,8 @@ import pytest
 from gateway import _pure
 
 ROOT = Path(__file__).resolve().parents[1]
-HOT_PATH_TESTS = ["tests/test_wire_codec.py", "tests/test_audit_canonical.py", "tests/test_frontdoor_pg_relay.py"]
+HOT_PATH_TESTS = ["tests/test_wire_codec.py", "tests/test_audit_canonical.py", "tests/test_frontdoor_pg_relay.py",
+                  "tests/test_plan_hot.py"]
 
 
 def _modules(env: dict[str, str]) -> dict[str, bool]:
@@ -46,7 +47,7 @@ def test_the_compiled_build_is_used_when_present() -> None:
 
 
 def test_hot_path_suites_pass_in_pure_python() -> None:
-    """The codec, canonical-JSON and relay suites once more with the pure modules forced."""
+    """The codec, canonical-JSON, relay and plan/record splice suites once more with the pure modules forced."""
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *HOT_PATH_TESTS],
                           env={**os.environ, "GATEWAY_PURE_PYTHON": "1"}, capture_output=True, text=True, cwd=ROOT,
                           check=False, timeout=900)

@@ -16,6 +16,19 @@ from typing import Any
 _new = object.__new__
 
 
+class RequestIds:
+    """Request ids ``<6 hex>-<7 digits>``: one prefix per process start, a counter after it (a native
+    class when compiled: the increment runs without the interpreter, so threads never share a number)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.count = 0
+
+    def next(self) -> str:
+        self.count += 1
+        return f"{self.prefix}-{self.count:07d}"
+
+
 def skeleton_statements(statements: tuple[Any, ...], statement_cls: Any, named_cls: Any, literals: list[str],
                         values: list[str]) -> tuple[Any, ...]:
     """A skeleton hit's statements: each cached statement with this text's literals spliced into its

@@ -1,0 +1,135 @@
+"""The compiled per-request work of the plan stage and the request log (gateway/plan/hot.py,
+gateway/audit/splice.py) builds what the plain constructors and builders build. In-process, no
+database; tests/test_compiled_hotpath.py runs this file again with the pure-Python modules forced."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, strategies as st
+
+from gateway.audit.canonical import canonical_dumps
+from gateway.audit.literals import LiteralHasher
+from gateway.audit.record import (
+    build_outcome_record, build_request_record, hash_individuals, prepared_outcome, request_template,
+)
+from gateway.audit.splice import hashed_values, request_record, spliced, utc_now
+from gateway.plan import hot
+from gateway.plan.request import Plan
+from gateway.plan.types import Analysis, NamedValue, StatementPlan
+from gateway.policy.types import Decision, PurposeClaim
+
+STATIC = dict(requester="dmv_clerk", agency="Colorado DMV", front_door="wire", client_addr="127.0.0.1:1",
+              tls=False, claim=PurposeClaim(purpose="service_delivery"), statement_kind="select",
+              accesses=[{"column": "dmv.persons.first_name", "tags": ["pii"], "usage": ["output"]}],
+              decision="allow", reason="ok", rule="r", redacted=[], masked=[], statutory_request=False,
+              statutory_exclusion="no exception purpose stated", policy_digest="abc")
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+_values = st.lists(st.one_of(st.none(), st.text(max_size=6), st.binary(max_size=4), st.integers()), max_size=3)
+
+
+@given(_values, st.lists(st.sampled_from(["person:1", "person:", "plate:AB-1", "combination:a|b", "x"]), max_size=3),
+       st.booleans(), st.booleans())
+def test_the_spliced_request_record_is_the_built_one(params, individuals, enabled, known):
+    """Parameters and individuals hashed (an individual a text parameter or a literal names hashed
+    once, from what was hashed already): the record renders to the dict record's canonical JSON."""
+    hasher = LiteralHasher(b"k" * 32, enabled=enabled)
+    hashes = hashed_values(hasher, ("1", "AB-1")) if known and enabled else None
+    record = request_record(request_template(**STATIC), "r-1", "select 1", "select 1", tuple(params),
+                            tuple(individuals), hashes, hasher)
+    moment = record.values["time"]
+    assert TIME.fullmatch(moment)
+    plain = build_request_record(hasher=hasher, request_id="r-1", sql_received="select 1", sql_received_hashed=True,
+                                 sql_sent="select 1", sql_sent_hashed=True, params=params,
+                                 individuals=individuals, time=moment, **STATIC)
+    assert record.values["individuals"] == hash_individuals(hasher, individuals)
+    assert record.as_dict() == {k: v for k, v in plain.items() if k != "instance"}
+    record.values.update(instance="gw", seq=7, prev="p")  # what the chain adds
+    assert record.render() == canonical_dumps({**plain, "instance": "gw", "seq": 7, "prev": "p"})
+
+
+@given(st.lists(st.text(max_size=5), max_size=4))
+def test_literals_spliced_between_pieces_are_hashed_once_each(values):
+    hasher = LiteralHasher(b"k" * 32)
+    pieces = [f"<{i}>" for i in range(len(values) + 1)]
+    hashes = hashed_values(hasher, tuple(values))
+    assert hashes == {v: hasher.hash_literal(v) for v in values}
+    expected = pieces[0] + "".join(f"'{hasher.hash_literal(v)}'{p}" for v, p in zip(values, pieces[1:]))
+    assert spliced(pieces, values, hashes, hasher) == expected
+    assert spliced(pieces, values, {}, hasher) == expected  # nothing known: each hashed here
+
+
+@given(st.one_of(st.integers(0, 10**6), st.floats(0, 1e6)), st.one_of(st.none(), st.integers(0, 9)),
+       st.sampled_from(["ok", "error", "refused"]), st.one_of(st.none(), st.just("57014")))
+def test_the_prepared_outcome_is_the_built_one(duration, persons, status, sqlstate):
+    """An int duration stays an int, a float is rounded to three places, as the dict record has them."""
+    record = prepared_outcome(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
+                              backend_sqlstate=sqlstate, status=status)
+    plain = build_outcome_record(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
+                                 backend_sqlstate=sqlstate, status=status, time=record.values["time"])
+    assert record.as_dict() == {k: v for k, v in plain.items() if k != "instance"}
+    assert type(record.values["duration_ms"]) is type(plain["duration_ms"])
+
+
+def test_utc_now_is_the_current_second() -> None:
+    import time
+
+    before = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    now = utc_now()
+    after = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    assert TIME.fullmatch(now) and before <= now[:19] <= after
+
+
+def _statement(**changes: object) -> StatementPlan:
+    fields: dict[str, object] = dict(kind="select", sql="SELECT a FROM t WHERE x = 1 AND y = 'q'", command_tag="SELECT",
+                                     redacted=("a",), parts=("SELECT a FROM t WHERE x = ", " AND y = ", ""),
+                                     slots=("1", "q"), personal=True)
+    fields.update(changes)
+    return StatementPlan(**fields)  # type: ignore[arg-type]
+
+
+def test_skeleton_statements_are_the_constructed_ones() -> None:
+    """A cached statement with another text's literals spliced in, and the individuals it names made
+    from their recipes, equals the statement built by its constructor with those values."""
+    cached = _statement(individuals=(NamedValue("person", ("1",)),))
+    recipes = (({"key": "person", "array": False, "kinds": ()}, ((True, 0),)),
+               ({"key": "combination", "array": False, "kinds": ()}, ((True, 1), (False, "x"), (False, 2))))
+    fixed = _statement(kind="transaction", sql="BEGIN", parts=None, slots=())
+    entries = ((fixed, None, (), ()), (cached, cached.parts, (0, 1), recipes))
+    literals, values = ["42", "'it''s'"], hot.literal_values(["42", "'it''s'"])
+    assert values == ["42", "it's"]
+    out = hot.skeleton_statements(entries, StatementPlan, NamedValue, literals, values)
+    assert out[0] is fixed
+    expected = _statement(sql="SELECT a FROM t WHERE x = 42 AND y = 'it''s'", slots=("42", "it's"),
+                          individuals=(NamedValue("person", ("42",)), NamedValue("combination", ("it's", "x", 2))))
+    assert out[1] == expected and out[1].parts is cached.parts
+    assert out[1].individuals[1].resolve(["p1", "p2"]) == ["combination:it's|x|p2"]
+    assert out[1].__dict__ == expected.__dict__  # every field, compared or not
+
+
+def test_skeleton_key_and_literals() -> None:
+    parts = ["SELECT ", "1", " WHERE x = ", "'a'", ""]
+    key, literals = hot.skeleton_key(("k", None), parts)
+    assert key == (("k", None), "SELECT \x00 WHERE x = \x00", (False, True)) and literals == ["1", "'a'"]
+
+
+def test_the_request_plan_bound_and_rebound_are_the_constructed_ones() -> None:
+    from gateway.pipeline import _PLAN_DEFAULTS
+
+    decision = Decision("allow", "ok")
+    statements = (_statement(individuals=(NamedValue("person", (1,)), NamedValue("person", ("7",)))),)
+    analysis = Analysis(statements, decision, cache="skeleton", literals=(["a", "b"], ("1",)))
+    basis = ("ctx", "analyzer", "policy", "requesters")
+    plan = hot.request_plan(Plan, _PLAN_DEFAULTS, "r-1", "sql", analysis, None, basis)
+    expected = Plan("r-1", "sql", statements, decision, None, None, "skeleton", literals=analysis.literals,
+                    origin=analysis, basis=basis)
+    assert plan.__dict__ == expected.__dict__
+    assert hot.named(statements, ["7"]) == ("person:7",) == plan.named(["7"])  # once each
+    assert hot.named(statements, ["5"]) == ("person:5", "person:7")
+    assert hot.named(statements, [None]) == ("person:7",)  # a NULL parameter names nobody
+    bound = hot.bound(plan, ("person:5",))
+    assert bound.__dict__ == {**plan.__dict__, "individuals": ("person:5",)} and plan.individuals == ()
+    again = hot.rebound(bound, "r-2", ())
+    assert again.__dict__ == {**plan.__dict__, "request_id": "r-2"}
+    assert hot.rebound(bound, "r-3", None).individuals == ("person:5",)
