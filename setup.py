@@ -34,6 +34,7 @@ COMPILED = [
     "gateway/plan/hot.py",
     "gateway/audit/splice.py",
     "gateway/audit/requests.py",
+    "gateway/frontdoor/pg/steady.py",
 ]
 
 

@@ -37,6 +37,7 @@ COMPILED = (
     "gateway.plan.hot",
     "gateway.audit.splice",
     "gateway.audit.requests",
+    "gateway.frontdoor.pg.steady",
 )
 
 

@@ -8,9 +8,14 @@ from typing import Any, Callable
 
 from hypothesis import given, settings, strategies as st
 
-from gateway.frontdoor.pg.session import _execute_portal, _kind_and_name, _query_message, _text
+from gateway.frontdoor.pg.steady import execute_portal as _execute_portal, query_message as _query_message
+from gateway.frontdoor.pg.steady import kind_and_name, query_text as _text
 from gateway.wire import Close, Describe, Execute, Query, RemoteProtocolError, encode
 from gateway.wire.buffer import Reader
+
+
+def _kind_and_name(body: bytes, message: object) -> tuple[str, str]:
+    return kind_and_name(body, 68 if message is Describe else 67)
 
 
 def _outcome(read: Callable[[], Any]) -> Any:

@@ -45,7 +45,7 @@ class Pending:
     __slots__ = ("kind", "plan", "t0", "rows", "data", "swallow", "ready", "cap", "hold", "done")
 
     def __init__(self, kind: int, plan: Any = None, data: bytes | None = None, *, swallow: bool = False,
-                 ready: bool = False, done: Callable[[bool], None] | None = None) -> None:
+                 ready: bool = False, done: Callable[[bool], None] | None = None, cap: int = -1) -> None:
         self.kind = kind
         # told whether the backend did it (True) or refused or skipped it (False): prepared-statement
         # bookkeeping (a Parse, a Close, a DISCARD ALL) follows what the backend really holds
@@ -57,7 +57,12 @@ class Pending:
         self.swallow = swallow
         self.ready = ready
         # rows per answer (SPEC 9): the answer is held here until it is known to be within the cap
-        self.cap = getattr(plan, "row_cap", 0) if kind in (QUERY, EXEC) and plan is not None else 0
+        # (``cap`` given: the caller read it from the plan already)
+        if kind != QUERY and kind != EXEC or plan is None:
+            cap = 0
+        elif cap < 0:
+            cap = getattr(plan, "row_cap", 0)
+        self.cap = cap
         self.hold: list[bytes] | None = [] if self.cap else None
 
 

@@ -17,7 +17,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable
-from time import monotonic, perf_counter
+from time import perf_counter
 from typing import Any
 
 from gateway.errors import (
@@ -29,16 +29,18 @@ from gateway.backend.prepared import server_name
 from gateway.policy.claim_scope import ClaimScope, transaction_event
 from gateway.policy.types import Decision
 from gateway.frontdoor.pg import responses
-from gateway.frontdoor.pg.hold import DurableHold
-from gateway.frontdoor.pg.pooling import CLEARS_ONLY, Pooling, leaves_state, renamed_bind
+from gateway.frontdoor.pg.pooling import CLEARS_ONLY, Pooling, leaves_state
 from gateway.frontdoor.pg import writes as pg_writes
-from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, SYNC, Pending, Relay
+from gateway.frontdoor.pg.relay import EXEC, EXT, MARKER_SQL, QUERY, Pending
 from gateway.frontdoor.pg.startup import GATEWAY_FIELDS
+from gateway.frontdoor.pg.steady import (
+    WAIT as _WAIT, Portal, SessionCore, Statement, kind_and_name, query_message,
+)
 from gateway.wire import (
-    Bind, BindComplete, Close, CloseComplete, Describe, Execute, NoData, ParameterDescription, Parse,
+    Bind, BindComplete, Close, CloseComplete, Describe, NoData, ParameterDescription, Parse,
     ParseComplete, Query, RemoteProtocolError, encode,
 )
-from gateway.wire.buffer import Reader, cstr, frame
+from gateway.wire.buffer import frame
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,6 @@ _BIND_COMPLETE = encode(BindComplete())
 _CLOSE_COMPLETE = encode(CloseComplete())
 _NO_DATA = encode(NoData())
 _NO_PARAMS = encode(ParameterDescription(()))
-_SYNC = frame(b"S", b"")
-HIGH_WATER = 4 * 1024 * 1024
-_WAIT = object()  # see PgSession._submit
 
 
 class SessionClosed(Exception):
@@ -101,92 +100,53 @@ def _as_local(st: Any) -> Any:
     return st
 
 
-@dataclasses.dataclass(slots=True)
-class Statement:
-    sql: str
-    param_types: tuple[int, ...]
-    forwarded_sql: str | None  # None for statements the gateway answers itself
-    server_name: str | None = None  # a named statement: its name on the backend (see backend/prepared.py)
-    local: Any = None  # the PlannedStatement of a gateway_set / gateway_show
-    fresh_plan: Any = None  # the plan held for the next Bind (Parse-time, then the last Bind's)
-    claim_version: int = 0
-
-
-@dataclasses.dataclass(slots=True)
-class Portal:
-    statement: Statement
-    plan: Any
-    executed: bool = False  # a second Execute of a portal continues it: a cursor
-    claim_version: int = 0  # the session's claim when it was bound: executed only under that one
-
-
 class PgSession(Pooling):
     """``pool`` given: transaction pooling - the backend connection goes back to the pool whenever the
     session is idle outside a transaction, and one is taken again for the next statement (prepared
     statements and settings follow the session, see the module docstring). A session that SETs a
     backend setting inside a transaction block is pinned to its connection from then on (session
-    mode). ``gateway.*`` settings live here, never there."""
+    mode). ``gateway.*`` settings live here, never there.
+
+    The steady state (the loop, a read on a cached plan) is :class:`~gateway.frontdoor.pg.steady.SessionCore`
+    (compiled); the state it shares with the rest (the attributes of :data:`_CORE_FIELDS`) lives there
+    and is read and written here through properties. What it does not do itself it hands to the
+    methods below (the rare paths)."""
 
     def __init__(self, gw: Any, channel: Any, backend: Any, ctx: Any, pool: Any = None,
                  on_lost: Any = None, *, startup_sets: dict[str, str] | None = None) -> None:
-        self.gw = gw
-        self.channel = channel
-        self.backend = backend  # None while a pooled session holds no connection
-        self.ctx = ctx
-        self.pool = pool
-        self.pinned = pool is None
+        self.core = SessionCore(self, gw, channel, backend, ctx, pool)  # the hold and the relay too
         self.on_lost = on_lost
         # backend settings of a pooled session (name -> SQL value): from the startup packet, then its own
         # SETs outside transactions; set on whichever connection it gets, where that one differs
         self._defaults = dict(startup_sets or {})
         self.tracked = dict(self._defaults)
-        self._unnamed_open = False  # an unnamed statement parsed and not executed yet: keep the connection
         self._backend_set = False  # a backend SET lives on the connection (one reason to be pinned)
-        self._clearing: tuple[Any, str] | None = None  # (plan, sql) of a RESET ALL / DISCARD ALL in flight
-        self._reset_on_release = False  # the connection had session state: the pool resets it on release
-        self._release_armed = False
-        self._in_batch = False  # an extended-protocol message came since the last Sync
-        self._unserved_sync = False
         self.pool_refusals = 0
-        self.claim_version = 0
         self.scope = ClaimScope.starting_with(ctx.claim)  # gateway.* with PostgreSQL's scoping
-        self.statements: dict[str, Statement] = {}
-        self.portals: dict[str, Portal] = {}
-        self.skipping = False
-        self.idle_since = 0.0  # monotonic time since which the session waits for its client; 0: it does not
-        self._out: list[bytes] = []
-        self._last_parse: tuple[bytes, Parse] | None = None  # the last Parse body and its message (frozen)
-        self._parse_memo: tuple[str, tuple[int, ...], bytes] | None = None  # the last rewritten unnamed Parse, encoded
-        self._draining = False
-        self._hold = DurableHold(self._write_now, self._record_failed)  # no record, no answer
-        self.relay = Relay(self._write_client, self._write_backend, self._outcome, on_row_limit=self._row_limit)
-        self._handlers = {
-            ord("Q"): self._query, ord("P"): self._parse, ord("B"): self._bind, ord("D"): self._describe,
-            ord("E"): self._execute, ord("S"): self._sync, ord("H"): self._flush, ord("C"): self._close,
-            ord("X"): self._terminate, ord("F"): self._function_call, ord("d"): self._ignore,
-            ord("c"): self._ignore, ord("f"): self._ignore,
-        }
 
     @property
     def holding(self) -> bool:
         """Answers held back until their request records are durable."""
-        return self._hold.active
+        return self.core.hold.active
+
+    def run(self) -> Awaitable[None]:
+        return self.core.run()
 
     # ---- plumbing -----------------------------------------------------------------------
-    def _write_client(self, data: bytes) -> None:
-        self._hold.write(data)
+    def _send(self, data: bytes, entry: Pending | None) -> None:
+        self.core.send(data, entry)
 
-    def _write_now(self, data: bytes) -> None:
-        writer = self.channel.writer
-        try:
-            writer.write(data)
-        except RuntimeError:  # the client's transport is closed (it went away mid-answer): drop the bytes
-            return
-        if not self._draining and writer.transport.get_write_buffer_size() > HIGH_WATER:
-            self._draining = True
-            if self.backend is not None:
-                self.backend.pause_reading()
-            asyncio.get_running_loop().create_task(self._drain())
+    def _flush_backend(self) -> None:
+        self.core.flush_backend()
+
+    def _take_now(self) -> bool:
+        return self.core.take_now()
+
+    def _maybe_release(self) -> None:
+        self.core.maybe_release()
+
+    def _release_reset(self, backend: Any) -> None:
+        asyncio.get_running_loop().create_task(self.pool.release(backend, reset=True))
 
     async def _drain(self) -> None:
         try:
@@ -194,32 +154,19 @@ class PgSession(Pooling):
         except (ConnectionError, OSError):
             pass
         finally:
-            self._draining = False
+            self.core.draining = False
             if self.backend is not None and self.backend.alive:
                 self.backend.resume_reading()
 
-    def _send(self, data: bytes, entry: Pending | None) -> None:
-        if entry is not None:
-            self.relay.expect(entry)
-        self._out.append(data)
-
-    def _flush_backend(self) -> None:
-        if self._out:
-            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
-            self._out.clear()
-            if self.backend is not None and self.backend.alive:
-                self.backend.write(data)
-
-    def _outcome(self, plan: Any, rows: int, t0: float, sqlstate: str | None) -> None:
-        if self._clearing is not None and plan is self._clearing[0]:
+    def _outcome_clearing(self, plan: Any, sqlstate: str | None) -> None:
+        """A RESET ALL / DISCARD ALL in flight: once it succeeded alone, what it cleared is gone."""
+        if plan is self._clearing[0]:
             sql, self._clearing = self._clearing[1], None
             if sqlstate is None and self.relay.status == "I" and not self.relay.pending:
                 self._cleared(sql)
-        try:
-            self.gw.log_outcome(self.ctx, plan, rows=rows, duration_ms=(perf_counter() - t0) * 1000.0,
-                                sqlstate=sqlstate)
-        except Exception:  # noqa: BLE001 - the answer is already on its way; never break the relay
-            log.exception("log_outcome failed")
+
+    def _outcome_failed(self) -> None:
+        log.exception("log_outcome failed")
 
     def _row_limit(self, plan: Any, rows: int, t0: float, record: bool) -> bytes:
         """An answer over the requester's row cap: its error (nothing of the answer is released)."""
@@ -235,28 +182,18 @@ class PgSession(Pooling):
         return None
 
     def _submit(self, plan: Any, params: tuple[object, ...]) -> Any:
-        """Start writing a read's request record and let the statement go to the backend meanwhile: the
-        answer is held back until the record is durable, so the fsync overlaps the query instead of
-        adding to it (None). Returns the error to refuse with, or ``_WAIT``: the record must be durable
-        before anything is sent (not a read, or the log is known to be failing: then the wait refuses
-        cleanly)."""
-        gw = self.gw
-        if not getattr(gw.audit, "available", False):
-            return _WAIT
-        for st in plan.statements:
-            if st.kind != "select":
-                return _WAIT  # only reads run before their record is durable
-        hold = self._hold
-        try:
-            gw.submit_request(self.ctx, plan, params, then=hold.done)
-        except AuditUnavailable as exc:
+        return self.core.submit(plan, params)
+
+    @staticmethod
+    def _submit_failed(exc: Exception) -> GatewayError:
+        """``submit_request`` raised: the log refuses (the request is refused with it), else a bug."""
+        if isinstance(exc, AuditUnavailable):
             return exc
-        hold.waiting()  # its done-callback runs on a later loop turn, never before this
-        return None
+        raise exc
 
     async def _log_overlapped(self, plan: Any, params: tuple[object, ...] = ()) -> GatewayError | None:
         """:meth:`_submit`, or the record written first where it must be."""
-        problem = self._submit(plan, params)
+        problem = self.core.submit(plan, params)
         if problem is _WAIT:
             return await self._log(plan, params)
         return problem  # type: ignore[no-any-return]
@@ -281,81 +218,41 @@ class PgSession(Pooling):
         self._send(encode(Parse("", MARKER_SQL)), Pending(EXT, data=responses.error(sqlstate, message)))
         self.skipping = True
 
+    def _refuse_cursor(self, plan: Any) -> None:
+        error = self.gw.refuse_cursor(self.ctx, plan)  # continuing a portal is a cursor
+        self._refuse_ext(error.sqlstate, error.client_message(plan.request_id))
+
     def _notice_redactions(self, plan: Any) -> None:
-        for st in plan.statements:
-            if st.redacted:
-                self.relay.synthetic(responses.redaction_notice(tuple(plan.redacted), plan.request_id))
-                break
-        profile = plan.profile
-        if profile is not None and profile.exception:  # only an exception purpose owes the use notice
-            notice = plan.use_notice
-            if notice is not None:
-                self.relay.synthetic(responses.notice(f"{notice} (request {plan.request_id})"))
+        self.core.notice_redactions(plan)
 
-    # ---- the loop -----------------------------------------------------------------------
-    # A handler does the common case without a coroutine (a read on a cached plan, answered by the
-    # backend) and returns None; anything that must wait (a cold plan, a backend connection from the
-    # pool, a record that must be durable first, a staff write, gateway settings) it returns as an
-    # awaitable, which the loop awaits before the next message.
-    async def run(self) -> None:
-        parser = self.channel.parser
-        handlers = self._handlers
-        pooled = self.pool is not None
-        while True:
-            raw = parser.next_raw()
-            if raw is None:
-                if pooled:
-                    if self._out and self.backend is None:
-                        if not self._take_now():
-                            await self._take_backend()  # waits for a free connection (pool wait setting)
-                            if self.backend is None:
-                                continue  # refused: the queued statements got the pool's error
-                    if not self._release_armed and not self.pinned:
-                        self._release_armed = True
-                        if self.relay.pending:
-                            self.relay.idle_waiters.append(self._maybe_release)
-                        else:
-                            self._flush_backend()
-                            self._maybe_release()
-                self._flush_backend()
-                backend = self.backend
-                while backend is not None and backend.transport.get_write_buffer_size() > HIGH_WATER:
-                    await asyncio.sleep(0.005)  # the backend is not keeping up
-                self.idle_since = monotonic()  # the door's sweeper closes sessions idle past their timeout
-                await self.channel.fill()
-                self.idle_since = 0.0
-                continue
-            handler = handlers.get(raw[0])
-            if handler is None:
-                raise RemoteProtocolError(f"unexpected message type {chr(raw[0])!r}")
-            later = handler(raw[1])
-            if later is not None:
-                await later
+    def _notice_redacted(self, plan: Any) -> None:
+        self.relay.synthetic(responses.redaction_notice(tuple(plan.redacted), plan.request_id))
 
+    def _notice_use(self, plan: Any) -> None:
+        notice = plan.use_notice  # an exception purpose owes the use notice
+        if notice is not None:
+            self.relay.synthetic(responses.notice(f"{notice} (request {plan.request_id})"))
+
+    @staticmethod
+    def _ready_idle() -> bytes:
+        return responses.ready("I")
+
+    def _other(self, t: int, body: bytes) -> Awaitable[None] | None:
+        """The messages the core does not handle itself."""
+        if t == 72:
+            self._flush(body)
+        elif t == 67:
+            self._close(body)
+        elif t == 88:
+            raise SessionClosed()
+        elif t == 70:
+            self._refuse_query("42501", "gateway: the function call protocol message is not allowed")
+        elif t in (100, 99, 102):
+            pass  # COPY messages outside COPY mode: dropped, as PostgreSQL does
+        else:
+            raise RemoteProtocolError(f"unexpected message type {chr(t)!r}")
+        return None
     # ---- simple protocol ----------------------------------------------------------------
-    def _query(self, body: bytes) -> Awaitable[None] | None:
-        if self.skipping:
-            return None
-        sql = _text(body)
-        plan = self.gw.plan_hot(self.ctx, sql)
-        if plan is None:
-            return self._query_cold(sql)
-        statements = plan.statements
-        if plan.error is None and len(statements) == 1 and statements[0].kind == "select":
-            # the common case: one read, planned from the caches
-            plan = self.gw.admit(self.ctx, plan)  # caps and rate limits (SPEC 9)
-            if plan.error is None:
-                problem = self._submit(plan, ())
-                if problem is None:
-                    self._notice_redactions(plan)
-                    self._send(_query_message(statements[0].sql), Pending(QUERY, plan))
-                    return None
-                if problem is not _WAIT:
-                    self._refuse_query(problem.sqlstate, problem.client_message(plan.request_id))
-                    return None
-            return self._query_admitted(plan)
-        return self._query_planned(plan)
-
     async def _query_cold(self, sql: str) -> None:
         await self._query_planned(await self.gw.plan_cold(self.ctx, sql))
 
@@ -416,33 +313,9 @@ class PgSession(Pooling):
         done = None
         if sets and self.backend is not None:
             done = self._settings_done(statements, tracked)
-        self._send(_query_message(text), Pending(QUERY, plan, done=done))
-
-    def _function_call(self, body: bytes) -> None:
-        self._refuse_query("42501", "gateway: the function call protocol message is not allowed")
-
-    def _ignore(self, body: bytes) -> None:
-        return None  # COPY messages outside COPY mode: dropped, as PostgreSQL does
-
-    def _terminate(self, body: bytes) -> None:
-        raise SessionClosed()
+        self._send(query_message(text), Pending(QUERY, plan, done=done))
 
     # ---- extended protocol --------------------------------------------------------------
-    def _parse(self, body: bytes) -> Awaitable[None] | None:
-        self._in_batch = True
-        if self.skipping:
-            return None
-        last = self._last_parse
-        if last is not None and last[0] == body:
-            msg = last[1]  # the same Parse again (a client that does not keep prepared statements)
-        else:
-            msg = Parse.decode(Reader(body))
-            self._last_parse = (body, msg)
-        plan = self.gw.plan_hot(self.ctx, msg.sql, msg.param_types)
-        if plan is None:
-            return self._parse_cold(body, msg)
-        return self._parse_planned(body, msg, plan)
-
     async def _parse_cold(self, body: bytes, msg: Parse) -> None:
         later = self._parse_planned(body, msg, await self.gw.plan_cold(self.ctx, msg.sql, msg.param_types))
         if later is not None:
@@ -488,19 +361,7 @@ class PgSession(Pooling):
             self._parse_unnamed(body, msg, sql, plan)
 
     def _parse_unnamed(self, body: bytes, msg: Parse, sql: str, plan: Any) -> None:
-        stmt = Statement(msg.sql, msg.param_types, sql, fresh_plan=plan, claim_version=self.claim_version)
-        self.statements[""] = stmt
-        self.backend.unnamed = stmt  # whose unnamed statement the connection holds
-        if sql == msg.sql:
-            data = frame(b"P", body)
-        else:  # the same rewritten statement again and again (pgbench -M extended): encoded once
-            memo = self._parse_memo
-            if memo is not None and memo[0] == sql and memo[1] == msg.param_types:
-                data = memo[2]
-            else:
-                data = encode(Parse("", sql, msg.param_types))
-                self._parse_memo = (sql, msg.param_types, data)
-        self._send(data, Pending(EXT))
+        self.core.parse_unnamed(body, msg, sql, plan)
 
     async def _parse_named(self, msg: Parse, sql: str, plan: Any) -> None:
         """A named statement is prepared under the gateway's name for its rewritten SQL and types:
@@ -528,22 +389,6 @@ class PgSession(Pooling):
         change = held.add(stmt.server_name)
         self._send(encode(Parse(stmt.server_name, sql, msg.param_types)),
                    Pending(EXT, done=self._forget_on_failure(msg.name, stmt, change)))
-
-    def _bind(self, body: bytes) -> Awaitable[None] | None:
-        self._in_batch = True
-        if self.skipping:
-            return None
-        msg = Bind.decode(Reader(body))
-        stmt = self.statements.get(msg.statement)
-        if stmt is None:
-            # never forwarded: a backend name is the gateway's, and a pooled connection's unnamed
-            # statement may be another client's
-            self._refuse_ext("26000", f'prepared statement "{msg.statement}" does not exist' if msg.statement
-                             else "unnamed prepared statement does not exist")
-            return None
-        if stmt.local is not None or not self._take_now():
-            return self._bind_later(body, msg, stmt)
-        return self._bind_plan(body, msg, stmt)
 
     async def _bind_later(self, body: bytes, msg: Bind, stmt: Statement) -> None:
         """A Bind that waits: for a backend connection, or run by the gateway itself."""
@@ -604,18 +449,7 @@ class PgSession(Pooling):
         stmt.fresh_plan = plan  # held for the next Bind (Gateway.rebind checks it still holds)
 
     def _bind_planned(self, body: bytes, msg: Bind, stmt: Statement, plan: Any) -> Awaitable[None] | None:
-        params = _params(msg, stmt.param_types)
-        plan = self.gw.admit(self.ctx, plan, params)  # caps and rate limits (SPEC 9)
-        if plan.error is not None:
-            return self._log_refuse_ext(plan, params)
-        problem = self._submit(plan, params)
-        if problem is _WAIT:
-            return self._bind_logged(body, msg, stmt, plan, params)
-        if problem is not None:
-            self._refuse_ext(problem.sqlstate, problem.client_message(plan.request_id))
-            return None
-        self._bind_send(body, msg, stmt, plan)
-        return None
+        return self.core.bind_planned(body, msg, stmt, plan)
 
     async def _bind_logged(self, body: bytes, msg: Bind, stmt: Statement, plan: Any,
                            params: tuple[object, ...]) -> None:
@@ -624,22 +458,10 @@ class PgSession(Pooling):
         if problem is not None:
             self._refuse_ext(problem.sqlstate, problem.client_message(plan.request_id))
             return
-        self._bind_send(body, msg, stmt, plan)
+        self.core.bind_send(body, msg, stmt, plan)
 
-    def _bind_send(self, body: bytes, msg: Bind, stmt: Statement, plan: Any) -> None:
-        self._notice_redactions(plan)
-        self.portals[msg.portal] = Portal(stmt, plan, claim_version=self.claim_version)
-        if stmt.server_name is not None:
-            body = renamed_bind(body, self._ensure_prepared(stmt))
-        else:
-            self._ensure_unnamed(stmt)
-        self._send(frame(b"B", body), Pending(EXT))
-
-    def _describe(self, body: bytes) -> Awaitable[None] | None:
-        self._in_batch = True
-        if self.skipping:
-            return None
-        kind, name = _kind_and_name(body, Describe)
+    def _describe_other(self, body: bytes, kind: str, name: str) -> Awaitable[None] | None:
+        """A Describe of a statement, or of a portal the gateway answers itself (the core did the rest)."""
         if kind == "S":
             stmt = self.statements.get(name)
             if stmt is not None and stmt.local is not None and stmt.local.kind == "write":
@@ -676,32 +498,6 @@ class PgSession(Pooling):
             return
         self._ensure_unnamed(stmt)
         self._send(frame(b"D", body), Pending(EXT))
-
-    def _execute(self, body: bytes) -> Awaitable[None] | None:
-        self._unnamed_open = False
-        self._in_batch = True
-        if self.skipping:
-            return None
-        portal = self.portals.get(_execute_portal(body))
-        if portal is None:
-            self._send(frame(b"E", body), Pending(EXEC, None))
-            return None
-        plan = portal.plan
-        if portal.statement.local is not None:
-            return self._execute_local(portal)
-        if plan is not None and (portal.claim_version != self.claim_version
-                                 or (plan.basis is not None and not self.gw.holds(self.ctx, plan))):
-            self._refuse_stale(plan)
-            return None
-        if plan is not None and portal.executed and plan.row_cap:
-            error = self.gw.refuse_cursor(self.ctx, plan)  # continuing a portal is a cursor
-            self._refuse_ext(error.sqlstate, error.client_message(plan.request_id))
-            return None
-        portal.executed = True
-        if plan is not None and plan.statements[0].kind != "select":
-            return self._execute_other(body, plan)
-        self._send(frame(b"E", body), Pending(EXEC, plan))
-        return None
 
     def _refuse_stale(self, plan: Any) -> None:
         """A portal bound under a claim (or a policy, requesters file, catalog) no longer in force is not
@@ -752,16 +548,6 @@ class PgSession(Pooling):
             done = self._settings_done(plan.statements, tracked)
         self._send(frame(b"E", body), Pending(EXEC, plan, done=done))
 
-    def _sync(self, body: bytes) -> None:
-        self.skipping = False
-        self._in_batch = False
-        if self._unserved_sync:  # the batch was refused for want of a backend connection
-            self._unserved_sync = False
-            self.relay.expect(Pending(SYNC))
-            self.relay.feed(responses.ready("I"))
-            return
-        self._send(_SYNC if not body else frame(b"S", body), Pending(SYNC))
-
     def _flush(self, body: bytes) -> None:
         self._in_batch = True
         if not self.skipping:
@@ -771,7 +557,7 @@ class PgSession(Pooling):
         self._in_batch = True
         if self.skipping:
             return
-        kind, name = _kind_and_name(body, Close)
+        kind, name = kind_and_name(body, 67)
         if kind == "S":
             stmt = self.statements.pop(name, None)
             # the client's name is forgotten; the backend statement stays (shared, bounded, LRU-closed)
@@ -879,41 +665,28 @@ def _params(msg: Bind, param_types: tuple[int, ...] = ()) -> tuple[object, ...]:
     return bind_params(msg.params, msg.param_formats, param_types)
 
 
-def _text(body: bytes) -> str:
-    """The SQL of a Query body (as ``Query.decode``, which raises the protocol error when it is malformed)."""
-    end = body.find(b"\0")
-    if end >= 0:
-        try:
-            return body[:end].decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return Query.decode(Reader(body)).sql
+#: The session's attributes that live on its :class:`SessionCore` (the compiled steady state): the name
+#: here, the core's name. Read and written through properties, from the rare paths only.
+_CORE_FIELDS = {
+    "gw": "gw", "ctx": "ctx", "channel": "channel", "backend": "backend", "pool": "pool", "pinned": "pinned",
+    "relay": "relay", "_hold": "hold", "_out": "out", "skipping": "skipping", "_in_batch": "in_batch",
+    "_unnamed_open": "unnamed_open", "_unserved_sync": "unserved_sync", "_draining": "draining",
+    "_release_armed": "release_armed", "_reset_on_release": "reset_on_release", "claim_version": "claim_version",
+    "idle_since": "idle_since", "statements": "statements", "portals": "portals", "_clearing": "clearing",
+    "_last_parse": "last_parse", "_parse_memo": "parse_memo", "tracked": "tracked", "on_lost": "on_lost",
+}
 
 
-def _execute_portal(body: bytes) -> str:
-    """The portal an Execute body names (as ``Execute.decode``, which raises when it is malformed)."""
-    end = body.find(b"\0")
-    if end >= 0 and len(body) >= end + 5:
-        try:
-            return body[:end].decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return Execute.decode(Reader(body)).portal
+def _core_property(field: str) -> property:
+    def get(self: PgSession) -> Any:
+        return getattr(self.core, field)
+
+    def put(self: PgSession, value: Any) -> None:
+        setattr(self.core, field, value)
+
+    return property(get, put, doc=f"``core.{field}``")
 
 
-def _kind_and_name(body: bytes, message: Any) -> tuple[str, str]:
-    """The kind (``S`` or ``P``) and name of a Describe or Close body (as ``message.decode``, which
-    raises the protocol error when it is malformed)."""
-    if len(body) >= 2 and (body[0] == 83 or body[0] == 80):
-        end = body.find(b"\0", 1)
-        if end >= 0:
-            try:
-                return chr(body[0]), body[1:end].decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-    msg = message.decode(Reader(body))
-    return msg.kind, msg.name
-
-
-def _query_message(sql: str) -> bytes:
-    return frame(b"Q", cstr(sql))
+for _name, _field in _CORE_FIELDS.items():
+    setattr(PgSession, _name, _core_property(_field))
+del _name, _field
