@@ -95,6 +95,7 @@ class SessionCore:
         self.parse_memo: Any = None  # (sql, types, bytes) of the last rewritten unnamed Parse, encoded
         self.tracked: dict[str, str] = {}
         self.on_lost: Any = None
+        self.release_cb: Any = self.maybe_release  # bound once
 
     # ---- plumbing -----------------------------------------------------------------------
     def write_now(self, data: bytes) -> None:
@@ -198,6 +199,10 @@ class SessionCore:
         else:
             self.pool.release_now(backend)
 
+    def connection(self) -> Any:
+        """``self.backend``, read afresh (not narrowed by an earlier check in the caller)."""
+        return self.backend
+
     # ---- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
         parser = self.parser
@@ -207,20 +212,19 @@ class SessionCore:
             raw = parser.next_raw()
             if raw is None:
                 if pooled:
-                    if self.out and self.backend is None:
-                        if not self.take_now():
-                            await owner._take_backend()  # waits for a free connection (pool wait setting)
-                            if self.backend is None:
-                                continue  # refused: the queued statements got the pool's error
+                    # (no re-read of self.backend after a check of it here: mypyc would keep the narrowed type)
+                    if self.out and self.backend is None and not self.take_now():
+                        if not await owner._take_backend():  # waits for a free connection (pool wait setting)
+                            continue  # refused: the queued statements got the pool's error
                     if not self.release_armed and not self.pinned:
                         self.release_armed = True
                         if self.relay.pending:
-                            self.relay.idle_waiters.append(owner._maybe_release)
+                            self.relay.idle_waiters.append(self.release_cb)
                         else:
                             self.flush_backend()
                             self.maybe_release()
                 self.flush_backend()
-                backend = self.backend
+                backend = self.connection()
                 while backend is not None and backend.transport.get_write_buffer_size() > HIGH_WATER:
                     await asyncio.sleep(0.005)  # the backend is not keeping up
                 self.idle_since = monotonic()  # the door's sweeper closes sessions idle past their timeout
