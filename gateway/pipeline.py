@@ -29,7 +29,7 @@ from gateway.analyzer.classify import Classifier
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.audit.limits_store import LimitsStore
 from gateway.audit.record import prepared_outcome, prepared_write_outcome
-from gateway.audit.sink import RequestLog
+from gateway.audit.sink import DurableWaiter, RequestLog
 from gateway.catalog.model import Catalog
 from gateway.config import Settings
 from gateway.errors import (
@@ -606,25 +606,33 @@ class Gateway:
 
 
     def submit_request(self, ctx: SessionContext, plan: Plan, params: Any = None, sqlstate: str | None = None,
-                       then: Callable[[asyncio.Future[None]], None] | None = None) -> asyncio.Future[None]:
-        """Queue the request's record; the future completes once it is durable (or fails with
-        AuditUnavailable: then answer nothing). The wire front door's hot path: ``then`` is called
-        with the future once it is done (one done-callback for it and the latency histogram)."""
+                       waiter: DurableWaiter | None = None) -> asyncio.Future[None] | None:
+        """Queue the request's record. Without ``waiter``: a future that completes once it is durable
+        (or fails with AuditUnavailable: then answer nothing). With one (the wire door's hold, its hot
+        path): None, and the log calls ``waiter.durable()`` or ``waiter.failed(exc)`` from the one
+        loop callback of the record's batch (see ``gateway/audit/sink.py``). The log observes the
+        submit -> durable histogram itself, once per batch."""
         labels = (plan.decision.action, ctx.front_door, ctx.claim.purpose or "none")
         counter = self._request_counters.get(labels)
         if counter is None:
             counter = self._request_counters[labels] = self.metrics.counter(
                 "gateway_requests_total", decision=labels[0], front_door=labels[1], purpose=labels[2])
         counter.inc()
-        future = self.audit.submit(self.records.build(ctx, plan, params, sqlstate, self.policy))
-        if then is None:
-            future.add_done_callback(self._append_seconds.since(time.perf_counter()))
-        else:
-            future.add_done_callback(partial(_observed_then, self._append_seconds, time.perf_counter(), then))
+        audit = self.audit
+        if audit.latency is not self._append_seconds:  # a log set (or swapped) after the Gateway was made
+            audit.latency = self._append_seconds
+        record = self.records.build(ctx, plan, params, sqlstate, self.policy)
         owed = self._notice_owed(ctx, plan)
+        if waiter is None:
+            future = audit.submit(record)
+            assert future is not None
+            if owed is not None:
+                future.add_done_callback(lambda f: self._queue_notices(f, ctx, plan, params, owed))
+            return future
         if owed is not None:
-            future.add_done_callback(lambda f: self._queue_notices(f, ctx, plan, params, owed))
-        return future
+            waiter = _NoticesAfter(waiter, partial(self._queue_notices, None, ctx, plan, params, owed))
+        audit.submit(record, waiter)
+        return None
 
     # -- subject notices (SPEC 10) ------------------------------------------------------------------
     def _notice_owed(self, ctx: SessionContext, plan: Plan) -> str | None:
@@ -643,9 +651,9 @@ class Gateway:
             return f"release under a court order ({entry.label if entry else ctx.claim.order_reference})"
         return None
 
-    def _queue_notices(self, future: asyncio.Future[None], ctx: SessionContext, plan: Plan, params: Any,
+    def _queue_notices(self, future: asyncio.Future[None] | None, ctx: SessionContext, plan: Plan, params: Any,
                        reason: str) -> None:
-        if future.cancelled() or future.exception() is not None:
+        if future is not None and (future.cancelled() or future.exception() is not None):
             return  # no record, no answer: nothing was asked of the database
         individuals = getattr(plan, "individuals", ()) or (plan.named(params) if hasattr(plan, "named") else ())
         columns = sorted({str(a.column) for st in plan.statements for a in st.accesses}
@@ -694,10 +702,21 @@ class Gateway:
 
 
 
-def _observed_then(histogram: Any, started: float, then: Callable[[asyncio.Future[None]], None],
-                   future: asyncio.Future[None]) -> None:
-    histogram.observe(time.perf_counter() - started)
-    then(future)
+class _NoticesAfter:
+    """A request's waiter, and then its subject notices queued once its record is durable (SPEC 10)."""
+
+    __slots__ = ("_waiter", "_then")
+
+    def __init__(self, waiter: DurableWaiter, then: Callable[[], None]) -> None:
+        self._waiter = waiter
+        self._then = then
+
+    def durable(self) -> None:
+        self._waiter.durable()
+        self._then()
+
+    def failed(self, exc: BaseException) -> None:
+        self._waiter.failed(exc)  # no record, no answer: nothing was asked of the database
 
 
 def _has_write(statements: tuple[StatementPlan, ...]) -> bool:

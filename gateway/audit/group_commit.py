@@ -5,6 +5,12 @@ durable at once. ``submit``/``append`` complete only when the batch holding thei
 if the batch fails, each of them fails with :class:`~gateway.errors.AuditUnavailable` (no record, no
 answer) and the sink rewinds its chain, so a record that was never acknowledged leaves no hole.
 
+Whoever waits is a :class:`~gateway.audit.sink.DurableWaiter` (``durable()`` / ``failed(exc)``): the
+wire door's hold passes itself to ``submit(record, hold)``, and ``submit(record)`` / ``append`` wrap a
+future in one. One loop callback per batch (:meth:`GroupCommitSink._settle`) tells every waiter of the
+batch in queue order and observes the latency histogram inline, so a request costs no future, no
+done-callback and no loop turn of its own.
+
 Records queued without a waiter (``append_nowait``: an ``outcome`` after its answer, an ``alert``)
 are *held* when their batch fails, in order, up to ``outage_buffer_bytes``, and written at the head
 of the first batch that succeeds (retried every :attr:`GroupCommitSink.retry_seconds` while held).
@@ -22,7 +28,8 @@ import asyncio
 import collections
 import json
 import time
-from typing import Any
+from bisect import bisect_left
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -32,7 +39,11 @@ from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import build_request_record, to_dict, utc_now
 from gateway.errors import AuditUnavailable
 
+if TYPE_CHECKING:
+    from gateway.audit.sink import DurableWaiter
+
 log = structlog.get_logger("gateway.audit")
+_perf_counter = time.perf_counter
 
 
 def _seal_checkpoint(chain: ChainState, checkpoint: dict[str, Any]) -> bytes:
@@ -40,13 +51,32 @@ def _seal_checkpoint(chain: ChainState, checkpoint: dict[str, Any]) -> bytes:
     return chain.seal(body)[1].encode("utf-8")
 
 
-#: a queued record and the future of whoever waits for it to be durable (None: nobody waits)
-Entry = tuple["dict[str, Any] | PreparedRecord", "asyncio.Future[None] | None"]
+#: a queued record, whoever waits for it to be durable (None: nobody waits), and when it was submitted
+#: (``time.perf_counter()``; 0.0: not observed in the latency histogram)
+Entry = tuple["dict[str, Any] | PreparedRecord", "DurableWaiter | None", float]
 #: request ids named in one ``records_lost`` checkpoint at most (the count is always exact)
 MAX_LOST_IDS = 10_000
 #: refused request ids remembered (oldest forgotten first), and for how long after the last refusal
 MAX_REFUSED_IDS = 50_000
 REFUSED_SECONDS = 120.0
+
+
+class FutureWaiter:
+    """A :class:`~gateway.audit.sink.DurableWaiter` that completes a future (``await append(...)``,
+    ``submit(record)``: the cold paths, the HTTP door and tests)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+
+    def durable(self) -> None:
+        if not self.future.done():  # its awaiter may have been cancelled
+            self.future.set_result(None)
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
 
 
 class SinkError(Exception):
@@ -129,22 +159,35 @@ class GroupCommitSink:
         self._refused_until = 0.0
         self.batches = 0
         self.records = 0
+        self.latency: Any = None  # a histogram of submit -> durable seconds (the Gateway sets it)
 
     # -- public API ------------------------------------------------------------------------------
 
     async def append(self, record: Any) -> None:
         """Append ``record`` (dict or dataclass); return once it is durable, else raise
-        :class:`AuditUnavailable`. The caller releases no result before this returns."""
-        await self.submit(record)
-
-    def submit(self, record: Any) -> asyncio.Future[None]:
-        """Queue ``record`` and return a future that completes once it is durable (or fails with
-        :class:`AuditUnavailable`): ``append`` without a coroutine, for the hot path."""
+        :class:`AuditUnavailable`. The caller releases no result before this returns. (Not observed
+        in the latency histogram: that is :meth:`submit`'s, the request records'.)"""
         if not self._started or self._closing:
             raise AuditUnavailable("gateway: the request log is not open, so the request is refused")
         assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
-        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), future))
+        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), FutureWaiter(future), 0.0))
+        self._urgent = True
+        self._wakeup()
+        await future
+
+    def submit(self, record: Any, waiter: DurableWaiter | None = None) -> asyncio.Future[None] | None:
+        """Queue ``record``; once it is durable ``waiter.durable()`` is called, if it cannot be
+        ``waiter.failed(exc)`` (exc an :class:`AuditUnavailable`), from the one loop callback of its
+        batch, never from this call. Without ``waiter``: return a future completed the same way."""
+        if not self._started or self._closing:
+            raise AuditUnavailable("gateway: the request log is not open, so the request is refused")
+        future: asyncio.Future[None] | None = None
+        if waiter is None:
+            assert self._loop is not None
+            future = self._loop.create_future()
+            waiter = FutureWaiter(future)
+        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), waiter, _perf_counter()))
         self._urgent = True
         self._wakeup()
         return future
@@ -155,7 +198,7 @@ class GroupCommitSink:
         if not self._started or self._closing:
             log.error("audit_record_dropped", reason="log closed", type=record.get("type") if type(record) is PreparedRecord else to_dict(record).get("type"))
             return
-        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), None))
+        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), None, 0.0))
         self._wakeup_later()
 
     def build_request_record(self, **fields: Any) -> dict[str, Any]:
@@ -195,7 +238,7 @@ class GroupCommitSink:
     async def _stop_writer(self) -> None:
         if self._writer is None or self._closing:
             return
-        self._queue.append((checkpoint_record("close", time=utc_now()), None))
+        self._queue.append((checkpoint_record("close", time=utc_now()), None, 0.0))
         self._closing = True
         self._wakeup()
         await self._writer
@@ -354,7 +397,7 @@ class GroupCommitSink:
 
     def _abandon_held(self) -> None:
         """The writer stops with records still held (the log never came back before close)."""
-        for record, _ in self._held:
+        for record, _, _ in self._held:
             if record.get("type") != "checkpoint":
                 log.error("audit_record_lost", instance=self.instance, type=record.get("type"),
                           request_id=record.get("request_id"), reason="log closed during an outage")
@@ -365,28 +408,55 @@ class GroupCommitSink:
             log.warning("audit_log_resumed", instance=self.instance, after_error=self._failing)
             self._failing = None
         if errors:  # empty: every record sealed
-            for (record, _), error in zip(batch, errors):
+            for (record, _, _), error in zip(batch, errors):
                 if error is not None:
                     log.error("audit_record_invalid", type=record.get("type"), error=str(error))
 
     def _settle(self, batch: list[Entry], errors: list[Exception | None] | None, cause: str | None) -> None:
-        """On the loop: complete the waiters of a batch (durable, or refused with ``cause``)."""
+        """On the loop, one call per batch: tell its waiters, in order, that their records are durable
+        (or refused with ``cause``), and observe the latency histogram for the batch inline (no Python
+        call per record for it). A waiter that raises is logged; the others are still told."""
         if errors is None:
-            for _, future in batch:
-                if future is not None and not future.done():
-                    future.set_exception(unavailable(cause or "unknown error"))
+            for _, waiter, _ in batch:
+                if waiter is not None:
+                    try:
+                        waiter.failed(unavailable(cause or "unknown error"))
+                    except Exception:  # noqa: BLE001 - every other waiter must still be told
+                        log.exception("audit_waiter_failed")
             return
-        if not errors:  # every record of the batch is durable
-            for _, future in batch:
-                if future is not None and not future.done():
-                    future.set_result(None)
-            return
-        for (_, future), error in zip(batch, errors):
-            if future is not None and not future.done():
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(AuditUnavailable(f"gateway: the request record is invalid: {error}"))
+        now = _perf_counter()
+        hist = self.latency
+        if hist is not None:
+            buckets, counts = hist.buckets, hist.counts
+        total = 0.0
+        if not errors:  # every record of the batch is durable (the usual case)
+            for _, waiter, started in batch:
+                if waiter is not None:
+                    try:
+                        waiter.durable()
+                    except Exception:  # noqa: BLE001
+                        log.exception("audit_waiter_failed")
+                    if started and hist is not None:
+                        seconds = now - started
+                        counts[bisect_left(buckets, seconds)] += 1
+                        total += seconds
+        else:
+            for (_, waiter, started), error in zip(batch, errors):
+                if waiter is None:
+                    continue
+                try:
+                    if error is None:
+                        waiter.durable()
+                    else:
+                        waiter.failed(AuditUnavailable(f"gateway: the request record is invalid: {error}"))
+                except Exception:  # noqa: BLE001
+                    log.exception("audit_waiter_failed")
+                if error is None and started and hist is not None:
+                    seconds = now - started
+                    counts[bisect_left(buckets, seconds)] += 1
+                    total += seconds
+        if total:
+            hist.total += total
 
     # -- the writer task -------------------------------------------------------------------------
 
@@ -423,7 +493,7 @@ class GroupCommitSink:
                     await self._gather(loop)
                 batch = self._take_batch()
                 try:
-                    errors = await self._flush([record for record, _ in batch])
+                    errors = await self._flush([entry[0] for entry in batch])
                 except Exception as exc:  # noqa: BLE001 - whatever fails, no waiter may hang: refuse them
                     self._settle(batch, None, self._batch_failed(batch, exc))
                 else:

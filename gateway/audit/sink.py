@@ -16,11 +16,27 @@ if TYPE_CHECKING:
 
 
 @runtime_checkable
+class DurableWaiter(Protocol):
+    """Whoever waits for a request record without a future (the wire door's hold, see
+    :class:`~gateway.frontdoor.pg.hold.DurableHold`). The sink calls exactly one of the two, once, on
+    the event loop, from the one callback that completes the record's batch, in queue order."""
+
+    def durable(self) -> None:
+        """The record is on disk (or committed): what waited for it may be released."""
+
+    def failed(self, exc: BaseException) -> None:
+        """The record cannot be written (``exc`` is an AuditUnavailable): release nothing it guards."""
+
+
+@runtime_checkable
 class RequestLog(Protocol):
     """A durable, hash-chained request log (see ``docs/request-log.md``)."""
 
     instance: str
     hasher: LiteralHasher
+    #: observes submit -> durable seconds of every record queued by :meth:`submit` (set by the Gateway;
+    #: a metrics histogram with ``buckets``, ``counts`` and ``total``), or None
+    latency: Any
 
     @property
     def available(self) -> bool:
@@ -33,8 +49,10 @@ class RequestLog(Protocol):
     async def append(self, record: Any) -> None:
         """Return once ``record`` is durable; raise AuditUnavailable if it cannot be."""
 
-    def submit(self, record: Any) -> asyncio.Future[None]:
-        """Queue ``record``; the future completes once it is durable (or fails: answer nothing)."""
+    def submit(self, record: Any, waiter: DurableWaiter | None = None) -> asyncio.Future[None] | None:
+        """Queue ``record``. Without ``waiter``: a future that completes once it is durable (or fails:
+        answer nothing). With one: None, and ``waiter.durable()`` or ``waiter.failed(exc)`` is called
+        instead (no future, no done-callback, no extra loop turn per record: the wire door's hot path)."""
 
     def append_nowait(self, record: Any) -> None:
         """Queue ``record`` for the next batch (an outcome, after the answer)."""

@@ -5,7 +5,7 @@ only when the writer thread sleeps, wake it through an eventfd (one ``write``), 
 loop iteration, so that everything the sessions served in that iteration queued is one batch. The thread takes
 everything queued, seals it into the chain, writes it durably (:meth:`ThreadWriter._flush_sync`, which
 releases the GIL in the kernel), and hands the whole batch back to the loop with one
-``call_soon_threadsafe``, where the waiters' futures complete. While the disk works the loop keeps
+``call_soon_threadsafe``, where its waiters are told (:meth:`GroupCommitSink._settle`). While the disk works the loop keeps
 queueing, so batches grow with load by themselves (no linger timer, a lone client waits for nothing).
 
 Records nobody waits for (``append_nowait``: outcomes, alerts) do not start a write of their own:
@@ -16,7 +16,7 @@ under load outcome-only writes disappear.
 Compared with a writer task that ran each batch's write in an executor: no executor future and no
 ``call_soon_threadsafe`` per hand-over in each direction, no task switch per batch on the loop, and the
 seal runs on the thread while the loop is free to read sockets. Durable before release is unchanged:
-a future completes only after the batch holding its record came back from ``_flush_sync``.
+a waiter is told only after the batch holding its record came back from ``_flush_sync``.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class ThreadWriter(GroupCommitSink):
     async def _stop_writer(self) -> None:
         if self._thread is None or self._closing:
             return
-        self._queue.append((checkpoint_record("close", time=utc_now()), None))
+        self._queue.append((checkpoint_record("close", time=utc_now()), None, 0.0))
         self._closing = True
         if self._later is not None:
             self._later.cancel()
@@ -158,7 +158,7 @@ class ThreadWriter(GroupCommitSink):
                 self._urgent = False
                 batch = self._take_batch()
                 try:
-                    errors = self._flush_sync([record for record, _ in batch])
+                    errors = self._flush_sync([entry[0] for entry in batch])
                 except Exception as exc:  # noqa: BLE001 - whatever fails, no waiter may hang: refuse them
                     cause = self._batch_failed(batch, exc)
                     self._retry_at = time.monotonic() + self.retry_seconds

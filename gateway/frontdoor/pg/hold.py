@@ -6,17 +6,19 @@ released when every record it waits for is durable. If one of them fails, nothin
 released and the session is ended with FATAL 58030.
 
     hold = DurableHold(write_now, fail)
-    hold.wait_for(future)     # a record being written
-    hold.waiting()            # the same, the record's done-callback calls hold.done(future)
-    hold.write(data)          # to the client, now or once the records are durable
+    audit.submit(record, hold)  # the hold is the record's DurableWaiter (gateway/audit/sink.py)
+    hold.waiting()              # hold answers from now on; the sink calls hold.durable() or hold.failed(exc)
+    hold.write(data)            # to the client, now or once the records are durable
+
+The sink tells the hold from the one loop callback that completes the record's batch: no future and
+no done-callback per record.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
-from gateway.errors import AuditUnavailable, GatewayError
+from gateway.errors import GatewayError
 
 
 class DurableHold:
@@ -42,31 +44,27 @@ class DurableHold:
             return
         self._write_now(data)
 
-    def wait_for(self, record: asyncio.Future[None]) -> None:
-        """Hold answers from now on until ``record`` is durable."""
-        self._waiting += 1
-        record.add_done_callback(self._done)
-
     def waiting(self) -> None:
-        """Hold answers from now on until the record whose done-callback is :meth:`done` is durable
-        (the caller has it called: one callback for the record instead of one each)."""
+        """Hold answers from now on until the record this hold was submitted with is durable (the sink
+        calls :meth:`durable` or :meth:`failed` once for it, on a later loop callback, never before
+        ``submit`` returns)."""
         self._waiting += 1
 
-    def _done(self, task: asyncio.Future[None]) -> None:
+    def durable(self) -> None:
+        """A record this hold waits for is durable: once none is left, release what is held."""
+        self._waiting -= 1
+        if not self._waiting and self._held and not self._failed:
+            held = self._held
+            data = b"".join(held) if len(held) > 1 else held[0]
+            held.clear()
+            self._write_now(data)
+
+    def failed(self, exc: BaseException) -> None:
+        """A record this hold waits for cannot be written: an answer whose record failed is never
+        released; drop what is held and end the session."""
         self._waiting -= 1
         if self._failed:
             return
-        problem = task.exception() if not task.cancelled() else AuditUnavailable("gateway: the request log write was cancelled")
-        if problem is not None:
-            # an answer whose record failed must never be released: drop what is held, end the session
-            self._held.clear()
-            self._failed = True
-            self._fail(problem.client_message() if isinstance(problem, GatewayError)
-                       else "gateway: the request log is unavailable")
-            return
-        if not self._waiting and self._held:
-            data = b"".join(self._held)
-            self._held.clear()
-            self._write_now(data)
-
-    done = _done  # the record's done-callback, for :meth:`waiting`
+        self._held.clear()
+        self._failed = True
+        self._fail(exc.client_message() if isinstance(exc, GatewayError) else "gateway: the request log is unavailable")

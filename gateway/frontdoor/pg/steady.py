@@ -76,7 +76,6 @@ class SessionCore:
         self.pinned = pool is None
         hold: Any = DurableHold(self.write_now, owner._record_failed)  # no record, no answer
         self.hold = hold
-        self.hold_done: Any = hold.done  # the record's done-callback, bound once (not per request)
         self.relay = Relay(hold.write, owner._write_backend, self.outcome, on_row_limit=owner._row_limit)
         self.out: list[bytes] = []
         self.skipping = False
@@ -148,10 +147,10 @@ class SessionCore:
             if st.kind != "select":
                 return WAIT  # only reads run before their record is durable
         try:
-            gw.submit_request(self.ctx, plan, params, None, self.hold_done)
+            gw.submit_request(self.ctx, plan, params, None, self.hold)  # the hold is the record's DurableWaiter
         except Exception as exc:  # noqa: BLE001 - AuditUnavailable (told apart by the owner)
             return self.owner._submit_failed(exc)
-        self.hold.waiting()  # its done-callback runs on a later loop turn, never before this
+        self.hold.waiting()  # the log tells it (durable/failed) from its batch's loop callback, never before this
         return None
 
     def notice_redactions(self, plan: Any) -> None:
