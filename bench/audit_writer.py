@@ -2,6 +2,7 @@
 
     python bench/audit_writer.py --clients 8 --requests 20000          # durable (O_DSYNC), 8 sessions
     python bench/audit_writer.py --clients 1 --requests 5000 --no-sync  # records written, not fsync'ed
+    python bench/audit_writer.py --clients 8 --waiter    # sessions told durable() directly, no futures
 
 ``--clients`` tasks on one event loop (uvloop when installed, as ``gateway serve``) each loop as the
 wire door does: a ``request`` record built from a template (fresh id, time, hashed SQL), ``submit``,
@@ -65,7 +66,47 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     waits: list[float] = []
     counter = [0]
 
+    def record_for(rid: str) -> object:
+        return prepared_request(template, request_id=rid, sql_received=SQL, sql_sent=SQL, params=[],
+                                individuals=["person:h:0a1b2c3d4e5f60718293a4b5c6d7e8f9"])
+
+    class Session:
+        """A callback-driven client as the wire door's hot path is: the log calls ``durable()`` on it
+        (a DurableWaiter, no future per request), which does the work, queues the outcome and submits
+        the next request."""
+
+        def __init__(self, n: int) -> None:
+            self.left = n
+            self.done = asyncio.get_running_loop().create_future()
+            self.rid = ""
+            self.t0 = 0.0
+            self.next()
+
+        def next(self) -> None:
+            if not self.left:
+                self.done.set_result(None)
+                return
+            self.left -= 1
+            counter[0] += 1
+            self.rid = f"b{counter[0]:09d}"
+            record = record_for(self.rid)
+            self.t0 = time.perf_counter()
+            log.submit(record, self)
+
+        def durable(self) -> None:
+            waits.append(time.perf_counter() - self.t0)
+            spin(args.work_us)
+            log.append_nowait(prepared_outcome(request_id=self.rid, rows_returned=1, persons_returned=1,
+                                               duration_ms=(time.perf_counter() - self.t0) * 1000))
+            self.next()
+
+        def failed(self, exc: BaseException) -> None:
+            self.done.set_exception(exc)
+
     async def client(n: int) -> None:
+        if args.waiter:
+            await Session(n).done
+            return
         for _ in range(n):
             counter[0] += 1
             rid = f"b{counter[0]:09d}"
@@ -92,7 +133,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     await log.close()
     ticks = 1e6 / os.sysconf("SC_CLK_TCK")
     main = os.getpid()
-    print(f"clients {args.clients} requests {n} sync {not args.no_sync} work {args.work_us} µs: "
+    print(f"clients {args.clients} requests {n} sync {not args.no_sync} waiter {args.waiter} work {args.work_us} µs: "
           f"{n / wall:.0f} req/s, {records / max(1, batches):.1f} records per write, "
           f"{batches / n:.2f} writes per request")
     total = 0.0
@@ -120,6 +161,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--work-us", type=float, default=100.0, help="Python on the loop per request (default 100)")
     parser.add_argument("--no-sync", action="store_true", help="write without O_DSYNC (not durable)")
+    parser.add_argument("--waiter", action="store_true",
+                        help="sessions as DurableWaiters (the wire door's hot path: no future per request)")
     args = parser.parse_args()
     try:
         import uvloop
