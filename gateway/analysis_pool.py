@@ -143,11 +143,17 @@ class AnalysisPool:
         self.stats = {"analyses": 0, "timeouts": 0, "crashes": 0, "restarts": 0}
 
     # -- life cycle ----------------------------------------------------------------------------
+    def spawn(self) -> None:
+        """Start the worker processes and return at once (on the loop); :meth:`start` waits for them."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            for _ in range(self.size):
+                self._spawn()
+
     async def start(self, ready_timeout: float = 60.0) -> None:
-        """Start the workers and wait until each has started (imports take ~1 s on a busy machine)."""
-        self._loop = asyncio.get_running_loop()
-        for _ in range(self.size):
-            self._spawn()
+        """Start the workers (unless :meth:`spawn` did) and wait until each has started (imports take
+        ~1 s on a busy machine)."""
+        self.spawn()
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline and not all(w.ready for w in self._workers):
             await asyncio.sleep(0.05)

@@ -126,23 +126,32 @@ class Gateway:
         if not self.settings.backend_dsn:
             raise GatewayError("gateway: no backend DSN is configured (GATEWAY_BACKEND_DSN)")
         options = {k: v for k, v in self.backend_startup_options.items() if k not in ("client_encoding",)}
-        try:
-            self.pool = await asyncpg.create_pool(self.settings.backend_dsn, min_size=1,
-                                                  max_size=self.settings.pool_size, server_settings=options)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise BackendUnavailable(f"gateway: the backend database is not reachable: {exc}") from None
-        async with self.pool.acquire() as conn:
-            await self._load_catalog(conn)
-            self.server_params = {
-                "server_version": str(conn.get_settings().server_version),
-                "TimeZone": str(conn.get_settings().TimeZone),
-            }
-        await self.audit.start()
-        if self.settings.analysis_workers > 0:  # after the log: its literal hasher goes to the workers
+        workers = None
+        if self.settings.analysis_workers > 0:  # their imports run while the catalog loads and the log opens
             from gateway.analysis_pool import AnalysisPool
 
-            self.analysis_pool = AnalysisPool(self.settings.analysis_workers, self.settings.analysis_timeout_ms / 1000)
-            await self.analysis_pool.start()
+            workers = AnalysisPool(self.settings.analysis_workers, self.settings.analysis_timeout_ms / 1000)
+            workers.spawn()
+        try:
+            try:
+                self.pool = await asyncpg.create_pool(self.settings.backend_dsn, min_size=1,
+                                                      max_size=self.settings.pool_size, server_settings=options)
+            except (OSError, asyncpg.PostgresError) as exc:
+                raise BackendUnavailable(f"gateway: the backend database is not reachable: {exc}") from None
+            async with self.pool.acquire() as conn:
+                await self._load_catalog(conn)
+                self.server_params = {
+                    "server_version": str(conn.get_settings().server_version),
+                    "TimeZone": str(conn.get_settings().TimeZone),
+                }
+            await self.audit.start()
+        except BaseException:
+            if workers is not None:
+                await workers.stop()
+            raise
+        if workers is not None:  # loaded after the log has started: its literal hasher goes to the workers
+            self.analysis_pool = workers
+            await workers.start()
             self._load_workers()
         self.notices.pool = self.pool
         if not self.settings.audit_sync:
