@@ -43,7 +43,10 @@ def test_the_compiled_build_is_used_when_present() -> None:
                     "sources edited since)")
     env = {k: v for k, v in os.environ.items() if k != "GATEWAY_PURE_PYTHON"}
     modules = _modules(env)
-    assert all(modules[name] for name in built)
+    if len(built) < len(_pure.COMPILED):  # all or nothing: one stale or missing extension, all from source
+        assert not any(modules.values()), modules
+        return
+    assert all(modules.values()), modules
 
 
 def test_hot_path_suites_pass_in_pure_python() -> None:
