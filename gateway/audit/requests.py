@@ -23,6 +23,9 @@ _SLOT = "$987654321"  # a placeholder the literal hasher keeps as it is
 TEMPLATES_KEPT = 2000
 #: hashed template parts kept (one per statement template)
 HASHED_TEMPLATES_KEPT = 4000
+#: exact-hit records kept (a prepared statement per session): each keeps its analysis alive after the analyzer's
+#: cache evicted it, so the bound is the templates' (20,000 kept 43 MiB of evicted analyses at 100,000 texts)
+KNOWN_KEPT = 2000
 
 
 class RequestRecords:
@@ -78,7 +81,7 @@ class RequestRecords:
         else:
             received, sent = hasher.hash_sql(plan.sql, plan.tokens), self.hashed_sent_sql(plan)
             if known:  # for the next request of this text and plan (the refs keep the ids from being reused)
-                if len(self._known) > 20000:
+                if len(self._known) > KNOWN_KEPT:
                     self._known.clear()
                 self._known[(id(statements), id(ctx))] = (statements, ctx, policy, plan.decision, plan.profile,
                                                           plan.sql, hit[1], received, sent, hasher)
