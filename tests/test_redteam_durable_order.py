@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -165,6 +166,24 @@ def _pipelined(gw: WireGateway, base: int, marks: Marks) -> None:
         sock.close()
 
 
+def _run_clients(jobs: list[tuple[Callable[..., None], tuple[object, ...]]]) -> None:
+    """Run each ``(target, args)`` in a thread at once, wait for all, and fail with whatever any raised."""
+    failures: list[BaseException] = []
+
+    def guarded(target: Callable[..., None], args: tuple[object, ...]) -> None:
+        try:
+            target(*args)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures
+
+
 def test_no_answer_arrives_before_its_record_is_durable(dmv_dsn: str, tmp_path: Path, shim: Path) -> None:
     """Transaction pooling: the mode with the most between an answer and its session (the session mode
     is in test_redteam_durability's crash test)."""
@@ -174,26 +193,10 @@ def test_no_answer_arrives_before_its_record_is_durable(dmv_dsn: str, tmp_path: 
     gw = next(gen)
     marks = Marks(marks_path)
     try:
-        clients = [threading.Thread(target=_psycopg, args=(gw, mode, 1000 * (k + 1), marks))
-                   for k, mode in enumerate(("simple", "extended", "prepared", "simple"))]
-        clients.append(threading.Thread(target=_asyncpg, args=(gw, 6000, marks)))
-        clients.append(threading.Thread(target=_pipelined, args=(gw, 7000, marks)))
-        failures: list[BaseException] = []
-
-        def guarded(target):  # type: ignore[no-untyped-def]
-            def run(*args):  # type: ignore[no-untyped-def]
-                try:
-                    target(*args)
-                except BaseException as exc:  # noqa: BLE001 - reported below
-                    failures.append(exc)
-            return run
-
-        for t in clients:
-            t._target = guarded(t._target)  # type: ignore[attr-defined]
-            t.start()
-        for t in clients:
-            t.join(120)
-        assert not failures, failures
+        jobs: list[tuple[Callable[..., None], tuple[object, ...]]] = [
+            (_psycopg, (gw, mode, 1000 * (k + 1), marks))
+            for k, mode in enumerate(("simple", "extended", "prepared", "simple"))]
+        _run_clients([*jobs, (_asyncpg, (gw, 6000, marks)), (_pipelined, (gw, 7000, marks))])
     finally:
         gen.close()
 
@@ -209,22 +212,9 @@ def test_a_log_that_fails_mid_record_releases_only_what_it_kept(dmv_dsn: str, tm
                         SLOWSYNC_MARKS=str(marks_path), SLOWSYNC_DELAY_US="5000", SLOWSYNC_FAIL_EVERY="7")
     gw = next(gen)
     marks = Marks(marks_path)
-    failures: list[BaseException] = []
-
-    def run(mode: str, base: int) -> None:
-        try:
-            _psycopg(gw, mode, base, marks, tolerate=True)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
-
     try:
-        clients = [threading.Thread(target=run, args=(mode, 1000 * (k + 1)))
-                   for k, mode in enumerate(("simple", "extended", "prepared", "simple"))]
-        for t in clients:
-            t.start()
-        for t in clients:
-            t.join(120)
-        assert not failures, failures
+        _run_clients([(_psycopg, (gw, mode, 1000 * (k + 1), marks, True))
+                      for k, mode in enumerate(("simple", "extended", "prepared", "simple"))])
     finally:
         gen.close()
     answered = _log_checked(tmp_path, marks, marks_path, 7)
