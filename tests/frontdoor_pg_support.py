@@ -13,10 +13,14 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gateway.pgserver.launcher import free_port
+
+if TYPE_CHECKING:
+    from gateway import wire as w
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,6 +149,17 @@ def raw_login(gw: WireGateway, user: str = "dmv_clerk", options: str = "") -> so
             raise ConnectionError(msg.message)
         elif isinstance(msg, w.ReadyForQuery):
             return sock
+
+
+def next_message(sock: socket.socket, parser: w.BackendParser) -> object:
+    """The next backend message on ``sock``, reading more as needed; fails if the gateway closes first."""
+    while True:
+        msg = parser.next_event()
+        if msg is not None:
+            return msg
+        data = sock.recv(65536)
+        assert data, "the gateway closed the connection"
+        parser.feed(data)
 
 
 def read_until_closed(sock: socket.socket) -> bytes:

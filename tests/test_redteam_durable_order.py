@@ -25,7 +25,7 @@ import asyncpg
 import psycopg
 import pytest
 
-from frontdoor_pg_support import ROOT, WireGateway, raw_login, start_gateway
+from frontdoor_pg_support import ROOT, WireGateway, next_message, raw_login, start_gateway
 from gateway import wire as w
 from gateway.audit.keyfile import read_key
 from gateway.audit.literals import LiteralHasher
@@ -150,12 +150,7 @@ def _pipelined(gw: WireGateway, base: int, marks: Marks) -> None:
             batch = [m for n in sent for m in (w.Parse("", SQL.format(n)), w.Bind("", ""), w.Execute(""))]
             sock.sendall(b"".join(w.encode(m) for m in (*batch, w.Sync())))
             while True:
-                msg = parser.next_event()
-                if msg is None:
-                    data = sock.recv(65536)
-                    assert data, "the gateway closed the connection"
-                    parser.feed(data)
-                    continue
+                msg = next_message(sock, parser)
                 if isinstance(msg, w.CommandComplete):
                     marks.arrived(sent.pop(0))
                 elif isinstance(msg, w.ErrorResponse):

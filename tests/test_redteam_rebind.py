@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from frontdoor_pg_support import ROOT, WireGateway, raw_login, start_gateway
+from frontdoor_pg_support import ROOT, WireGateway, next_message, raw_login, start_gateway
 from gateway import wire as w
 
 CBI = "-c gateway.purpose=criminal_law_enforcement -c gateway.case_number=CR-2026-0042"
@@ -38,12 +38,7 @@ def _run(sock: socket.socket, *msgs: Any) -> list[Any]:
     parser, out = w.BackendParser(), []
     waits = sum(1 for m in msgs if isinstance(m, (w.Sync, w.Query)))
     while waits:
-        msg = parser.next_event()
-        if msg is None:
-            data = sock.recv(65536)
-            assert data, "the gateway closed the connection"
-            parser.feed(data)
-            continue
+        msg = next_message(sock, parser)
         out.append(msg)
         if isinstance(msg, w.ReadyForQuery):
             waits -= 1
