@@ -35,6 +35,9 @@ COMPILED = [
     "gateway/audit/splice.py",
     "gateway/audit/requests.py",
     "gateway/frontdoor/pg/steady.py",
+    "gateway/wire/parser.py",
+    "gateway/frontdoor/pg/hold.py",
+    "gateway/frontdoor/pg/channel.py",
 ]
 
 

@@ -38,6 +38,9 @@ COMPILED = (
     "gateway.audit.splice",
     "gateway.audit.requests",
     "gateway.frontdoor.pg.steady",
+    "gateway.wire.parser",
+    "gateway.frontdoor.pg.hold",
+    "gateway.frontdoor.pg.channel",
 )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frontdoor_pg_support import WireGateway, raw_login, read_until_closed, wire_gw  # noqa: F401 - fixture
+from frontdoor_pg_support import WireGateway, next_message, raw_login, read_until_closed, wire_gw  # noqa: F401 - fixture
 from gateway import wire as w
 
 
@@ -142,3 +143,50 @@ def test_reused_statement_name_after_a_failed_parse_is_still_rewritten(wire_gw: 
     rows = [m.values for m in second if isinstance(m, w.DataRow)]
     assert rows == [(b"4", None)], second
     sock.close()
+
+
+def test_one_packet_of_hot_cold_and_extended_statements_is_answered_in_order(wire_gw: WireGateway) -> None:
+    """The channel runs a client batch on the steady path itself (no task wake-up) and hands the session
+    task whatever must wait (here a statement the caches have not seen): the answers keep the client's
+    order."""
+    sock = raw_login(wire_gw)
+    sock.settimeout(10)
+    parser = w.BackendParser()
+    sock.sendall(w.encode(w.Query("SELECT 42")))  # now a cached plan
+    while not isinstance(next_message(sock, parser), w.ReadyForQuery):
+        pass
+    cold = f"SELECT 7 AS cold_{secrets.token_hex(4)}"  # a shape the caches have not seen: planned in the task
+    sock.sendall(b"".join(w.encode(m) for m in (
+        w.Query("SELECT 42"), w.Query(cold), w.Query("SELECT 42"),
+        w.Parse("", "SELECT 43"), w.Bind("", "", (), (), ()), w.Execute("", 0), w.Sync(),
+        w.Query("SELECT 42"))))
+    rows: list[object] = []
+    ready = 0
+    while ready < 5:
+        msg = next_message(sock, parser)
+        assert not isinstance(msg, w.ErrorResponse), msg
+        if isinstance(msg, w.DataRow):
+            rows.append(msg.values)
+        elif isinstance(msg, w.ReadyForQuery):
+            ready += 1
+    assert rows == [(b"42",), (b"7",), (b"42",), (b"43",), (b"42",)]
+    sock.close()
+
+
+def test_a_terminate_in_the_same_packet_comes_after_the_answers(wire_gw: WireGateway) -> None:
+    """As PostgreSQL answers every message before it reads the next, a Terminate sent right behind
+    statements (one write) ends the session only after their answers went out."""
+    sock = raw_login(wire_gw)
+    sock.settimeout(10)
+    sock.sendall(b"".join(w.encode(m) for m in (
+        w.Query("SELECT 42"), w.Parse("", "SELECT 43"), w.Bind("", "", (), (), ()), w.Execute("", 0), w.Sync(),
+        w.Terminate())))
+    data = read_until_closed(sock)
+    sock.close()
+    parser = w.BackendParser()
+    parser.feed(data)
+    got: list[object] = []
+    while (msg := parser.next_event()) is not None:
+        got.append(msg)
+    assert [m.values for m in got if isinstance(m, w.DataRow)] == [(b"42",), (b"43",)], got
+    assert sum(isinstance(m, w.ReadyForQuery) for m in got) == 2 and not any(isinstance(m, w.ErrorResponse) for m in got)

@@ -35,7 +35,12 @@ def frame_end(buf: bytes | bytearray | memoryview, pos: int = 0, max_message: in
     n = len(buf)
     if n - pos < 5:
         return -1
-    length = unpack_len(buf, pos + 1)[0]
+    if isinstance(buf, bytes):  # byte reads (compiled: no call, no tuple)
+        length = (buf[pos + 1] << 24) | (buf[pos + 2] << 16) | (buf[pos + 3] << 8) | buf[pos + 4]
+    elif isinstance(buf, bytearray):
+        length = (buf[pos + 1] << 24) | (buf[pos + 2] << 16) | (buf[pos + 3] << 8) | buf[pos + 4]
+    else:
+        length = unpack_len(buf, pos + 1)[0]
     if length < 4 or length > max_message:
         raise RemoteProtocolError(f"invalid message length {length}")
     end = pos + 1 + length

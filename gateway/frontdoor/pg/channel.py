@@ -1,8 +1,13 @@
 """The client's socket seen as messages: an asyncio Protocol that feeds the sans-IO parser.
 
-Bytes go from ``data_received`` straight into the parser, with no StreamReader buffer in between;
-the session's task is woken (one future) only when it waits for more (:meth:`fill`). Answers go
-straight to the transport. Flow control both ways:
+Bytes go from ``data_received`` straight into the parser, with no StreamReader buffer in between.
+While the session's task is parked (:meth:`park`: it has nothing to do but wait for the client),
+``data_received`` runs the session's steady state itself (``driver.pump()``, the compiled
+:class:`~gateway.frontdoor.pg.steady.SessionCore`): a client batch on the steady path costs no task
+wake-up, no future and no loop turn. The task is woken (its one future) only when the batch needs it: a
+handler that must wait (a cold plan, a pooled connection to wait for, backpressure), an error, EOF.
+Rare readers (startup, login, the admin console) wait with :meth:`fill` (one future per read).
+Answers go straight to the transport. Flow control both ways:
 
 - reading: past ``limit`` bytes received and not yet parsed, the socket stops being read until
   the session asks for more, so one client can make the gateway hold at most about ``limit``
@@ -12,6 +17,10 @@ straight to the transport. Flow control both ways:
 
 ``writer`` is the channel itself (``write``, ``transport``, ``drain``, ``close``), the surface the
 session writes through.
+
+Compiled with mypyc (``setup.py``): the socket's protocol for uvloop / asyncio, called by name (no
+``asyncio.Protocol`` base, so that it is a native class and a client read reaches the session core
+through compiled calls only).
 """
 
 from __future__ import annotations
@@ -19,9 +28,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from gateway.wire import FrontendParser, RemoteProtocolError
+from gateway.wire.errors import RemoteProtocolError
 from gateway.wire.frontend import FrontendMessage
+from gateway.wire.parser import FrontendParser
+
+if TYPE_CHECKING:
+    from gateway.frontdoor.pg.steady import SessionCore
 
 #: bytes received and not yet parsed past which the client's socket is no longer read
 READ_LIMIT = 512 * 1024
@@ -31,28 +45,31 @@ class ClientGone(Exception):
     """The client closed the connection."""
 
 
-class ClientChannel(asyncio.Protocol):
+class ClientChannel:
     def __init__(self, max_message: int, on_open: Callable[[ClientChannel], None] | None = None,
                  limit: int = READ_LIMIT) -> None:
         self.parser = FrontendParser(max_message)
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
-        self.writer = self
+        self.transport: Any = None  # set by connection_made
+        self.writer: Any = self
         self.address = "local"
         self.host = "local"
         self.tls = False
         self.limit = limit
         self._on_open = on_open
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiter: asyncio.Future[None] | None = None  # the session waits for bytes
+        self._loop: Any = None
+        self._waiter: Any = None  # fill(): a reader waits for bytes
+        #: the session core that runs client batches from data_received while its task is parked
+        self.driver: SessionCore | None = None
+        self._parked: Any = None  # park(): the session task's future while it has nothing to do
         self._eof = False
         self._reading_paused = False
         self._writing_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._closed: asyncio.Future[None] | None = None
+        self._drain_waiter: Any = None
+        self._closed: Any = None
 
     # ---- asyncio.Protocol -------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
         self._loop = asyncio.get_running_loop()
         self._closed = self._loop.create_future()
         peer = transport.get_extra_info("peername")
@@ -64,6 +81,21 @@ class ClientChannel(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         parser = self.parser
         parser.feed(data)
+        parked = self._parked
+        if parked is not None:
+            driver = self.driver
+            if driver is not None and not parked.done():  # (done: the task was cancelled meanwhile)
+                self._parked = None  # while the batch runs, nothing wakes the task but its outcome
+                try:
+                    later = driver.pump()
+                except Exception as exc:  # noqa: BLE001 - raised in the session's task, as if it ran there
+                    parked.set_exception(exc)
+                    return
+                if later is not None or self._eof:  # the task takes over (awaits ``later``; sees EOF)
+                    parked.set_result(later)
+                else:
+                    self._parked = parked
+                return
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -100,6 +132,9 @@ class ClientChannel(asyncio.Protocol):
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        parked, self._parked = self._parked, None
+        if parked is not None and not parked.done():
+            parked.set_result(None)
 
     # ---- reading ------------------------------------------------------------------------------
     async def fill(self) -> None:
@@ -119,6 +154,23 @@ class ClientChannel(asyncio.Protocol):
                 self._waiter = None
         if self._eof and self.parser.buffered == before:
             raise ClientGone()
+
+    async def park(self) -> Any:
+        """The session task waits here while it has nothing to do; meanwhile :meth:`data_received`
+        runs client batches through ``driver.pump()`` itself. Returns what the task must await next
+        (a handler's awaitable), or None (EOF: the next park raises ClientGone); raises what a batch
+        raised."""
+        if self._eof:
+            raise ClientGone()
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        waiter = self._parked = self._loop.create_future()
+        try:
+            return await waiter
+        finally:
+            if self._parked is waiter:
+                self._parked = None
 
     async def next_event(self) -> FrontendMessage:
         """The next whole message (startup packet or typed), reading as needed."""
@@ -163,7 +215,7 @@ class ClientChannel(asyncio.Protocol):
         transport = await self._loop.start_tls(self.transport, self, ctx, server_side=True)
         if transport is None:
             raise ConnectionResetError("the client went away during the TLS handshake")
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         self.tls = True
 
     # ---- closing ------------------------------------------------------------------------------

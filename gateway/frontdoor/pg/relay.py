@@ -18,7 +18,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from gateway.errors import RowLimitExceeded
 from gateway.frontdoor.pg import responses
@@ -33,10 +33,31 @@ _NONCE = secrets.token_hex(8)
 MARKER_SQL = f'SELECT FROM "gateway_denied_{_NONCE}"'
 _MARKER_BYTES = f"gateway_denied_{_NONCE}".encode()
 
-EXT, EXEC, SYNC, QUERY, SYNTH = range(5)
-_D, _Z, _E, _C, _I, _S, _G = (ord(c) for c in "DZECIsG")
-_EXT_TERMINAL = frozenset(ord(c) for c in "123Tn")
-_EXEC_TERMINAL = frozenset((_C, _I, _S))
+# (Final ints: compiled, they are constants, not module lookups)
+EXT: Final = 0
+EXEC: Final = 1
+SYNC: Final = 2
+QUERY: Final = 3
+SYNTH: Final = 4
+_D: Final = 68  # DataRow
+_Z: Final = 90  # ReadyForQuery
+_E: Final = 69  # ErrorResponse
+_C: Final = 67  # CommandComplete
+_I: Final = 73  # EmptyQueryResponse
+_S: Final = 115  # PortalSuspended
+_G: Final = 71  # CopyInResponse
+_T: Final = 84  # RowDescription
+_n: Final = 110  # NoData
+
+
+def _ext_terminal(t: int) -> bool:
+    """ParseComplete, BindComplete, CloseComplete, RowDescription, NoData: the end of an EXT answer."""
+    return t == 49 or t == 50 or t == 51 or t == _T or t == _n
+
+
+def _exec_terminal(t: int) -> bool:
+    """CommandComplete, EmptyQueryResponse, PortalSuspended: the end of an Execute's answer."""
+    return t == _C or t == _I or t == _S
 
 
 class Pending:
@@ -113,8 +134,14 @@ class Relay:
         head = pending[0] if pending else None
         max_message = self.max_message
         while True:
-            end = frame_end(data, pos, max_message)
-            if end < 0:
+            # the frame's end (as framing.frame_end, inline: type byte, then a big-endian length)
+            if n - pos < 5:
+                break
+            length = (data[pos + 1] << 24) | (data[pos + 2] << 16) | (data[pos + 3] << 8) | data[pos + 4]
+            if length < 4 or length > max_message:
+                frame_end(data, pos, max_message)  # raises the protocol error
+            end = pos + 1 + length
+            if end > n:
                 break
             t = data[pos]
             if head is not None and head.hold is not None:  # a capped answer: held, counted, then released or refused
@@ -130,8 +157,8 @@ class Relay:
                 if head is not None:
                     head.rows += 1
             elif head is not None and (t == _Z or t == _E or t == _G
-                                       or (head.kind == EXT and t in _EXT_TERMINAL)
-                                       or (head.kind == EXEC and t in _EXEC_TERMINAL)):
+                                       or (head.kind == EXT and _ext_terminal(t))
+                                       or (head.kind == EXEC and _exec_terminal(t))):
                 replacement = self._terminal(t, data, pos, end)
                 if replacement is not None:
                     if pieces is None:
@@ -163,7 +190,7 @@ class Relay:
             if head.rows <= head.cap:
                 hold.append(message)
             return b""
-        ends = t == _Z or t == _E or t == _G or (head.kind == EXEC and t in _EXEC_TERMINAL)
+        ends = t == _Z or t == _E or t == _G or (head.kind == EXEC and _exec_terminal(t))
         if head.kind == QUERY and t != _Z and t != _G:
             ends = False  # a simple Query's answer ends with its ReadyForQuery
         if not ends:
@@ -199,8 +226,8 @@ class Relay:
         if t == _E:
             return self._error(head, data, pos, end)
         if t == _Z:
-            self.status = chr(data[pos + 5])
-            out: list[bytes] = [bytes(data[pos:end])]
+            status = data[pos + 5]
+            self.status = "I" if status == 73 else "T" if status == 84 else "E" if status == 69 else chr(status)
             while pending:
                 entry = pending.popleft()
                 if entry.done is not None:
@@ -209,10 +236,13 @@ class Relay:
                     self.on_outcome(entry.plan, entry.rows, entry.t0, self.error_state or "57014")
                 if entry.kind == QUERY and entry.plan is not None:
                     self.on_outcome(entry.plan, entry.rows, entry.t0, self.error_state)
-                if entry.kind in (SYNC, QUERY):
+                if entry.kind == SYNC or entry.kind == QUERY:
                     break
             self.in_error = False
             self.error_state = None
+            if not pending or pending[0].kind != SYNTH:
+                return None  # the usual case: the ReadyForQuery goes as it is
+            out: list[bytes] = [bytes(data[pos:end])]
             self._flush_synthetic(out)
             return b"".join(out) if len(out) > 1 else None
         # EXT / EXEC terminal
@@ -221,6 +251,8 @@ class Relay:
             head.done(True)
         if head.kind == EXEC and head.plan is not None:
             self.on_outcome(head.plan, head.rows, head.t0, None)
+        if not head.swallow and (not pending or pending[0].kind != SYNTH):
+            return None  # the usual case: the message goes as it is
         out = [] if head.swallow else [bytes(data[pos:end])]
         self._flush_synthetic(out)
         if head.swallow or len(out) > 1:

@@ -52,6 +52,10 @@ _NO_DATA = encode(NoData())
 _NO_PARAMS = encode(ParameterDescription(()))
 
 
+#: seconds a Terminate waits for the answers asked for before it (see PgSession._terminate)
+TERMINATE_WAIT = 10.0
+
+
 class SessionClosed(Exception):
     """The client sent Terminate or went away."""
 
@@ -244,7 +248,7 @@ class PgSession(Pooling):
         elif t == 67:
             self._close(body)
         elif t == 88:
-            raise SessionClosed()
+            return self._terminate()
         elif t == 70:
             self._refuse_query("42501", "gateway: the function call protocol message is not allowed")
         elif t in (100, 99, 102):
@@ -252,6 +256,23 @@ class PgSession(Pooling):
         else:
             raise RemoteProtocolError(f"unexpected message type {chr(t)!r}")
         return None
+    async def _terminate(self) -> None:
+        """Terminate: what the client asked for before it (in the same packet, say) is answered first,
+        as PostgreSQL answers each message before it reads the next; then the session ends. Waits
+        while answers are pending or held for their records, at most TERMINATE_WAIT seconds and only
+        while the client's socket is open."""
+        core = self.core
+        core.flush_backend()  # this batch's statements (its end is not reached: nothing follows Terminate)
+        writer = self.channel.writer
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TERMINATE_WAIT
+        while (self.relay.pending or core.hold.active) and not writer.is_closing() and loop.time() < deadline:
+            backend = self.backend
+            if self.relay.pending and (backend is None or not backend.alive):
+                break  # no answer is coming
+            await asyncio.sleep(0.002)
+        raise SessionClosed()
+
     # ---- simple protocol ----------------------------------------------------------------
     async def _query_cold(self, sql: str) -> None:
         await self._query_planned(await self.gw.plan_cold(self.ctx, sql))

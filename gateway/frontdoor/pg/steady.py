@@ -19,12 +19,14 @@ import asyncio
 from time import monotonic, perf_counter
 from typing import Any
 
+from gateway.backend.pool import BackendPool
 from gateway.frontdoor.pg.hold import DurableHold
 from gateway.frontdoor.pg.pooling import renamed_bind, startup_sql
 from gateway.frontdoor.pg.relay import EXEC, EXT, QUERY, SYNC, Pending, Relay
 from gateway.audit.params import bind_params
 from gateway.wire import Bind, Execute, Parse, Query, encode
 from gateway.wire.buffer import Reader, cstr, frame
+from gateway.wire.parser import FrontendParser
 
 HIGH_WATER = 4 * 1024 * 1024
 #: :meth:`SessionCore.submit`: the record must be durable before anything is sent
@@ -70,11 +72,11 @@ class SessionCore:
         self.gw = gw
         self.ctx = ctx
         self.channel = channel
-        self.parser: Any = channel.parser  # gateway.wire.parser.FrontendParser
+        self.parser: FrontendParser = channel.parser
         self.backend = backend  # None while a pooled session holds no connection
-        self.pool = pool
+        self.pool: BackendPool | None = pool
         self.pinned = pool is None
-        hold: Any = DurableHold(self.write_now, owner._record_failed)  # no record, no answer
+        hold = DurableHold(self.write_now, owner._record_failed)  # no record, no answer
         self.hold = hold
         self.relay = Relay(hold.write, owner._write_backend, self.outcome, on_row_limit=owner._row_limit)
         self.out: list[bytes] = []
@@ -95,6 +97,7 @@ class SessionCore:
         self.tracked: dict[str, str] = {}
         self.on_lost: Any = None
         self.release_cb: Any = self.maybe_release  # bound once
+        self.feed_cb: Any = self.relay.feed  # bound once: a pooled connection's sink
 
     # ---- plumbing -----------------------------------------------------------------------
     def write_now(self, data: bytes) -> None:
@@ -174,10 +177,11 @@ class SessionCore:
         backend = pool.take_now()
         if backend is None:
             return False
-        if startup_sql(self.tracked, backend.applied):  # settings to apply first: that is a round trip
+        applied = backend.applied
+        if applied != self.tracked and startup_sql(self.tracked, applied):  # settings first: a round trip
             pool.release_now(backend)
             return False
-        backend.attach(self.relay.feed, self.on_lost)
+        backend.attach(self.feed_cb, self.on_lost)
         self.backend = backend
         return True
 
@@ -190,13 +194,15 @@ class SessionCore:
                 or self.draining or self.unnamed_open or not backend.alive):
             return
         self.backend = None
-        backend.detach()
         backend.status = "I"
         if self.reset_on_release:
             self.reset_on_release = False
+            backend.detach()
             self.owner._release_reset(backend)
         else:
-            self.pool.release_now(backend)
+            pool = self.pool
+            if pool is not None:
+                pool.release_now(backend)  # (which detaches it)
 
     def connection(self) -> Any:
         """``self.backend``, read afresh (not narrowed by an earlier check in the caller)."""
@@ -204,32 +210,39 @@ class SessionCore:
 
     # ---- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
+        """The session's task. It runs what is parsed (:meth:`pump`), awaits what a handler must wait
+        for, and parks while it waits for the client: meanwhile the channel's ``data_received`` runs each
+        client batch through :meth:`pump` itself and wakes the task only when the batch must wait. A
+        channel without ``park`` (a test's or a benchmark's) is read with ``fill`` instead."""
+        channel = self.channel
+        park: Any = getattr(channel, "park", None)
+        if park is not None:
+            channel.driver = self
+        try:
+            while True:
+                later = self.pump()
+                if later is None:
+                    if park is None:
+                        await channel.fill()
+                        continue
+                    later = await park()
+                    if later is None:
+                        continue
+                await later
+        finally:
+            if park is not None:
+                channel.driver = None
+
+    def pump(self) -> Any:
+        """Handle every whole message parsed so far, then end the batch (:meth:`batch_end`). Returns
+        None when all of it was done here, else the first awaitable a handler (or the batch's end)
+        returned: the task awaits it and pumps again."""
         parser = self.parser
-        pooled = self.pool is not None
-        owner = self.owner
+        self.idle_since = 0.0
         while True:
             raw = parser.next_raw()
             if raw is None:
-                if pooled:
-                    # (no re-read of self.backend after a check of it here: mypyc would keep the narrowed type)
-                    if self.out and self.backend is None and not self.take_now():
-                        if not await owner._take_backend():  # waits for a free connection (pool wait setting)
-                            continue  # refused: the queued statements got the pool's error
-                    if not self.release_armed and not self.pinned:
-                        self.release_armed = True
-                        if self.relay.pending:
-                            self.relay.idle_waiters.append(self.release_cb)
-                        else:
-                            self.flush_backend()
-                            self.maybe_release()
-                self.flush_backend()
-                backend = self.connection()
-                while backend is not None and backend.transport.get_write_buffer_size() > HIGH_WATER:
-                    await asyncio.sleep(0.005)  # the backend is not keeping up
-                self.idle_since = monotonic()  # the door's sweeper closes sessions idle past their timeout
-                await self.channel.fill()
-                self.idle_since = 0.0
-                continue
+                return self.batch_end()
             t, body = raw
             if t == 81:
                 later = self.query(body)
@@ -245,9 +258,31 @@ class SessionCore:
             elif t == 68:
                 later = self.describe(body)
             else:
-                later = owner._other(t, body)
+                later = self.owner._other(t, body)
             if later is not None:
-                await later
+                return later
+
+    def batch_end(self) -> Any:
+        """Everything parsed is handled: one backend write for the batch, the pooled connection given
+        back once its answers are in. Returns what must be awaited first (a pooled connection to wait
+        for, a backend that does not keep up), else None: the session waits for its client."""
+        if self.pool is not None:
+            # (no re-read of self.backend after a check of it here: mypyc would keep the narrowed type)
+            if self.out and self.backend is None and not self.take_now():
+                return self.owner._take_backend()  # waits for a free connection (pool wait setting)
+            if not self.release_armed and not self.pinned:
+                self.release_armed = True
+                if self.relay.pending:
+                    self.relay.idle_waiters.append(self.release_cb)
+                else:
+                    self.flush_backend()
+                    self.maybe_release()
+        self.flush_backend()
+        backend = self.connection()
+        if backend is not None and backend.transport.get_write_buffer_size() > HIGH_WATER:
+            return asyncio.sleep(0.005)  # the backend is not keeping up
+        self.idle_since = monotonic()  # the door's sweeper closes sessions idle past their timeout
+        return None
 
     # ---- simple protocol ----------------------------------------------------------------
     def query(self, body: bytes) -> Any:
