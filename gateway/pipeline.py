@@ -28,7 +28,7 @@ from gateway.analyzer import settings as pg_settings
 from gateway.analyzer.classify import Classifier
 from gateway.analyzer.limits import AnalysisLimits
 from gateway.audit.limits_store import LimitsStore
-from gateway.audit.record import prepared_outcome, prepared_write_outcome
+from gateway.audit.splice import plan_outcome
 from gateway.audit.sink import DurableWaiter, RequestLog
 from gateway.catalog.model import Catalog
 from gateway.config import Settings
@@ -678,20 +678,11 @@ class Gateway:
     def log_outcome(self, ctx: SessionContext, plan: Plan, *, rows: int, duration_ms: float,
                     sqlstate: str | None = None, persons: int | None = None, status: str = "ok",
                     rows_affected: int | None = None) -> None:
-        """Queue the request's outcome record (made durable with the next batch; the answer does not wait)."""
-        if rows_affected is not None or _has_write(plan.statements):  # a staff write
-            self.audit.append_nowait(prepared_write_outcome(
-                request_id=plan.request_id, rows_returned=rows, persons_returned=None, duration_ms=duration_ms,
-                backend_sqlstate=sqlstate, status=status, rows_affected=rows_affected or 0))
-            return
-        if status == "ok" and sqlstate == RowLimitExceeded.sqlstate:
-            status, rows = "refused", 0  # a Query's answer over its row cap, refused whole by the relay
-        if persons is None and status == "ok":
-            persons = persons_returned(plan, rows)
-        self.audit.append_nowait(prepared_outcome(
-            request_id=plan.request_id, rows_returned=rows, persons_returned=persons, duration_ms=duration_ms,
-            backend_sqlstate=sqlstate, status=status,
-        ))
+        """Queue the request's outcome (made durable with the next batch, folded with the batch's other
+        outcomes into one ``outcomes`` record; the answer does not wait). A staff write's carries the
+        rows it affected; an answer over its row cap (54000) is refused with no row; see
+        :func:`gateway.audit.splice.plan_outcome`, which the wire door's steady path calls directly."""
+        self.audit.append_outcome(plan_outcome(plan, rows, duration_ms, sqlstate, persons, status, rows_affected))
 
     async def log_event(self, ctx: SessionContext | None, kind: str, **fields: Any) -> None:
         from gateway.audit import record as records
@@ -726,13 +717,6 @@ class _NoticesAfter:
 
     def failed(self, exc: BaseException) -> None:
         self._waiter.failed(exc)  # no record, no answer: nothing was asked of the database
-
-
-def _has_write(statements: tuple[StatementPlan, ...]) -> bool:
-    for st in statements:
-        if st.kind == "write":
-            return True
-    return False
 
 
 def _subject_notices(settings: Settings, policy: Policy) -> Any:

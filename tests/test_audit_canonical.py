@@ -9,9 +9,10 @@ from gateway.audit.canonical import PreparedRecord, RecordTemplate, canonical_du
 from gateway.audit.chain import ChainState, check_hash
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import (
-    REQUEST_DYNAMIC, build_outcome_record, build_request_record, prepared_outcome, prepared_request,
-    request_template,
+    REQUEST_DYNAMIC, build_outcome_record, build_request_record, expand_outcomes, outcome_time, outcomes_record,
+    prepared_request, request_template,
 )
+from gateway.audit.splice import outcome_entry
 from gateway.policy.types import PurposeClaim
 
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False, allow_infinity=False),
@@ -58,10 +59,9 @@ def test_prepared_records_chain_and_verify():
         sealed, line = fast.seal(prepared)
         slow_sealed, slow_line = slow.seal(prepared.as_dict())
         assert line == slow_line and check_hash(fast.key, sealed)
-        outcome = prepared_outcome(request_id=f"r{i}", rows_returned=i, persons_returned=None, duration_ms=1.23456)
-        plain = build_outcome_record(request_id=f"r{i}", rows_returned=i, persons_returned=None, duration_ms=1.23456,
-                                     time=outcome.values["time"])
-        assert fast.seal(outcome)[1] == slow.seal(plain)[1]
+        outcomes = outcomes_record([outcome_entry(f"r{i}", "ok", i, None, 1.23456, None)])
+        sealed, line = fast.seal(outcomes)
+        assert line == slow.seal(outcomes.as_dict())[1] and check_hash(fast.key, sealed)
     assert set(REQUEST_DYNAMIC) >= {"seq", "prev", "instance"}
 
 
@@ -96,14 +96,28 @@ def test_signer_is_hmac_sha256(key, data):
     assert Signer(key).hexdigest(data) == hmac.digest(key, data, "sha256").hex()
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False), st.one_of(st.none(), st.integers(min_value=0)),
-       st.sampled_from(["ok", "error", "cancelled"]), st.one_of(st.none(), st.text(max_size=5)))
-def test_prepared_outcome_seals_like_the_dict_record(duration, persons, status, sqlstate):
-    outcome = prepared_outcome(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
-                               backend_sqlstate=sqlstate, status=status)
-    plain = build_outcome_record(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
-                                 backend_sqlstate=sqlstate, status=status, time=outcome.values["time"])
+_outcome = st.tuples(st.text(max_size=6), st.sampled_from(["ok", "error", "cancelled", "refused"]),
+                     st.integers(0, 10**6), st.one_of(st.none(), st.integers(min_value=0)),
+                     st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(0, 10**6)),
+                     st.one_of(st.none(), st.text(max_size=5)), st.one_of(st.none(), st.integers(0, 10**6)))
+
+
+@given(st.lists(_outcome, min_size=1, max_size=12))
+def test_an_outcomes_record_seals_like_its_dict_and_reads_back_as_the_built_outcomes(outcomes):
+    """The folded record's line is the canonical JSON of the dict record (what verify re-serializes),
+    and read back from the line each entry is the per-request ``outcome`` record the builder makes
+    (with the chain position of the record that holds it)."""
+    import json
+
+    entries = [outcome_entry(*o) for o in outcomes]
+    record = outcomes_record(entries)
     fast, slow = ChainState(b"c" * 32, "gw"), ChainState(b"c" * 32, "gw")
-    line = fast.seal_bytes(outcome)
-    assert line.decode("utf-8") == slow.seal(plain)[1]
+    line = fast.seal_bytes(record)
+    assert line.decode("utf-8") == slow.seal(record.as_dict())[1]
     assert (fast.seq, fast.prev) == (slow.seq, slow.prev)
+    read = expand_outcomes(json.loads(line))
+    assert len(read) == len(outcomes)
+    for (rid, status, rows, persons, duration, sqlstate, affected), entry, got in zip(outcomes, entries, read):
+        plain = build_outcome_record(request_id=rid, rows_returned=rows, persons_returned=persons, duration_ms=duration,
+                                     backend_sqlstate=sqlstate, status=status, time=outcome_time(entry[6]), instance="gw")
+        assert got == {**plain, "seq": 1, **({} if affected is None else {"rows_affected": affected})}

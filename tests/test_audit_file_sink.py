@@ -274,10 +274,10 @@ def test_both_sinks_are_request_logs_and_unavailable_after_close(tmp_path: Path)
 def test_an_outcome_goes_with_the_next_request_or_after_the_linger(tmp_path: Path) -> None:
     """A record nobody waits for starts no write of its own: a lone client's outcome is written with
     its next request (one write per request, not two), and without a next request after the linger."""
-    linger_ms = 300.0
+    from gateway.audit.record import per_request
+    from gateway.audit.splice import outcome_entry
 
-    def outcome(i: int) -> dict[str, object]:
-        return {"type": "outcome", "request_id": f"r{i}", "status": "ok", "rows_returned": 1, "duration_ms": 0.25}
+    linger_ms = 300.0
 
     async def go() -> tuple[int, int, float]:
         log = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY, fsync_interval_ms=linger_ms)
@@ -286,7 +286,7 @@ def test_an_outcome_goes_with_the_next_request_or_after_the_linger(tmp_path: Pat
         first = log.batches
         for i in range(1, 6):
             await log.append(request(i))
-            log.append_nowait(outcome(i))
+            log.append_outcome(outcome_entry(f"r{i}", "ok", 1, None, 0.25, None))
         in_step = log.batches - first  # r1, then o1+r2, ..., o4+r5
         t0 = time.monotonic()
         while log.records < 11 and time.monotonic() - t0 < 10:
@@ -300,7 +300,7 @@ def test_an_outcome_goes_with_the_next_request_or_after_the_linger(tmp_path: Pat
     assert in_step == 5
     assert total == 6  # o5 alone, once the linger passed
     assert waited >= linger_ms / 1000 * 0.5
-    records = [r for r in iter_records([tmp_path]) if r["type"] in ("request", "outcome")]
+    records = [r for r in per_request(iter_records([tmp_path])) if r["type"] in ("request", "outcome")]
     order = [(r["type"][0], r["request_id"]) for r in records]
     assert order == [("r", "r0"), ("r", "r1")] + [x for i in range(2, 6) for x in (("o", f"r{i - 1}"), ("r", f"r{i}"))] \
         + [("o", "r5")]
@@ -311,7 +311,12 @@ def test_a_mixed_batch_seals_in_order_with_periodic_checkpoints_and_refuses_only
     """Prepared records (sealed in compiled runs), dict events, a record that cannot be serialized and
     periodic checkpoints falling inside the runs, all in one batch: the chain verifies, every record is
     in queue order, and only the bad record's waiter is refused."""
-    from gateway.audit.record import prepared_outcome
+    from gateway.audit.canonical import PreparedRecord, RecordTemplate
+
+    template = RecordTemplate({"schema": 1, "type": "request"}, ("request_id", "time", "rows", "instance", "seq", "prev"))
+
+    def prepared(request_id: str, rows: object) -> PreparedRecord:
+        return PreparedRecord(template, {"request_id": request_id, "time": "2026-07-01T00:00:00.000000Z", "rows": rows})
 
     async def go() -> list[BaseException | None]:
         log = AuditLog(tmp_path / "requests.jsonl", instance="gw1", key=KEY, checkpoint_every=4)
@@ -320,14 +325,11 @@ def test_a_mixed_batch_seals_in_order_with_periodic_checkpoints_and_refuses_only
         futures = []
         for i in range(1, 15):
             if i == 7:
-                bad = prepared_outcome(request_id="bad", rows_returned=1, persons_returned=None, duration_ms=1.0)
-                bad.values["rows_returned"] = object()  # not JSON: refused, the others are not
-                futures.append(log.submit(bad))
+                futures.append(log.submit(prepared("bad", object())))  # not JSON: refused, the others are not
             elif i % 3 == 0:
                 futures.append(log.submit(request(i)))  # a dict record
             else:
-                futures.append(log.submit(prepared_outcome(request_id=f"r{i}", rows_returned=i, persons_returned=None,
-                                                           duration_ms=0.5 + i)))
+                futures.append(log.submit(prepared(f"r{i}", i)))
         results = await asyncio.gather(*futures, return_exceptions=True)
         await log.close()
         return list(results)
@@ -336,7 +338,7 @@ def test_a_mixed_batch_seals_in_order_with_periodic_checkpoints_and_refuses_only
     assert [i + 1 for i, r in enumerate(results) if r is not None] == [7]
     assert isinstance(results[6], AuditUnavailable)
     records = list(iter_records([tmp_path]))
-    ids = [r["request_id"] for r in records if r["type"] in ("request", "outcome")]
+    ids = [r["request_id"] for r in records if r["type"] == "request"]
     assert ids == ["r0"] + [f"r{i}" for i in range(1, 15) if i != 7]
     assert sum(1 for r in records if r.get("reason") == "periodic") >= 3
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1))

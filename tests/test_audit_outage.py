@@ -29,6 +29,8 @@ from frontdoor_pg_support import start_gateway
 
 from gateway.audit.file_sink import AuditLog
 from gateway.audit.pg_sink import PgAuditLog, iter_pg_records, verify_pg
+from gateway.audit.record import per_request
+from gateway.audit.splice import outcome_entry
 from gateway.audit.verify import iter_records, verify_files
 from gateway.errors import AuditUnavailable
 from gateway.pgserver.launcher import PostgresServer
@@ -41,8 +43,9 @@ def request(i: int) -> dict[str, Any]:
     return {"type": "request", "request_id": f"r{i}", "front_door": "pg", "decision": "allow"}
 
 
-def outcome(i: int) -> dict[str, Any]:
-    return {"type": "outcome", "request_id": f"r{i}", "status": "ok", "rows_returned": 1, "duration_ms": 1.0}
+def outcome(i: int) -> tuple[Any, ...]:
+    """A request's outcome as the front doors queue it (``append_outcome``, folded per batch)."""
+    return outcome_entry(f"r{i}", "ok", 1, None, 1.0, None)
 
 
 @contextmanager
@@ -81,10 +84,10 @@ def test_file_sink_holds_outcomes_across_a_full_disk_and_writes_them_in_order(tm
             await log.append(request(i))
         with full_disk(path):
             for i in range(3):
-                log.append_nowait(outcome(i))  # answered just before the disk filled up
+                log.append_outcome(outcome(i))  # answered just before the disk filled up
             with pytest.raises(AuditUnavailable):
                 await log.append(request(3))  # no record, no answer: refused as before
-            log.append_nowait(outcome(3))  # its read ran meanwhile (wire door): no record, so no outcome
+            log.append_outcome(outcome(3))  # its read ran meanwhile (wire door): no record, so no outcome
             await wait_for(lambda: log.held == 3)
             assert not log.available
         # back: the held outcomes are written by the writer's retry, without any new request
@@ -93,7 +96,7 @@ def test_file_sink_holds_outcomes_across_a_full_disk_and_writes_them_in_order(tm
         await log.close()
 
     asyncio.run(go())
-    records = list(iter_records([tmp_path]))
+    records = list(per_request(iter_records([tmp_path])))
     kinds = [(r["type"], r.get("reason") or r.get("request_id")) for r in records]
     resume = kinds.index(("checkpoint", "resume"))
     assert kinds[:resume] == [("checkpoint", "start"), ("request", "r0"), ("request", "r1"), ("request", "r2"),
@@ -118,7 +121,7 @@ def test_past_the_bound_a_records_lost_checkpoint_names_the_requests(tmp_path: P
             await log.append(request(i))
         with full_disk(path):
             for i in range(10):
-                log.append_nowait(outcome(i))
+                log.append_outcome(outcome(i))
             with pytest.raises(AuditUnavailable):
                 await log.append(request(10))
             await asyncio.sleep(0.3)
@@ -129,7 +132,7 @@ def test_past_the_bound_a_records_lost_checkpoint_names_the_requests(tmp_path: P
         return held
 
     held = asyncio.run(go())
-    records = list(iter_records([tmp_path]))
+    records = list(per_request(iter_records([tmp_path])))
     lost = [r for r in records if r.get("reason") == "records_lost"]
     assert len(lost) == 1
     kept = [r["request_id"] for r in records if r["type"] == "outcome"]
@@ -186,7 +189,7 @@ def test_pg_sink_holds_outcomes_while_its_database_restarts(audit_server: Postgr
         stopped = asyncio.get_running_loop().run_in_executor(None, restart, audit_server, 1.5)
         await asyncio.sleep(0.5)  # the server is down now (stop -m fast takes well under that)
         for i in range(3):
-            log.append_nowait(outcome(i))
+            log.append_outcome(outcome(i))
         with pytest.raises(AuditUnavailable):
             await log.append(request(3))
         await wait_for(lambda: log.held == 3)
@@ -194,7 +197,7 @@ def test_pg_sink_holds_outcomes_while_its_database_restarts(audit_server: Postgr
         await wait_for(lambda: log.held == 0 and log.available, timeout=30)
         await log.append(request(4))
         await log.close()
-        records = [r async for r in iter_pg_records(dsn)]
+        records = list(per_request([r async for r in iter_pg_records(dsn)]))
         kinds = [(r["type"], r.get("reason") or r.get("request_id")) for r in records]
         resume = kinds.index(("checkpoint", "resume"))
         assert [k for k in kinds[resume + 1:] if k[0] != "checkpoint"] == [
@@ -313,6 +316,7 @@ def check_log(records: list[dict[str, Any]], clients: Clients) -> None:
     queued during the outage, was written after the log came back; nothing was lost."""
     assert clients.long_result, "the long query was not answered"
     assert clients.refused > 0, "no request was refused: the outage did not happen while clients ran"
+    records = list(per_request(records))
     requests = {r["request_id"]: r for r in records if r["type"] == "request"}
     outcomes = {r["request_id"]: i for i, r in enumerate(records) if r["type"] == "outcome"}
     missing = [rid for rid in clients.answered if rid not in requests or rid not in outcomes]

@@ -11,9 +11,9 @@ from hypothesis import given, strategies as st
 from gateway.audit.canonical import canonical_dumps
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import (
-    build_outcome_record, build_request_record, hash_individuals, prepared_outcome, request_template,
+    build_outcome_record, build_request_record, expand_outcomes, hash_individuals, outcome_time, request_template,
 )
-from gateway.audit.splice import hashed_values, request_record, spliced, utc_now
+from gateway.audit.splice import hashed_values, outcome_entry, plan_outcome, request_record, spliced, utc_now
 from gateway.plan import hot
 from gateway.plan.request import Plan
 from gateway.plan.types import Analysis, NamedValue, StatementPlan
@@ -61,15 +61,45 @@ def test_literals_spliced_between_pieces_are_hashed_once_each(values):
 
 
 @given(st.one_of(st.integers(0, 10**6), st.floats(0, 1e6)), st.one_of(st.none(), st.integers(0, 9)),
-       st.sampled_from(["ok", "error", "refused"]), st.one_of(st.none(), st.just("57014")))
-def test_the_prepared_outcome_is_the_built_one(duration, persons, status, sqlstate):
-    """An int duration stays an int, a float is rounded to three places, as the dict record has them."""
-    record = prepared_outcome(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
-                              backend_sqlstate=sqlstate, status=status)
+       st.sampled_from(["ok", "error", "refused"]), st.one_of(st.none(), st.just("57014")),
+       st.one_of(st.none(), st.integers(0, 99)))
+def test_the_outcome_entry_reads_back_as_the_built_outcome(duration, persons, status, sqlstate, affected):
+    """An int duration stays an int, a float is rounded to three places, as the dict record has them;
+    the entry's time is now, to the microsecond; a staff write's carries its rows affected."""
+    import time
+
+    before = time.time_ns() // 1000
+    entry = outcome_entry("r1", status, 3, persons, duration, sqlstate, affected)
+    assert before <= entry[6] <= time.time_ns() // 1000
+    (read,) = expand_outcomes({"type": "outcomes", "schema": 1, "instance": "gw", "outcomes": [list(entry)]})
     plain = build_outcome_record(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
-                                 backend_sqlstate=sqlstate, status=status, time=record.values["time"])
-    assert record.as_dict() == {k: v for k, v in plain.items() if k != "instance"}
-    assert type(record.values["duration_ms"]) is type(plain["duration_ms"])
+                                 backend_sqlstate=sqlstate, status=status, time=outcome_time(entry[6]), instance="gw")
+    assert read == (plain if affected is None else {**plain, "rows_affected": affected})
+    assert type(read["duration_ms"]) is type(plain["duration_ms"])
+    assert TIME.fullmatch(read["time"])
+
+
+def test_the_plan_outcome_is_what_log_outcome_always_recorded() -> None:
+    """A read counts its distinct persons as the plan knows them; an answer over the row cap is refused
+    with no row; an error keeps its SQLSTATE; a staff write carries its rows affected, persons not counted."""
+    from gateway.plan.request import persons_returned
+
+    decision = Decision("allow", "ok")
+    named = Plan("r-1", "sql", (_statement(anchored=True),), decision, None, None, "skeleton",
+                 individuals=("person:1", "person:2"))
+    search = Plan("r-2", "sql", (_statement(),), decision, None, None, "skeleton")
+    write = Plan("r-3", "sql", (_statement(kind="write", personal=False),), decision, None, None, "skeleton")
+    for plan, rows in ((named, 5), (named, 1), (named, 0), (search, 7)):
+        entry = plan_outcome(plan, rows, 1.5, None)
+        assert entry[:6] == (plan.request_id, "ok", rows, persons_returned(plan, rows), 1.5, None) and len(entry) == 7
+    assert plan_outcome(named, 5, 1.0, None)[3] == 2 and plan_outcome(search, 7, 1.0, None)[3] == 7
+    assert plan_outcome(search, 120, 2.0, "54000")[:6] == ("r-2", "refused", 0, None, 2.0, "54000")
+    assert plan_outcome(search, 0, 2.0, "57014", status="cancelled")[:6] == ("r-2", "cancelled", 0, None, 2.0, "57014")
+    assert plan_outcome(search, 0, 2.0, None, persons=4)[3] == 4
+    assert plan_outcome(write, 0, 2.0, None)[:6] + plan_outcome(write, 0, 2.0, None)[7:] == \
+        ("r-3", "ok", 0, None, 2.0, None, 0)
+    assert plan_outcome(search, 1, 2.0, None, rows_affected=3)[7] == 3
+    assert plan_outcome(write, 0, 2.0, "23505", status="error", rows_affected=0)[1:3] == ("error", 0)
 
 
 def test_utc_now_is_the_current_second() -> None:

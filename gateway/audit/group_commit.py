@@ -11,7 +11,12 @@ future in one. One loop callback per batch (:meth:`GroupCommitSink._settle`) tel
 batch in queue order and observes the latency histogram inline, so a request costs no future, no
 done-callback and no loop turn of its own.
 
-Records queued without a waiter (``append_nowait``: an ``outcome`` after its answer, an ``alert``)
+A request's outcome is queued as a plain tuple (``append_outcome``, after its answer: see
+:func:`gateway.audit.splice.plan_outcome`); the writer folds all outcomes it takes in one batch into
+one ``outcomes`` record, sealed where the batch's last outcome stood, so every outcome still comes
+after its request's record in the chain and a batch costs one outcome record, not one per request.
+
+Records queued without a waiter (outcomes, ``append_nowait``: an ``alert``)
 are *held* when their batch fails, in order, up to ``outage_buffer_bytes``, and written at the head
 of the first batch that succeeds (retried every :attr:`GroupCommitSink.retry_seconds` while held).
 Past the bound they are lost, never silently: the next batch that succeeds starts with a
@@ -36,7 +41,7 @@ import structlog
 from gateway.audit.canonical import PreparedRecord, seal_run
 from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.literals import LiteralHasher
-from gateway.audit.record import build_request_record, to_dict, utc_now
+from gateway.audit.record import build_request_record, is_outcomes, outcomes_record, to_dict, utc_now
 from gateway.errors import AuditUnavailable
 
 if TYPE_CHECKING:
@@ -51,9 +56,10 @@ def _seal_checkpoint(chain: ChainState, checkpoint: dict[str, Any]) -> bytes:
     return chain.seal(body)[1].encode("utf-8")
 
 
-#: a queued record, whoever waits for it to be durable (None: nobody waits), and when it was submitted
-#: (``time.perf_counter()``; 0.0: not observed in the latency histogram)
-Entry = tuple["dict[str, Any] | PreparedRecord", "DurableWaiter | None", float]
+#: a queued record (or an outcome: a tuple, folded into the batch's ``outcomes`` record), whoever waits
+#: for it to be durable (None: nobody waits), and when it was submitted (``time.perf_counter()``; 0.0:
+#: not observed in the latency histogram)
+Entry = tuple["dict[str, Any] | PreparedRecord | tuple[Any, ...]", "DurableWaiter | None", float]
 #: request ids named in one ``records_lost`` checkpoint at most (the count is always exact)
 MAX_LOST_IDS = 10_000
 #: refused request ids remembered (oldest forgotten first), and for how long after the last refusal
@@ -201,6 +207,16 @@ class GroupCommitSink:
         self._queue.append((record if type(record) is PreparedRecord else to_dict(record), None, 0.0))
         self._wakeup_later()
 
+    def append_outcome(self, outcome: tuple[Any, ...]) -> None:
+        """Queue a request's outcome, an entry of an ``outcomes`` record (``plan_outcome`` builds it),
+        after its answer: folded with the other outcomes of the next batch into one record, made durable
+        with that batch, or held across an outage like any record nobody waits for."""
+        if not self._started or self._closing:
+            log.error("audit_record_dropped", reason="log closed", type="outcome", request_id=outcome[0])
+            return
+        self._queue.append((outcome, None, 0.0))
+        self._wakeup_later()
+
     def build_request_record(self, **fields: Any) -> dict[str, Any]:
         """:func:`gateway.audit.record.build_request_record` with this log's hasher and instance."""
         fields.setdefault("instance", self.instance)
@@ -332,7 +348,8 @@ class GroupCommitSink:
     # -- a batch, on the writer's side (task or thread) -------------------------------------------
 
     def _take_batch(self) -> list[Entry]:
-        """Records held across an outage first, then what is queued (at most ``max_batch`` of it)."""
+        """Records held across an outage first, then what is queued (at most ``max_batch`` of it), the
+        outcomes among them folded into one ``outcomes`` record (:func:`_fold_outcomes`)."""
         queue = self._queue
         batch = self._held
         if batch:
@@ -344,7 +361,7 @@ class GroupCommitSink:
             append(popleft())
         if self._refused:
             batch = self._drop_refused_outcomes(batch)
-        return batch
+        return _fold_outcomes(batch)
 
     def _drop_refused_outcomes(self, batch: list[Entry]) -> list[Entry]:
         if time.monotonic() > self._refused_until:
@@ -354,9 +371,12 @@ class GroupCommitSink:
         kept: list[Entry] = []
         for entry in batch:
             record = entry[0]
-            if entry[1] is None and record.get("type") == "outcome" and record.get("request_id") in refused:
-                log.info("audit_outcome_of_refused_request", instance=self.instance, request_id=record.get("request_id"))
-                continue
+            if entry[1] is None:
+                request_id = record[0] if type(record) is tuple else \
+                    record.get("request_id") if record.get("type") == "outcome" else None
+                if request_id is not None and request_id in refused:
+                    log.info("audit_outcome_of_refused_request", instance=self.instance, request_id=request_id)
+                    continue
             kept.append(entry)
         return kept
 
@@ -369,7 +389,11 @@ class GroupCommitSink:
         refused = self._refused
         for entry in batch:
             if entry[1] is None:
-                self._hold(entry)
+                if is_outcomes(entry[0]):  # held as the outcomes it folds: folded again when written
+                    for outcome in entry[0].values["outcomes"]:
+                        self._hold((outcome, None, 0.0))
+                else:
+                    self._hold(entry)
             elif entry[0].get("type") == "request" and entry[0].get("request_id") is not None:
                 refused[str(entry[0].get("request_id"))] = None
         while len(refused) > MAX_REFUSED_IDS:
@@ -386,21 +410,22 @@ class GroupCommitSink:
             return
         self._lose(record)
 
-    def _lose(self, record: dict[str, Any] | PreparedRecord) -> None:
+    def _lose(self, record: dict[str, Any] | PreparedRecord | tuple[Any, ...]) -> None:
+        kind, request_id = _kind_and_id(record)
         self._lost += 1
-        self._lost_types[str(record.get("type"))] += 1
-        request_id = record.get("request_id")
+        self._lost_types[kind] += 1
         if request_id is not None and len(self._lost_ids) < MAX_LOST_IDS:
             self._lost_ids.append(str(request_id))
-        log.error("audit_record_lost", instance=self.instance, type=record.get("type"), request_id=request_id,
+        log.error("audit_record_lost", instance=self.instance, type=kind, request_id=request_id,
                   reason=f"outage buffer full ({self.outage_buffer_bytes} bytes)")
 
     def _abandon_held(self) -> None:
         """The writer stops with records still held (the log never came back before close)."""
         for record, _, _ in self._held:
-            if record.get("type") != "checkpoint":
-                log.error("audit_record_lost", instance=self.instance, type=record.get("type"),
-                          request_id=record.get("request_id"), reason="log closed during an outage")
+            kind, request_id = _kind_and_id(record)
+            if kind != "checkpoint":
+                log.error("audit_record_lost", instance=self.instance, type=kind, request_id=request_id,
+                          reason="log closed during an outage")
         self._held, self._held_bytes = [], 0
 
     def _batch_done(self, batch: list[Entry], errors: list[Exception | None]) -> None:
@@ -410,7 +435,8 @@ class GroupCommitSink:
         if errors:  # empty: every record sealed
             for (record, _, _), error in zip(batch, errors):
                 if error is not None:
-                    log.error("audit_record_invalid", type=record.get("type"), error=str(error))
+                    log.error("audit_record_invalid", type=record.get("type"), error=str(error),
+                              request_ids=[o[0] for o in record.values["outcomes"]] if is_outcomes(record) else None)
 
     def _settle(self, batch: list[Entry], errors: list[Exception | None] | None, cause: str | None) -> None:
         """On the loop, one call per batch: tell its waiters, in order, that their records are durable
@@ -503,8 +529,39 @@ class GroupCommitSink:
             self._abandon_held()
 
 
-def _size_of(record: dict[str, Any] | PreparedRecord) -> int:
+def _fold_outcomes(batch: list[Entry]) -> list[Entry]:
+    """``batch`` with its outcomes (tuples) folded into one ``outcomes`` record where the last of them
+    stood: after every request record of the batch that one of them answers (a request's record is
+    queued before its outcome), and the other records keep their order."""
+    entries: list[tuple[Any, ...]] = []
+    for entry in batch:
+        if type(entry[0]) is tuple:
+            entries.append(entry[0])
+    if not entries:
+        return batch
+    folded: list[Entry] = []
+    left = len(entries)
+    for entry in batch:
+        if type(entry[0]) is not tuple:
+            folded.append(entry)
+            continue
+        left -= 1
+        if not left:
+            folded.append((outcomes_record(entries), None, 0.0))
+    return folded
+
+
+def _kind_and_id(record: dict[str, Any] | PreparedRecord | tuple[Any, ...]) -> tuple[str, Any]:
+    """A queued record's type and request id (an outcome's tuple: ``outcome`` and its first member)."""
+    if type(record) is tuple:
+        return "outcome", record[0]
+    return str(record.get("type")), record.get("request_id")
+
+
+def _size_of(record: dict[str, Any] | PreparedRecord | tuple[Any, ...]) -> int:
     """About how many bytes a held record costs (its JSON; only computed during an outage)."""
+    if type(record) is tuple:
+        return 160 + len(json.dumps(record, default=str, separators=(",", ":")))
     data = record.as_dict() if type(record) is PreparedRecord else record
     try:
         return 160 + len(json.dumps(data, default=str, separators=(",", ":")))

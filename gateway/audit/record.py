@@ -5,8 +5,11 @@ A record is a flat JSON object. Five record types carry requests and events; the
 
 * ``request``: written and made durable *before* any result is released; exactly one per request,
   allowed, redacted or denied, on either front door.
-* ``outcome``: written after the answer (rows, distinct persons, duration, backend SQLSTATE); joined
-  to its ``request`` by ``request_id``.
+* ``outcomes``: the outcomes of the requests answered since the last batch (rows, distinct persons,
+  duration, backend SQLSTATE, status), one compact list entry each (:data:`OUTCOME_FIELDS`), one
+  record per batch, after the ``request`` records it answers; joined to each ``request`` by
+  ``request_id``. Logs written before it hold one ``outcome`` record per request instead;
+  :func:`per_request` reads both as ``outcome`` records.
 * ``login_failed``, ``purpose_change``: events without a statement.
 * ``checkpoint``: written by the sink itself (start, rotation, periodic, retention, close).
 
@@ -16,19 +19,19 @@ Pure: builds dicts; hashing of literals is done here so that callers cannot forg
 from __future__ import annotations
 
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from gateway import __version__
 from gateway.audit.canonical import PreparedRecord, RecordTemplate
 from gateway.audit.literals import LiteralHasher
-from gateway.audit.splice import outcome_record, utc_now
+from gateway.audit.splice import utc_now
 from gateway.policy.types import JUSTIFICATION_FIELDS, Access, PurposeClaim
 
 SCHEMA_VERSION = 1
-RECORD_TYPES = ("request", "outcome", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end",
+RECORD_TYPES = ("request", "outcome", "outcomes", "login_failed", "purpose_change", "checkpoint", "session_start", "session_end",
                 "reload", "admin", "alert", "rate_limited")
 
 
@@ -250,7 +253,8 @@ def build_outcome_record(
     instance: str = "",
     time: str | None = None,
 ) -> dict[str, Any]:
-    """The ``outcome`` record written after the answer (``status``: ok, error, cancelled)."""
+    """A per-request ``outcome`` record (``status``: ok, error, cancelled, refused), as logs before the
+    ``outcomes`` record hold them (and :func:`expand_outcomes` reads that record's entries back)."""
     return {
         "schema": SCHEMA_VERSION,
         "type": "outcome",
@@ -334,8 +338,6 @@ def build_purpose_change_record(
 #: Members of a ``request`` record that change from one request to the next (the chain adds the last
 #: three). Everything else is fixed by the session and the statement shape: see :func:`request_template`.
 REQUEST_DYNAMIC = ("request_id", "time", "sql_received", "sql_sent", "params", "individuals", "instance", "seq", "prev")
-OUTCOME_DYNAMIC = ("request_id", "time", "rows_returned", "persons_returned", "duration_ms", "backend_sqlstate",
-                   "status", "instance", "seq", "prev")
 
 
 def request_template(**fields: Any) -> RecordTemplate:
@@ -358,23 +360,60 @@ def prepared_request(template: RecordTemplate, *, request_id: str, sql_received:
                                      "individuals": individuals or []})
 
 
-_OUTCOME = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcome"}, OUTCOME_DYNAMIC)
+#: The members of each entry of an ``outcomes`` record, in order: those of an ``outcome`` record, with
+#: its time as ``time_us`` (microseconds since 1970, UTC); ``rows_affected`` only for a staff write
+#: (an entry one member shorter otherwise). The record lists them as its ``fields``.
+OUTCOME_FIELDS = ("request_id", "status", "rows_returned", "persons_returned", "duration_ms", "backend_sqlstate",
+                  "time_us", "rows_affected")
+_OUTCOMES = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcomes", "fields": list(OUTCOME_FIELDS)},
+                           ("time", "outcomes", "instance", "seq", "prev"))
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def prepared_outcome(*, request_id: str, rows_returned: int, persons_returned: int | None, duration_ms: float,
-                     backend_sqlstate: str | None = None, status: str = "ok") -> PreparedRecord:
-    """:func:`build_outcome_record` as a prepared record (same members, same canonical JSON)."""
-    return outcome_record(_OUTCOME, request_id, rows_returned, persons_returned, duration_ms, backend_sqlstate, status)
+def outcomes_record(entries: list[tuple[Any, ...]]) -> PreparedRecord:
+    """One ``outcomes`` record of ``entries`` (:func:`gateway.audit.splice.plan_outcome` builds them),
+    timed now: what the writer seals for the outcomes queued in one batch."""
+    return PreparedRecord(_OUTCOMES, {"time": utc_now(), "outcomes": entries})
 
 
-_WRITE_OUTCOME = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcome"}, OUTCOME_DYNAMIC + ("rows_affected",))
+def is_outcomes(record: Any) -> bool:
+    """``record`` is an ``outcomes`` record as :func:`outcomes_record` builds it (before sealing)."""
+    return type(record) is PreparedRecord and record.template is _OUTCOMES
 
 
-def prepared_write_outcome(*, rows_affected: int, **fields: Any) -> PreparedRecord:
-    """The outcome of a staff write: as :func:`prepared_outcome`, with the rows it inserted, changed
-    or deleted (``rows_returned`` counts its RETURNING rows)."""
-    record = prepared_outcome(**fields)
-    return PreparedRecord(_WRITE_OUTCOME, {**record.values, "rows_affected": rows_affected})
+def outcome_time(time_us: int) -> str:
+    """An entry's ``time_us`` as a record ``time`` (exact to the microsecond)."""
+    return format_time(_EPOCH + timedelta(microseconds=time_us))
+
+
+def expand_outcomes(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``outcome`` records an ``outcomes`` record folds, in order: the members a per-request
+    ``outcome`` record has (:func:`build_outcome_record`; ``rows_affected`` for a staff write), and
+    the ``seq`` of the record that holds them. Entries are read by the record's own ``fields``."""
+    names = record.get("fields") or OUTCOME_FIELDS
+    base = {"schema": record.get("schema", SCHEMA_VERSION), "type": "outcome", "instance": record.get("instance", "")}
+    if "seq" in record:
+        base["seq"] = record["seq"]
+    out: list[dict[str, Any]] = []
+    for entry in record.get("outcomes") or ():
+        if not isinstance(entry, (list, tuple)):
+            continue
+        outcome = dict(base)
+        outcome.update(zip(names, entry))
+        stamp = outcome.pop("time_us", None)
+        outcome["time"] = outcome_time(stamp) if isinstance(stamp, int) else record.get("time")
+        out.append(outcome)
+    return out
+
+
+def per_request(records: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """``records`` with every ``outcomes`` record replaced by the ``outcome`` records it folds (old
+    logs hold those directly): what a reader joining outcomes to requests needs, whatever wrote the log."""
+    for record in records:
+        if record.get("type") == "outcomes":
+            yield from expand_outcomes(record)
+        else:
+            yield record
 
 
 _NO_HASHER = LiteralHasher(b"\0" * 32, enabled=False)

@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from gateway.audit.attestation import is_immigration_agency, law_violation, released
-from gateway.audit.record import parse_time
+from gateway.audit.record import parse_time, per_request
 
 EXPIRING_DAYS = 30
 
@@ -115,7 +115,7 @@ def is_write(record: dict[str, Any]) -> bool:
 
 
 def _writes(records: Sequence[dict[str, Any]], start: datetime, end: datetime) -> tuple[dict[str, Any], ...]:
-    affected = {r.get("request_id"): int(r.get("rows_affected") or 0) for r in records
+    affected = {r.get("request_id"): int(r.get("rows_affected") or 0) for r in per_request(records)
                 if r.get("type") == "outcome" and "rows_affected" in r}
     rows: dict[str, dict[str, Any]] = {}
     for record in records:

@@ -13,19 +13,20 @@ from datetime import datetime
 from typing import Any
 
 from gateway.audit.literals import LiteralHasher
-from gateway.audit.record import parse_time
+from gateway.audit.record import parse_time, per_request
 
 EVENT_TYPES = ("request", "login_failed", "purpose_change", "alert", "rate_limited")
 
 
 def join_outcomes(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Request and event records, each ``request`` with its ``outcome`` merged under ``"outcome"``.
+    """Request and event records, each ``request`` with its ``outcome`` merged under ``"outcome"``
+    (from an ``outcomes`` record, or a per-request ``outcome`` record of an older log).
 
     Outcomes come after their request in the log, so requests are held until the end (a request
     whose outcome is missing was refused before execution, or the gateway stopped)."""
     held: dict[str, dict[str, Any]] = {}
     order: list[dict[str, Any]] = []
-    for record in records:
+    for record in per_request(records):
         kind = record.get("type")
         if kind == "outcome":
             request = held.get(str(record.get("request_id")))

@@ -55,7 +55,12 @@ class RequestLog(Protocol):
         instead (no future, no done-callback, no extra loop turn per record: the wire door's hot path)."""
 
     def append_nowait(self, record: Any) -> None:
-        """Queue ``record`` for the next batch (an outcome, after the answer)."""
+        """Queue ``record`` for the next batch (an alert, say) without waiting for it."""
+
+    def append_outcome(self, outcome: tuple[Any, ...]) -> None:
+        """Queue a request's outcome after its answer (a tuple, see
+        :func:`gateway.audit.splice.plan_outcome`): folded with the other outcomes of the next batch into
+        one ``outcomes`` record, which comes after their ``request`` records in the chain."""
 
     def build_request_record(self, **fields: Any) -> dict[str, Any]: ...
 

@@ -1,7 +1,8 @@
 """The request log's per-request work, compiled (mypyc, see ``setup.py``; the source is the fallback,
 ``GATEWAY_PURE_PYTHON=1``): the record time, the literal hashes spliced into a statement's text
-between its fixed pieces, and the prepared ``request`` and ``outcome`` records (a template serialized
-once, see :mod:`gateway.audit.canonical`, and this request's values).
+between its fixed pieces, the prepared ``request`` record (a template serialized once, see
+:mod:`gateway.audit.canonical`, and this request's values), and a request's outcome as the tuple an
+``outcomes`` record lists (:func:`plan_outcome`; the writer folds a batch's outcomes into one record).
 
 What these build is what :mod:`gateway.audit.requests` and :mod:`gateway.audit.record` always built:
 the same members, the same canonical JSON (``tests/test_audit_canonical.py``). Pure.
@@ -13,6 +14,8 @@ import time
 from typing import Any
 
 from gateway.audit.canonical import PreparedRecord, RecordTemplate
+from gateway.errors import RowLimitExceeded
+from gateway.plan.request import persons_returned
 
 _SECOND: list[Any] = [-1, ""]  # the last whole second formatted (strftime is slow on the hot path)
 
@@ -86,12 +89,38 @@ def request_record(template: RecordTemplate, request_id: str, received: str | No
                                      "sql_sent": sent, "params": hashed_params, "individuals": hashed_individuals})
 
 
-def outcome_record(template: RecordTemplate, request_id: str, rows_returned: Any, persons_returned: Any,
-                   duration_ms: Any, backend_sqlstate: str | None, status: str) -> PreparedRecord:
-    """An ``outcome`` record from its template (see :func:`gateway.audit.record.prepared_outcome`). The
-    numbers untyped: they go into the record as given (an int duration stays an int)."""
-    return PreparedRecord(template, {
-        "request_id": request_id, "time": utc_now(), "rows_returned": rows_returned,
-        "persons_returned": persons_returned, "duration_ms": round(duration_ms, 3),
-        "backend_sqlstate": backend_sqlstate, "status": status,
-    })
+#: the SQLSTATE of an answer over the requester's rows per answer (RowLimitExceeded): refused whole
+ROW_CAP_SQLSTATE: str = RowLimitExceeded.sqlstate
+
+
+def outcome_entry(request_id: str, status: str, rows_returned: Any, persons_returned: Any, duration_ms: Any,
+                  backend_sqlstate: str | None, rows_affected: Any = None) -> tuple[Any, ...]:
+    """One request's outcome as an ``outcomes`` record lists it (the members of
+    :data:`gateway.audit.record.OUTCOME_FIELDS`, in order): the duration rounded to the microsecond,
+    the time now in microseconds since 1970 (UTC), ``rows_affected`` last and only for a staff write.
+    The numbers untyped: they go into the record as given (an int duration stays an int)."""
+    now = time.time_ns() // 1000
+    if rows_affected is None:
+        return (request_id, status, rows_returned, persons_returned, round(duration_ms, 3), backend_sqlstate, now)
+    return (request_id, status, rows_returned, persons_returned, round(duration_ms, 3), backend_sqlstate, now,
+            rows_affected)
+
+
+def plan_outcome(plan: Any, rows: int, duration_ms: float, sqlstate: str | None, persons: Any = None,
+                 status: str = "ok", rows_affected: Any = None) -> tuple[Any, ...]:
+    """The outcome of ``plan``'s answer (:meth:`gateway.pipeline.Gateway.log_outcome`, and the wire
+    door's steady path directly): a staff write's with the rows it affected (persons not counted); an
+    answer over its row cap (``sqlstate`` 54000) refused with no row; otherwise the distinct persons
+    as far as the plan knows them (:func:`gateway.plan.request.persons_returned`) unless given."""
+    if rows_affected is None:
+        for st in plan.statements:
+            if st.kind == "write":
+                rows_affected = 0
+                break
+    if rows_affected is not None:
+        return outcome_entry(plan.request_id, status, rows, None, duration_ms, sqlstate, rows_affected)
+    if status == "ok" and sqlstate == ROW_CAP_SQLSTATE:
+        status, rows = "refused", 0
+    if persons is None and status == "ok":
+        persons = persons_returned(plan, rows)
+    return outcome_entry(plan.request_id, status, rows, persons, duration_ms, sqlstate)

@@ -5,7 +5,7 @@ common case of every handler, on typed state.
 statements and portals, the batch flags) and runs :meth:`SessionCore.run`: a read on a cached plan
 (Query; Parse/Bind/Describe/Execute/Sync of an unnamed or prepared statement whose plan is reused) is
 done here without leaving compiled code except for the gateway's own calls (``plan_hot``, ``admit``,
-``submit_request``, ``log_outcome``). Everything else (a cold plan, a refusal, a write, a setting, a
+``submit_request``, the log's ``append_outcome``). Everything else (a cold plan, a refusal, a write, a setting, a
 pooled connection that needs a round trip, Flush, Close, notices of the rare kinds) is handed to the
 :class:`~gateway.frontdoor.pg.session.PgSession` that owns the core (``owner``), in plain Python,
 which returns an awaitable when it must wait; the loop awaits it before the next message.
@@ -24,6 +24,7 @@ from gateway.frontdoor.pg.hold import DurableHold
 from gateway.frontdoor.pg.pooling import renamed_bind, startup_sql
 from gateway.frontdoor.pg.relay import EXEC, EXT, QUERY, SYNC, Pending, Relay
 from gateway.audit.params import bind_params
+from gateway.audit.splice import plan_outcome
 from gateway.wire import Bind, Execute, Parse, Query, encode
 from gateway.wire.buffer import Reader, cstr, frame
 from gateway.wire.parser import FrontendParser
@@ -133,7 +134,8 @@ class SessionCore:
         if self.clearing is not None:
             self.owner._outcome_clearing(plan, sqlstate)
         try:
-            self.gw.log_outcome(self.ctx, plan, rows=rows, duration_ms=(perf_counter() - t0) * 1000.0, sqlstate=sqlstate)
+            # what Gateway.log_outcome queues, without its keyword call: the outcome as a tuple
+            self.gw.audit.append_outcome(plan_outcome(plan, rows, (perf_counter() - t0) * 1000.0, sqlstate))
         except Exception:  # noqa: BLE001 - the answer is already on its way; never break the relay
             self.owner._outcome_failed()
 
