@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.audit.file_sink import AuditLog  # noqa: E402
-from gateway.audit.record import prepared_outcome, prepared_request, request_template  # noqa: E402
+from gateway.audit.record import prepared_request, request_template  # noqa: E402
+from gateway.audit.splice import outcome_entry  # noqa: E402
 from gateway.audit.verify import verify_files  # noqa: E402
 from gateway.policy.types import PurposeClaim  # noqa: E402
 
@@ -96,8 +97,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         def durable(self) -> None:
             waits.append(time.perf_counter() - self.t0)
             spin(args.work_us)
-            log.append_nowait(prepared_outcome(request_id=self.rid, rows_returned=1, persons_returned=1,
-                                               duration_ms=(time.perf_counter() - self.t0) * 1000))
+            log.append_outcome(outcome_entry(self.rid, "ok", 1, 1, (time.perf_counter() - self.t0) * 1000, None))
             self.next()
 
         def failed(self, exc: BaseException) -> None:
@@ -116,8 +116,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
             await log.submit(record)
             waits.append(time.perf_counter() - t0)
             spin(args.work_us)
-            log.append_nowait(prepared_outcome(request_id=rid, rows_returned=1, persons_returned=1,
-                                               duration_ms=(time.perf_counter() - t0) * 1000))
+            log.append_outcome(outcome_entry(rid, "ok", 1, 1, (time.perf_counter() - t0) * 1000, None))
             await asyncio.sleep(0)
 
     await asyncio.gather(*(client(200) for _ in range(args.clients)))  # warm up

@@ -15,7 +15,7 @@ objects the session uses:
 * ``record``: the request record built (literal and parameter hashing included);
 * ``seal``: the record chained, HMAC'ed and serialized into its log line;
 * ``relay``: the canned backend answer walked by the relay and forwarded (rows counted);
-* ``outcome``: the outcome record built and sealed;
+* ``outcome``: the outcome built as the session queues it, and sealed eight to an ``outcomes`` record;
 * ``session``: the whole thing end to end through ``PgSession.run`` with the real file sink, CPU of
   every thread of the process (``time.process_time``) per request, fdatasync included; ``--clients``
   closed-loop sessions at once (8 by default), so records share group-commit batches as in a server.
@@ -319,12 +319,16 @@ async def run_stage(mode: str, stage: str, n: int, catalog: Any, log_dir: Path) 
                     relay.expect(Pending(EXEC, base_plan))
                     relay.expect(Pending(SYNC))
                 relay.feed(reply)
-        elif stage == "outcome":
-            from gateway.audit.record import prepared_outcome
+        elif stage == "outcome":  # the outcome as the session queues it, and its share of a batch's record
+            from gateway.audit.record import outcomes_record
+            from gateway.audit.splice import plan_outcome
 
+            batch: list[tuple[object, ...]] = []
             for _ in range(n):
-                chain.seal(prepared_outcome(request_id="x-0000001", rows_returned=1, persons_returned=None,
-                                            duration_ms=0.123))
+                batch.append(plan_outcome(base_plan, 1, 0.123, None))
+                if len(batch) == 8:  # a batch at 8 clients
+                    chain.seal(outcomes_record(batch))
+                    batch = []
         else:
             raise SystemExit(f"unknown stage {stage}")
         _ = PgSession  # imported for the session stage

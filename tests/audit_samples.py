@@ -22,6 +22,17 @@ from gateway.audit.record import (
     build_request_record,
     format_time,
 )
+from gateway.audit.record import OUTCOME_FIELDS, SCHEMA_VERSION
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def outcomes_dict(entries: list[list[Any]], instance: str = "gw-a") -> dict[str, Any]:
+    """An ``outcomes`` record as the writer seals it (before the chain members), its time the last
+    entry's: ``entries`` are [request_id, status, rows, persons, duration_ms, sqlstate, time_us]."""
+    last = _EPOCH + timedelta(microseconds=entries[-1][6])
+    return {"schema": SCHEMA_VERSION, "type": "outcomes", "time": format_time(last), "instance": instance,
+            "fields": list(OUTCOME_FIELDS), "outcomes": entries}
 
 STATUS = "dmv.lawful_presence.immigration_status"
 AGENCIES = {
@@ -50,7 +61,9 @@ def _acc(column: str, tags: list[str], usage: str = "output") -> dict[str, Any]:
 
 def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, start: datetime | None = None,
                     barred: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    """``n`` requests (with outcomes) and a few events over 2026-Q3, in time order."""
+    """``n`` requests (with outcomes) and a few events over 2026-Q3, in time order. The gateway was
+    upgraded mid-quarter: outcomes are one ``outcome`` record each before, folded three at a time into
+    ``outcomes`` records after (a log holds both kinds across an upgrade; readers must read both)."""
     rng = random.Random(seed)
     t0 = start or datetime(2026, 7, 1, 8, tzinfo=timezone.utc)
     span = (datetime(2026, 10, 1, tzinfo=timezone.utc) - t0).total_seconds() - 86400
@@ -59,6 +72,8 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
     weights = [("dmv_clerk", 50), ("dmv_clerk2", 30), ("cbi_analyst", 10), ("ag_counsel", 4), ("gov_office", 2),
                ("ice_ero", 3), ("inspector", 1)]  # fmt: skip
     names = [w[0] for w in weights]
+    upgraded = t0 + timedelta(seconds=span / 2)
+    folded: list[list[Any]] = []
     for i, moment in enumerate(times):
         who = rng.choices(names, [w[1] for w in weights])[0]
         rid = f"q3-{i:05d}"
@@ -132,11 +147,17 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
             error_code="policy_denied" if decision == "deny" else None,
             sqlstate="42501" if decision == "deny" else None,
         ))  # fmt: skip
-        if decision != "deny":
+        if decision != "deny" and moment < upgraded:
             out.append(build_outcome_record(
                 request_id=rid, rows_returned=persons, persons_returned=persons,
                 duration_ms=rng.uniform(0.8, 12.0), instance="gw-a", time=format_time(moment + timedelta(milliseconds=5)),
             ))  # fmt: skip
+        elif decision != "deny":
+            ended = (moment + timedelta(milliseconds=5) - _EPOCH) // timedelta(microseconds=1)
+            folded.append([rid, "ok", persons, persons, round(rng.uniform(0.8, 12.0), 3), None, ended])
+            if len(folded) == 3:
+                out.append(outcomes_dict(folded))
+                folded = []
         if i % 150 == 3:
             out.append(build_login_failed_record(user="ice_ero", front_door="pg", client_addr="198.51.100.7",
                                                  tls=True, reason="wrong password", instance="gw-a",
@@ -146,6 +167,8 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
                                                    client_addr="10.0.3.9", tls=True, previous_purpose=None,
                                                    claim={"purpose": "criminal_law_enforcement", "case_number": "CR-2026-0042"},
                                                    accepted=True, instance="gw-a", time=format_time(moment + timedelta(seconds=2))))  # fmt: skip
+    if folded:
+        out.append(outcomes_dict(folded))
     return out
 
 

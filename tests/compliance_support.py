@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from gateway.audit.record import per_request
 from tests.frontdoor_pg_support import ROOT, WireGateway, start_gateway
 
 EXTRA_AUTHORIZATIONS = """
@@ -59,7 +60,7 @@ def records(gw: WireGateway, kind: str = "request") -> list[dict[str, Any]]:
     out = []
     for path in sorted(gw.audit_path.parent.glob("*.jsonl")):
         out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in out if r.get("type") == kind]
+    return [r for r in per_request(out) if r.get("type") == kind]  # outcomes read per request
 
 
 def last_request(gw: WireGateway, requester: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from gateway.config import Settings
+from gateway.audit.record import per_request
 from gateway.frontdoor.http import build_app
 from gateway.frontdoor.http.server import bind, serve_http
 from gateway.pipeline import Gateway
@@ -33,10 +34,11 @@ def make_gateway(dsn: str, audit_path: Path, **settings: Any) -> Gateway:
 
 
 def log_records(audit_path: Path) -> list[dict[str, Any]]:
+    """The log's records in order, a batch's ``outcomes`` record read as its per-request ``outcome`` records."""
     out = []
     for path in sorted(audit_path.parent.glob("*.jsonl")):
         out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return out
+    return list(per_request(out))
 
 
 class Client:

@@ -34,6 +34,7 @@ from frontdoor_pg_support import ROOT, start_gateway
 
 from gateway.audit.keyfile import read_key
 from gateway.audit.literals import LiteralHasher
+from gateway.audit.record import per_request
 from gateway.audit.verify import iter_records
 
 FAST_HTTP = {"GATEWAY_HTTP_RATE_PER_SECOND": "100000", "GATEWAY_HTTP_RATE_BURST": "100000"}
@@ -94,7 +95,8 @@ def records_of(audit_dir: Path) -> list[dict[str, Any]]:
 
 
 def by_type(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("type") == kind]
+    """The records of one type, a batch's ``outcomes`` record read as its per-request ``outcome`` records."""
+    return [r for r in per_request(records) if r.get("type") == kind]
 
 
 # -- 1. a mixed batch on both front doors ------------------------------------------------------

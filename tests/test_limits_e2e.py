@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway.audit.record import per_request
 from frontdoor_pg_support import ROOT, WireGateway, start_gateway
 
 psycopg = pytest.importorskip("psycopg")
@@ -64,10 +65,11 @@ def http(gw: WireGateway, user: str, body: dict[str, Any]) -> httpx.Response:
 
 
 def records(gw: WireGateway) -> list[dict[str, Any]]:
+    """The log's records, a batch's ``outcomes`` record read as its per-request ``outcome`` records."""
     out = []
     for path in sorted(gw.audit_path.parent.glob("*.jsonl")):
         out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return out
+    return list(per_request(out))
 
 
 def by_request(gw: WireGateway, request_id: str, wait_for: str = "request") -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ import pytest
 from frontdoor_pg_support import WireGateway, raw_login, start_gateway
 from gateway.audit.keyfile import key_path_for
 from gateway.audit.literals import hash_literal
+from gateway.audit.record import per_request
 from gateway.notices.queue import NoticeQueue
 
 CBI = "-c gateway.purpose=criminal_law_enforcement -c gateway.case_number=CR-2026-0042"
@@ -180,18 +181,20 @@ _VARYING = {"time", "request_id", "seq", "prev", "hash", "mac", "duration_ms", "
             "instance", "pid", "started", "ended", "at", "due"}
 
 
-def _records(gw: WireGateway) -> list[dict[str, Any]]:
+def _records(gw: WireGateway, before: int) -> list[dict[str, Any]]:
+    """The records written after the first ``before`` lines of the log."""
     deadline = time.monotonic() + 10
     while True:  # every session's end is written (after its client left: not before the answers)
         lines = gw.audit_path.read_text().splitlines()
         if sum('"session_start"' in x for x in lines) == sum('"session_end"' in x for x in lines) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    out = []
-    for line in lines:
-        record = json.loads(line)
-        out.append({k: (_clean(v) if isinstance(v, str) else v) for k, v in record.items() if k not in _VARYING})
-    return out
+    out, outcomes = [], []
+    for record in per_request(json.loads(line) for line in lines[before:]):
+        kept = {k: (_clean(v) if isinstance(v, str) else v) for k, v in record.items() if k not in _VARYING}
+        (outcomes if record.get("type") == "outcome" else out).append(kept)
+    # a batch's outcomes are one record, and where a batch ends is timing: the outcomes compared as a set
+    return out + sorted(outcomes, key=lambda r: json.dumps(r, sort_keys=True))
 
 
 def _brief(records: list[dict[str, Any]]) -> list[str]:
@@ -204,7 +207,7 @@ def test_compiled_and_pure_python_answer_and_record_alike(pair: tuple[WireGatewa
     for gw in pair:
         before = len(gw.audit_path.read_text().splitlines())
         answers = (_psycopg(gw), _asyncpg(gw), _frames(_raw_pipeline(gw)))
-        results.append((answers, _records(gw)[before:]))
+        results.append((answers, _records(gw, before)))
     (answers_a, records_a), (answers_b, records_b) = results
     notices = [sorted(n.person for n in NoticeQueue(gw.audit_path.parent / "subject-notices.ndjson").notices()) for gw in pair]
     assert notices[0] == notices[1]
