@@ -29,7 +29,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 def outcomes_dict(entries: list[list[Any]], instance: str = "gw-a") -> dict[str, Any]:
     """An ``outcomes`` record as the writer seals it (before the chain members), its time the last
-    entry's: ``entries`` are [request_id, status, rows, persons, duration_ms, sqlstate, time_us]."""
+    entry's: ``entries`` are [request_id, status, rows, persons, duration_us, sqlstate, time_us]."""
     last = _EPOCH + timedelta(microseconds=entries[-1][6])
     return {"schema": SCHEMA_VERSION, "type": "outcomes", "time": format_time(last), "instance": instance,
             "fields": list(OUTCOME_FIELDS), "outcomes": entries}
@@ -154,7 +154,7 @@ def quarter_records(hasher: LiteralHasher, *, seed: int = 4, n: int = 1200, star
             ))  # fmt: skip
         elif decision != "deny":
             ended = (moment + timedelta(milliseconds=5) - _EPOCH) // timedelta(microseconds=1)
-            folded.append([rid, "ok", persons, persons, round(rng.uniform(0.8, 12.0), 3), None, ended])
+            folded.append([rid, "ok", persons, persons, int(rng.uniform(0.8, 12.0) * 1000), None, ended])
             if len(folded) == 3:
                 out.append(outcomes_dict(folded))
                 folded = []

@@ -64,19 +64,49 @@ def test_literals_spliced_between_pieces_are_hashed_once_each(values):
        st.sampled_from(["ok", "error", "refused"]), st.one_of(st.none(), st.just("57014")),
        st.one_of(st.none(), st.integers(0, 99)))
 def test_the_outcome_entry_reads_back_as_the_built_outcome(duration, persons, status, sqlstate, affected):
-    """An int duration stays an int, a float is rounded to three places, as the dict record has them;
-    the entry's time is now, to the microsecond; a staff write's carries its rows affected."""
+    """Read back, an entry is the per-request outcome record with its duration to the microsecond and
+    its time now, to the microsecond; a staff write's carries its rows affected."""
     import time
+
+    from gateway.audit.splice import duration_us
 
     before = time.time_ns() // 1000
     entry = outcome_entry("r1", status, 3, persons, duration, sqlstate, affected)
-    assert before <= entry[6] <= time.time_ns() // 1000
+    assert before <= entry[6] <= time.time_ns() // 1000 and entry[4] == duration_us(duration)
     (read,) = expand_outcomes({"type": "outcomes", "schema": 1, "instance": "gw", "outcomes": [list(entry)]})
-    plain = build_outcome_record(request_id="r1", rows_returned=3, persons_returned=persons, duration_ms=duration,
-                                 backend_sqlstate=sqlstate, status=status, time=outcome_time(entry[6]), instance="gw")
+    plain = build_outcome_record(request_id="r1", rows_returned=3, persons_returned=persons,
+                                 duration_ms=duration_us(duration) / 1000, backend_sqlstate=sqlstate, status=status,
+                                 time=outcome_time(entry[6]), instance="gw")
     assert read == (plain if affected is None else {**plain, "rows_affected": affected})
-    assert type(read["duration_ms"]) is type(plain["duration_ms"])
+    assert abs(read["duration_ms"] - duration) <= 0.0005 + 1e-12 * duration
     assert TIME.fullmatch(read["time"])
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()), min_size=1, max_size=3),
+       st.lists(st.sampled_from(["person:1", "person:2", "plate:X"]), max_size=3), st.integers(0, 5))
+def test_the_plan_outcome_counts_persons_as_the_plan_does(flags, individuals, rows):
+    """Any statements (read or write, personal or not, anchored or not) and individuals: the persons
+    the outcome counts are persons_returned's, and a plan with a write is a staff write's outcome."""
+    from gateway.plan.request import persons_returned
+
+    statements = tuple(_statement(kind="write" if write else "select", personal=personal, anchored=anchored)
+                       for write, personal, anchored in flags)
+    plan = Plan("r-9", "sql", statements, Decision("allow", "ok"), None, None, "skeleton",
+                individuals=tuple(individuals))
+    entry = plan_outcome(plan, rows, 0.5, None)
+    if any(write for write, _, _ in flags):
+        assert entry[3] is None and entry[7] == 0
+    else:
+        assert entry[3] == persons_returned(plan, rows) and len(entry) == 7
+
+
+@given(st.floats(-1e9, 1e9), st.integers(-10**9, 10**9))
+def test_a_duration_is_whole_microseconds(ms, whole):
+    from gateway.audit.splice import duration_us
+
+    assert type(duration_us(ms)) is int and abs(duration_us(ms) - ms * 1000) <= 0.5 + 1e-9 * abs(ms * 1000)
+    assert duration_us(whole) == whole * 1000
+    assert duration_us(float("nan")) is None and duration_us(float("inf")) is None and duration_us(None) is None
 
 
 def test_the_plan_outcome_is_what_log_outcome_always_recorded() -> None:
@@ -91,13 +121,13 @@ def test_the_plan_outcome_is_what_log_outcome_always_recorded() -> None:
     write = Plan("r-3", "sql", (_statement(kind="write", personal=False),), decision, None, None, "skeleton")
     for plan, rows in ((named, 5), (named, 1), (named, 0), (search, 7)):
         entry = plan_outcome(plan, rows, 1.5, None)
-        assert entry[:6] == (plan.request_id, "ok", rows, persons_returned(plan, rows), 1.5, None) and len(entry) == 7
+        assert entry[:6] == (plan.request_id, "ok", rows, persons_returned(plan, rows), 1500, None) and len(entry) == 7
     assert plan_outcome(named, 5, 1.0, None)[3] == 2 and plan_outcome(search, 7, 1.0, None)[3] == 7
-    assert plan_outcome(search, 120, 2.0, "54000")[:6] == ("r-2", "refused", 0, None, 2.0, "54000")
-    assert plan_outcome(search, 0, 2.0, "57014", status="cancelled")[:6] == ("r-2", "cancelled", 0, None, 2.0, "57014")
+    assert plan_outcome(search, 120, 2.0, "54000")[:6] == ("r-2", "refused", 0, None, 2000, "54000")
+    assert plan_outcome(search, 0, 2.0, "57014", status="cancelled")[:6] == ("r-2", "cancelled", 0, None, 2000, "57014")
     assert plan_outcome(search, 0, 2.0, None, persons=4)[3] == 4
     assert plan_outcome(write, 0, 2.0, None)[:6] + plan_outcome(write, 0, 2.0, None)[7:] == \
-        ("r-3", "ok", 0, None, 2.0, None, 0)
+        ("r-3", "ok", 0, None, 2000, None, 0)
     assert plan_outcome(search, 1, 2.0, None, rows_affected=3)[7] == 3
     assert plan_outcome(write, 0, 2.0, "23505", status="error", rows_affected=0)[1:3] == ("error", 0)
 

@@ -6,7 +6,7 @@ What the pipeline uses::
     await log.start()
     record = log.build_request_record(request_id=..., requester=..., ...)
     await log.append(record)                       # durable, or raises AuditUnavailable
-    log.append_nowait(build_outcome_record(...))   # after the answer
+    log.append_outcome(outcome_entry(rid, "ok", rows, persons, ms, None))  # after the answer
     await log.close()
 
 See ``docs/request-log.md`` for the record schema.
@@ -28,6 +28,8 @@ _EXPORTS = {
     "RequestRecord": "gateway.audit.record",
     "build_request_record": "gateway.audit.record",
     "build_outcome_record": "gateway.audit.record",
+    "outcome_entry": "gateway.audit.splice",
+    "per_request": "gateway.audit.record",
     "build_login_failed_record": "gateway.audit.record",
     "build_purpose_change_record": "gateway.audit.record",
 }

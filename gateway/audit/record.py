@@ -361,9 +361,10 @@ def prepared_request(template: RecordTemplate, *, request_id: str, sql_received:
 
 
 #: The members of each entry of an ``outcomes`` record, in order: those of an ``outcome`` record, with
-#: its time as ``time_us`` (microseconds since 1970, UTC); ``rows_affected`` only for a staff write
-#: (an entry one member shorter otherwise). The record lists them as its ``fields``.
-OUTCOME_FIELDS = ("request_id", "status", "rows_returned", "persons_returned", "duration_ms", "backend_sqlstate",
+#: its duration as ``duration_us`` (whole microseconds) and its time as ``time_us`` (microseconds since
+#: 1970, UTC), integers both; ``rows_affected`` only for a staff write (an entry one member shorter
+#: otherwise). The record lists them as its ``fields``.
+OUTCOME_FIELDS = ("request_id", "status", "rows_returned", "persons_returned", "duration_us", "backend_sqlstate",
                   "time_us", "rows_affected")
 _OUTCOMES = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcomes", "fields": list(OUTCOME_FIELDS)},
                            ("time", "outcomes", "instance", "seq", "prev"))
@@ -388,8 +389,9 @@ def outcome_time(time_us: int) -> str:
 
 def expand_outcomes(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The ``outcome`` records an ``outcomes`` record folds, in order: the members a per-request
-    ``outcome`` record has (:func:`build_outcome_record`; ``rows_affected`` for a staff write), and
-    the ``seq`` of the record that holds them. Entries are read by the record's own ``fields``."""
+    ``outcome`` record has (:func:`build_outcome_record`: ``time`` from ``time_us``, ``duration_ms``
+    from ``duration_us``; ``rows_affected`` for a staff write), and the ``seq`` of the record that
+    holds them. Entries are read by the record's own ``fields``."""
     names = record.get("fields") or OUTCOME_FIELDS
     base = {"schema": record.get("schema", SCHEMA_VERSION), "type": "outcome", "instance": record.get("instance", "")}
     if "seq" in record:
@@ -402,6 +404,9 @@ def expand_outcomes(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         outcome.update(zip(names, entry))
         stamp = outcome.pop("time_us", None)
         outcome["time"] = outcome_time(stamp) if isinstance(stamp, int) else record.get("time")
+        if "duration_us" in outcome:
+            micros = outcome.pop("duration_us")
+            outcome["duration_ms"] = micros / 1000 if isinstance(micros, int) else None
         out.append(outcome)
     return out
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from gateway.audit.canonical import PreparedRecord, RecordTemplate
 from gateway.errors import RowLimitExceeded
-from gateway.plan.request import persons_returned
 
 _SECOND: list[Any] = [-1, ""]  # the last whole second formatted (strftime is slow on the hot path)
 
@@ -93,16 +92,31 @@ def request_record(template: RecordTemplate, request_id: str, received: str | No
 ROW_CAP_SQLSTATE: str = RowLimitExceeded.sqlstate
 
 
+def duration_us(duration_ms: Any) -> int | None:
+    """A duration in milliseconds as whole microseconds (rounded half up), as an ``outcomes`` entry
+    holds it: an int, so that the record needs no float formatting; None when it is not a finite
+    number (an entry has no duration then)."""
+    if isinstance(duration_ms, int):
+        return duration_ms * 1000
+    if isinstance(duration_ms, float):
+        value: float = duration_ms
+        if 0.0 <= value < 1e15:
+            return int(value * 1000.0 + 0.5)
+        if -1e15 < value < 0.0:
+            return -int(0.5 - value * 1000.0)
+    return None
+
+
 def outcome_entry(request_id: str, status: str, rows_returned: Any, persons_returned: Any, duration_ms: Any,
                   backend_sqlstate: str | None, rows_affected: Any = None) -> tuple[Any, ...]:
     """One request's outcome as an ``outcomes`` record lists it (the members of
-    :data:`gateway.audit.record.OUTCOME_FIELDS`, in order): the duration rounded to the microsecond,
-    the time now in microseconds since 1970 (UTC), ``rows_affected`` last and only for a staff write.
-    The numbers untyped: they go into the record as given (an int duration stays an int)."""
+    :data:`gateway.audit.record.OUTCOME_FIELDS`, in order): the duration in whole microseconds
+    (:func:`duration_us`), the time now in microseconds since 1970 (UTC), ``rows_affected`` last and
+    only for a staff write. Other numbers go in as given."""
     now = time.time_ns() // 1000
     if rows_affected is None:
-        return (request_id, status, rows_returned, persons_returned, round(duration_ms, 3), backend_sqlstate, now)
-    return (request_id, status, rows_returned, persons_returned, round(duration_ms, 3), backend_sqlstate, now,
+        return (request_id, status, rows_returned, persons_returned, duration_us(duration_ms), backend_sqlstate, now)
+    return (request_id, status, rows_returned, persons_returned, duration_us(duration_ms), backend_sqlstate, now,
             rows_affected)
 
 
@@ -110,17 +124,29 @@ def plan_outcome(plan: Any, rows: int, duration_ms: float, sqlstate: str | None,
                  status: str = "ok", rows_affected: Any = None) -> tuple[Any, ...]:
     """The outcome of ``plan``'s answer (:meth:`gateway.pipeline.Gateway.log_outcome`, and the wire
     door's steady path directly): a staff write's with the rows it affected (persons not counted); an
-    answer over its row cap (``sqlstate`` 54000) refused with no row; otherwise the distinct persons
-    as far as the plan knows them (:func:`gateway.plan.request.persons_returned`) unless given."""
-    if rows_affected is None:
-        for st in plan.statements:
-            if st.kind == "write":
+    answer over its row cap (``sqlstate`` 54000) refused with no row; otherwise, unless given, the
+    distinct persons as far as the plan knows them, what :func:`gateway.plan.request.persons_returned`
+    says (in one pass over the statements here: ``tests/test_plan_hot.py`` checks they agree): none
+    when no row came back or the answer carries no personal data, the individuals it names when it
+    names them all (at most one a row), else ``rows``."""
+    personal = False
+    anchored = True
+    for st in plan.statements:
+        if st.kind == "write":
+            if rows_affected is None:
                 rows_affected = 0
-                break
+        elif st.personal:
+            personal = True
+            if not st.anchored:
+                anchored = False
     if rows_affected is not None:
         return outcome_entry(plan.request_id, status, rows, None, duration_ms, sqlstate, rows_affected)
     if status == "ok" and sqlstate == ROW_CAP_SQLSTATE:
         status, rows = "refused", 0
     if persons is None and status == "ok":
-        persons = persons_returned(plan, rows)
+        if rows == 0 or not personal:
+            persons = 0
+        else:
+            individuals = plan.individuals
+            persons = min(len(individuals), rows) if individuals and anchored else rows
     return outcome_entry(plan.request_id, status, rows, persons, duration_ms, sqlstate)
