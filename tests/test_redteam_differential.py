@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from frontdoor_pg_support import WireGateway, raw_login, start_gateway
 from gateway.audit.keyfile import key_path_for
@@ -226,3 +227,201 @@ def test_compiled_and_pure_python_answer_and_record_alike(pair: tuple[WireGatewa
     assert sum(r.get("individuals") == [f"person:{h['18']}"] for r in requests) == 3  # court order: once unprepared, twice prepared
     assert any(r.get("individuals") == [f"person:{h['130']}"] for r in requests)
     assert any(r.get("individuals") == [f"person:{h['9']}"] for r in requests)
+
+
+# ---- in process: a cached plan decides what a fresh plan decides ------------------------------------
+# Two in-process gateways on the same catalog, policy, requesters and log key. ``hot`` keeps its caches
+# (every text of a shape is planned twice with other literals first: a miss, a shape hit, a skeleton
+# learned, so the compared text is a cache hit), ``fresh`` has its caches emptied before every plan.
+# For random literals, purposes and parameters, both must decide the same: the decision and its rule,
+# the error, every statement (SQL sent, masks, redactions, accesses, who it names), the individuals
+# admit binds, and the request record (all but its request id and time).
+
+INT_FORMS = ("{}", "0{}", "'{}'", "' {}'", "{}.0", "{}e0", "'+{}'", "{}::bigint", "CAST({} AS int4)", "{}.4::bigint",
+             "-{}", "({})")
+SETTINGS = ("DateStyle", "search_path", "role", "standard_conforming_strings", "TimeZone", "application_name",
+            "default_transaction_read_only", "session_authorization", "data_directory", "jit", "work_mem")
+SHAPES = (
+    "SELECT person_id, first_name FROM dmv.persons WHERE person_id = {i}",
+    "SELECT person_id, immigration_status FROM dmv.lawful_presence WHERE person_id = {i}",
+    "SELECT p.first_name, l.immigration_status FROM dmv.persons p JOIN dmv.lawful_presence l USING (person_id) "
+    "WHERE p.person_id = {i}",
+    "SELECT first_name FROM dmv.persons WHERE person_id IN ({i}, {i})",
+    "SELECT first_name FROM dmv.persons WHERE person_id = {i} OR person_id = {i}",
+    "SELECT zip, city FROM dmv.persons WHERE zip = {s}",
+    "SELECT count(*) FROM dmv.lawful_presence WHERE immigration_status = {s}",
+    "SELECT person_id FROM dmv.persons WHERE person_id > {i} ORDER BY person_id LIMIT {n}",
+    "SELECT person_id, place_of_birth FROM dmv.persons ORDER BY {n} LIMIT 5",
+    "SELECT first_name, last_name FROM dmv.persons WHERE last_name = {s} AND date_of_birth = {d}",
+    "SELECT plate, make FROM dmv.vehicles WHERE plate = {s}",
+    "SELECT set_config({g}, {s}, true)",
+    "SELECT current_setting({g})",
+    "SELECT {i} AS one",
+)
+PARAM_SHAPES = (
+    "SELECT person_id, first_name FROM dmv.persons WHERE person_id = $1",
+    "SELECT person_id, immigration_status FROM dmv.lawful_presence WHERE person_id = $1",
+    "SELECT first_name FROM dmv.persons WHERE person_id = ANY($1)",
+)
+CLAIMS = (  # (requester, claim fields): allowed ones, and refused ones (a purpose not the requester's, none)
+    ("dmv_clerk", {"purpose": "service_delivery"}),
+    ("cbi_analyst", {"purpose": "criminal_law_enforcement", "case_number": "CR-2026-0042"}),
+    ("ag_counsel", {"purpose": "court_order", "order_reference": "2026CV001234"}),
+    ("ag_counsel", {"purpose": "required_by_law", "legal_citation": "C.R.S. 24-72-204"}),
+    ("gov_office", {"purpose": "governor_authorized", "authorization_id": "GA-2026-7"}),
+    ("ice_ero", {"purpose": "civil_immigration_enforcement"}),
+    ("dmv_clerk", {"purpose": "criminal_law_enforcement", "case_number": "CR-1"}),
+    ("cbi_analyst", {}),
+    ("auditor", {"purpose": "service_delivery"}),
+)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+_str_literal = st.builds(_sql_text, st.one_of(st.sampled_from(["ASYLEE", "US_CITIZEN", "80202", "Smith", "AB-123", ""]),
+                                              st.text(alphabet="ab'9 %_\\", max_size=6)))
+_setting_literal = st.builds(_sql_text, st.sampled_from(SETTINGS))
+DATE_FORMS = ("'{}'", "DATE '{}'", "'{} 00:00'", "{}")
+_FIELD = re.compile(r"\{([isdgn])\}")
+
+
+@st.composite
+def _texts(draw: st.DrawFn) -> tuple[str, str, str]:
+    """A shape, filled three times (two warm-up texts and the compared one): each literal keeps its
+    form (``09``, ``'9'``, ``9::bigint``, ...) and takes another value, so the three are one shape."""
+    shape = draw(st.sampled_from(SHAPES))
+    fields = _FIELD.findall(shape)
+    forms = [draw(st.sampled_from(INT_FORMS)) if f == "i" else draw(st.sampled_from(DATE_FORMS)) if f == "d" else ""
+             for f in fields]
+
+    def value(kind: str, form: str) -> str:
+        if kind == "i":
+            return form.format(draw(st.integers(1, 120)))
+        if kind == "d":
+            return form.format(draw(st.sampled_from(["1980-01-02", "19800102", "1990-12-31", "x"])))
+        if kind == "n":
+            return str(draw(st.integers(1, 3)))
+        return draw(_setting_literal if kind == "g" else _str_literal)
+
+    def fill() -> str:
+        it = iter(zip(fields, forms))
+        return _FIELD.sub(lambda m: value(*next(it)), shape)
+
+    return fill(), fill(), fill()
+
+
+_param = st.one_of(st.integers(1, 120).map(str), st.sampled_from(["09", " 9", "9.0", "+9", "-1", "x", "{3,5}", "{}"]),
+                   st.none())
+
+
+class _Pair:
+    """The two in-process gateways and a session context per claim, each gateway its own."""
+
+    def __init__(self, catalog: Any, root: Path) -> None:
+        from gateway.audit.file_sink import AuditLog
+        from gateway.config import Settings
+        from gateway.identity.requesters import load_requesters
+        from gateway.pipeline import Gateway
+        from gateway.policy.load import load_policy
+
+        self.gateways = []
+        for name in ("hot", "fresh"):
+            (root / name).mkdir()
+            settings = Settings(policy="policies/colorado-dmv.yaml", requesters="policies/requesters.example.yaml",
+                                audit_path=str(root / name / "requests.jsonl"))
+            audit = AuditLog(root / name / "requests.jsonl", instance="gw", sync=True, key=KEY)
+            gw = Gateway(settings, load_policy(settings.policy), load_requesters(settings.requesters), audit)
+            gw.set_catalog(catalog)
+            self.gateways.append(gw)
+        self.contexts: dict[tuple[int, int], Any] = {}
+
+    def ctx(self, which: int, claim: int) -> Any:
+        from gateway.plan.request import SessionContext
+        from gateway.policy.types import PurposeClaim
+
+        found = self.contexts.get((which, claim))
+        if found is None:
+            user, fields = CLAIMS[claim]
+            entry = self.gateways[which].requesters.lookup(user)
+            assert entry is not None, user
+            found = self.contexts[(which, claim)] = SessionContext(
+                requester=entry.requester, claim=PurposeClaim(**fields), client_addr="127.0.0.1:5000", session_id="s-1")
+        return found
+
+    def fresh_plan(self, claim: int, sql: str, oids: tuple[int, ...] = ()) -> Any:
+        gw = self.gateways[1]
+        analyzer = gw.analyzer
+        for cache in (analyzer._exact, analyzer._shapes, analyzer._skeletons):
+            cache.clear()
+        analyzer._exact_bytes = analyzer._shape_bytes = 0
+        return gw.plan(self.ctx(1, claim), sql, oids)
+
+
+@pytest.fixture(scope="module")
+def planners(analysis_env: Any, tmp_path_factory: pytest.TempPathFactory) -> _Pair:
+    return _Pair(analysis_env.catalog, tmp_path_factory.mktemp("plan-differential"))
+
+
+def _decided(plan: Any) -> dict[str, Any]:
+    """What a plan decides (everything but its request id and the caches' bookkeeping)."""
+    error = plan.error
+    return {
+        "decision": (plan.decision.action, plan.decision.rule, _clean(plan.decision.reason)),
+        "error": None if error is None else (type(error).__name__, getattr(error, "sqlstate", None), _clean(error.message)),
+        "statements": [(s.kind, s.sql, s.command_tag, tuple(s.redacted), s.setting, tuple(s.masked), s.personal,
+                        s.anchored, None if s.decision is None else (s.decision.action, s.decision.rule),
+                        tuple(map(repr, s.accesses)), tuple(map(repr, s.named)), tuple(map(repr, s.individuals)))
+                       for s in plan.statements],
+        "individuals": tuple(plan.individuals),
+        "refused_accesses": tuple(map(repr, plan.refused_accesses)),
+        "profile": None if plan.profile is None else plan.profile.purpose,
+    }
+
+
+def _record(gw: Any, ctx: Any, plan: Any, params: Any) -> dict[str, Any]:
+    """The request record the gateway would submit for ``plan``, without its request id and time."""
+    built = gw._request_record(ctx, plan, params, None)
+    record = dict(built.as_dict() if hasattr(built, "as_dict") else built)
+    return {k: (_clean(v) if isinstance(v, str) else v) for k, v in record.items() if k not in ("request_id", "time")}
+
+
+def _both(planners: _Pair, claim: int, hot_plan: Any, fresh_plan: Any, params: Any) -> tuple[Any, Any]:
+    hot, fresh = planners.gateways
+    hot_ctx, fresh_ctx = planners.ctx(0, claim), planners.ctx(1, claim)
+    a = hot.admit(hot_ctx, hot_plan, params)
+    b = fresh.admit(fresh_ctx, fresh_plan, params)
+    assert _decided(a) == _decided(b), (a.sql, CLAIMS[claim])
+    assert _record(hot, hot_ctx, a, params) == _record(fresh, fresh_ctx, b, params), (a.sql, CLAIMS[claim])
+    return a, b
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_texts(), st.integers(0, len(CLAIMS) - 1))
+def test_a_cached_plan_decides_what_a_fresh_plan_decides(planners: _Pair, texts: tuple[str, str, str], claim: int) -> None:
+    hot = planners.gateways[0]
+    ctx = planners.ctx(0, claim)
+    for warm in texts[:2]:
+        hot.plan_hot(ctx, warm)
+    plan = hot.plan_hot(ctx, texts[2])
+    assert plan is not None  # no analysis pool in process: a miss is analyzed inline
+    _both(planners, claim, plan, planners.fresh_plan(claim, texts[2]), ())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(PARAM_SHAPES), st.integers(0, len(CLAIMS) - 1), st.lists(_param, min_size=3, max_size=3))
+def test_a_reused_plan_binds_what_a_fresh_plan_binds(planners: _Pair, sql: str, claim: int, params: list[Any]) -> None:
+    """An unnamed Parse's exact hit (``plan_hot`` again) and a prepared statement's Bind (``rebind``)
+    against a fresh plan, each Bind with its own parameter."""
+    hot = planners.gateways[0]
+    ctx = planners.ctx(0, claim)
+    held = hot.plan_hot(ctx, sql, (20,))
+    assert held is not None
+    for param in params:
+        again = hot.plan_hot(ctx, sql, (20,))
+        _both(planners, claim, again, planners.fresh_plan(claim, sql, (20,)), (param,))
+        rebound = hot.rebind(ctx, held)
+        if held.error is None and held.profile is not None:
+            assert rebound is not None, "a plan whose basis is unchanged is reused"
+        _both(planners, claim, rebound or hot.plan_hot(ctx, sql, (20,)), planners.fresh_plan(claim, sql, (20,)), (param,))
