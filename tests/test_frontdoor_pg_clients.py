@@ -214,11 +214,27 @@ def test_garbage_after_login_closes_only_that_session(wire_gw: WireGateway) -> N
         assert good.execute("SELECT 2").fetchone() == (2,)
 
 
+def _declined_then_startup(gw: WireGateway, request_code: int) -> None:
+    """A TLS or GSS encryption request is declined with the one byte ``N`` and nothing after it; the
+    same connection then goes on in the clear (what a client with sslmode=prefer does): a startup
+    message gets the SCRAM challenge."""
+    from gateway import wire as w
+
+    with socket.create_connection((gw.host, gw.port), timeout=10) as sock:
+        sock.sendall(struct.pack("!II", 8, request_code))
+        assert sock.recv(1) == b"N"
+        sock.sendall(w.encode(w.StartupMessage((("user", "dmv_clerk"), ("database", "dmv")))))
+        parser = w.BackendParser()
+        while (msg := parser.next_event()) is None:
+            data = sock.recv(65536)
+            assert data, "the gateway closed the connection after declining"
+            parser.feed(data)
+        assert isinstance(msg, w.AuthenticationSASL), msg  # the first thing after N is the login's answer
+
+
 def test_function_call_and_ssl_refusals(wire_gw: WireGateway) -> None:
-    answer = _raw(wire_gw, struct.pack("!II", 8, 80877103))
-    assert answer == b"N"  # no certificate configured: TLS declined
-    answer = _raw(wire_gw, struct.pack("!II", 8, 80877104))
-    assert answer == b"N"  # GSS encryption declined
+    _declined_then_startup(wire_gw, 80877103)  # no certificate configured: TLS declined
+    _declined_then_startup(wire_gw, 80877104)  # GSS encryption declined
 
 
 def test_cancel_running_query(wire_gw: WireGateway) -> None:

@@ -186,21 +186,25 @@ def _run_clients(jobs: list[tuple[Callable[..., None], tuple[object, ...]]]) -> 
 
 def test_no_answer_arrives_before_its_record_is_durable(dmv_dsn: str, tmp_path: Path, shim: Path) -> None:
     """Transaction pooling: the mode with the most between an answer and its session (the session mode
-    is in test_redteam_durability's crash test)."""
+    is in test_redteam_durability's crash test). At one client (each way in alone, one after another:
+    the steady path with nothing else queued, the writer idle when the record comes) and at eight at
+    once (batches shared by sessions)."""
     marks_path = tmp_path / "durable-marks"
     gen = start_gateway(dmv_dsn, tmp_path, GATEWAY_POOL_MODE="transaction", LD_PRELOAD=str(shim),
                         SLOWSYNC_MARKS=str(marks_path), SLOWSYNC_DELAY_US=DELAY_US)
     gw = next(gen)
     marks = Marks(marks_path)
+    kinds: list[tuple[Callable[..., None], tuple[object, ...]]] = [
+        *[(_psycopg, (gw, mode)) for mode in ("simple", "extended", "prepared", "simple", "extended", "prepared")],
+        (_asyncpg, (gw,)), (_pipelined, (gw,))]
     try:
-        jobs: list[tuple[Callable[..., None], tuple[object, ...]]] = [
-            (_psycopg, (gw, mode, 1000 * (k + 1), marks))
-            for k, mode in enumerate(("simple", "extended", "prepared", "simple"))]
-        _run_clients([*jobs, (_asyncpg, (gw, 6000, marks)), (_pipelined, (gw, 7000, marks))])
+        for k, (target, args) in enumerate(kinds[:3] + kinds[6:]):  # one client at a time, every way in
+            _run_clients([(target, (*args, 10_000 + 1000 * k, marks))])
+        _run_clients([(target, (*args, 1000 * (k + 1), marks)) for k, (target, args) in enumerate(kinds)])  # eight at once
     finally:
         gen.close()
 
-    assert _log_checked(tmp_path, marks, marks_path, 0) == 6 * PER_CLIENT
+    assert _log_checked(tmp_path, marks, marks_path, 0) == (5 + 8) * PER_CLIENT
 
 
 def test_a_log_that_fails_mid_record_releases_only_what_it_kept(dmv_dsn: str, tmp_path: Path, shim: Path) -> None:
