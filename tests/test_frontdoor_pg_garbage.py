@@ -12,11 +12,11 @@ from frontdoor_pg_support import WireGateway, next_message, raw_login, read_unti
 from gateway import wire as w
 
 
-def _answers(gw: WireGateway, payload: bytes) -> list[object]:
+def _answers(gw: WireGateway, payload: bytes, timeout: float = 3) -> list[object]:
     sock = raw_login(gw)
     try:
         sock.sendall(payload)
-        sock.settimeout(3)
+        sock.settimeout(timeout)
         data = read_until_closed(sock)
     finally:
         sock.close()
@@ -176,17 +176,8 @@ def test_one_packet_of_hot_cold_and_extended_statements_is_answered_in_order(wir
 def test_a_terminate_in_the_same_packet_comes_after_the_answers(wire_gw: WireGateway) -> None:
     """As PostgreSQL answers every message before it reads the next, a Terminate sent right behind
     statements (one write) ends the session only after their answers went out."""
-    sock = raw_login(wire_gw)
-    sock.settimeout(10)
-    sock.sendall(b"".join(w.encode(m) for m in (
+    got = _answers(wire_gw, b"".join(w.encode(m) for m in (
         w.Query("SELECT 42"), w.Parse("", "SELECT 43"), w.Bind("", "", (), (), ()), w.Execute("", 0), w.Sync(),
-        w.Terminate())))
-    data = read_until_closed(sock)
-    sock.close()
-    parser = w.BackendParser()
-    parser.feed(data)
-    got: list[object] = []
-    while (msg := parser.next_event()) is not None:
-        got.append(msg)
+        w.Terminate())), timeout=10)
     assert [m.values for m in got if isinstance(m, w.DataRow)] == [(b"42",), (b"43",)], got
     assert sum(isinstance(m, w.ReadyForQuery) for m in got) == 2 and not any(isinstance(m, w.ErrorResponse) for m in got)
