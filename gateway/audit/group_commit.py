@@ -560,9 +560,7 @@ def _kind_and_id(record: dict[str, Any] | PreparedRecord | tuple[Any, ...]) -> t
 
 def _size_of(record: dict[str, Any] | PreparedRecord | tuple[Any, ...]) -> int:
     """About how many bytes a held record costs (its JSON; only computed during an outage)."""
-    if type(record) is tuple:
-        return 160 + len(json.dumps(record, default=str, separators=(",", ":")))
-    data = record.as_dict() if type(record) is PreparedRecord else record
+    data = record.as_dict() if type(record) is PreparedRecord else record  # an outcome's tuple as it is
     try:
         return 160 + len(json.dumps(data, default=str, separators=(",", ":")))
     except (TypeError, ValueError):
