@@ -174,3 +174,20 @@ def test_too_long_statement_is_refused_unparsed(hostile_gw: WireGateway) -> None
     state, message = _hostile(hostile_gw, sql)
     assert state == "54000", message
     assert "max_statement_chars" in message
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT zip FROM dmv.persons WHERE last_name = '" + "ab" * 1500,  # an unterminated string (the skeleton split)
+    "SELECT zip FROM dmv.persons WHERE person_id = " + "1" * 3000 + "x",  # a long number then a letter
+    "SELECT zip FROM dmv.persons WHERE person_id = 0" + "7" * 3000 + ".5x",
+])
+def test_a_text_that_regular_expressions_choke_on_is_answered_at_once(hostile_gw: WireGateway, sql: str) -> None:
+    """Texts read by regular expressions on the event loop (the skeleton cache's literal split, an
+    integer key's number): each is answered (an error) within seconds while another client is served."""
+    t0 = time.monotonic()
+    with Ticker(hostile_gw):
+        state, message = _hostile(hostile_gw, sql)
+        time.sleep(0.3)  # the other client's answers just after it
+    assert state is not None and state != "XX000", message
+    assert time.monotonic() - t0 < 10
+    assert hostile_gw.process.poll() is None

@@ -41,8 +41,11 @@ INLINE_CHARS = 16 * 1024
 #: a plain string literal (no backslash: the text has none) or a plain number between non-word characters
 #: (each alternative starts with its first character, so the engine scans for ``'`` or a digit
 #: instead of trying the alternation at every position: the same splits as
-#: ``'(?:[^']|'')*'|(?<![\w.$])\d+(?:\.\d+)?(?![\w.])``, at half the cost; tests/test_skeleton_cache.py)
-_LITERAL = re.compile(r"('(?:[^']+|'')*'|\d(?<![\w.$]\d)\d*(?:\.\d+)?(?![\w.]))")
+#: ``'(?:[^']|'')*'|(?<![\w.$])\d+(?:\.\d+)?(?![\w.])``, at half the cost; tests/test_skeleton_split.py).
+#: The string is the unrolled loop ``'[^']*+(?:''[^']*+)*'``: every text is matched one way, so an
+#: unterminated string costs linear time (``'(?:[^']+|'')*'`` backtracked exponentially: 1 s for
+#: ``SELECT '`` and 24 letters, on the event loop)
+_LITERAL = re.compile(r"('[^']*+(?:''[^']*+)*'|\d(?<![\w.$]\d)\d*(?:\.\d+)?(?![\w.]))")
 #: what the skeleton cache leaves to the tokenizer: quoted identifiers, dollar quotes and parameters,
 #: backslashes, comments, NUL
 _NOT_PLAIN = re.compile(r'["$\\\x00]|--|/\*')
