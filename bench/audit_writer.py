@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.audit.file_sink import AuditLog  # noqa: E402
+from gateway.audit.canonical import json_pieces  # noqa: E402
 from gateway.audit.record import prepared_request, request_template  # noqa: E402
-from gateway.audit.splice import outcome_entry  # noqa: E402
+from gateway.audit.splice import outcome_entry, request_shape, spliced_request  # noqa: E402
 from gateway.audit.verify import verify_files  # noqa: E402
 from gateway.policy.types import PurposeClaim  # noqa: E402
 
@@ -67,9 +68,16 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     waits: list[float] = []
     counter = [0]
 
+    # as the gateway builds it: the SQL's text around its literal hash escaped once per shape
+    pieces = json_pieces(SQL.split("'h:3c5d0e9b1f2a4c6d8e0f1a2b3c4d5e6f'"))
+    shape = request_shape(template, pieces, pieces)
+    hashed = ["h:3c5d0e9b1f2a4c6d8e0f1a2b3c4d5e6f"] * 2
+
     def record_for(rid: str) -> object:
-        return prepared_request(template, request_id=rid, sql_received=SQL, sql_sent=SQL, params=[],
-                                individuals=["person:h:0a1b2c3d4e5f60718293a4b5c6d7e8f9"])
+        if args.prepared:
+            return prepared_request(template, request_id=rid, sql_received=SQL, sql_sent=SQL, params=[],
+                                    individuals=["person:h:0a1b2c3d4e5f60718293a4b5c6d7e8f9"])
+        return spliced_request(shape, rid, "[]", '["person:h:0a1b2c3d4e5f60718293a4b5c6d7e8f9"]', hashed)
 
     class Session:
         """A callback-driven client as the wire door's hot path is: the log calls ``durable()`` on it
@@ -110,8 +118,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         for _ in range(n):
             counter[0] += 1
             rid = f"b{counter[0]:09d}"
-            record = prepared_request(template, request_id=rid, sql_received=SQL, sql_sent=SQL, params=[],
-                                      individuals=["person:h:0a1b2c3d4e5f60718293a4b5c6d7e8f9"])
+            record = record_for(rid)
             t0 = time.perf_counter()
             await log.submit(record)
             waits.append(time.perf_counter() - t0)
@@ -160,6 +167,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--work-us", type=float, default=100.0, help="Python on the loop per request (default 100)")
     parser.add_argument("--no-sync", action="store_true", help="write without O_DSYNC (not durable)")
+    parser.add_argument("--prepared", action="store_true",
+                        help="request records as template + values rendered at seal (before the spliced records)")
     parser.add_argument("--waiter", action="store_true",
                         help="sessions as DurableWaiters (the wire door's hot path: no future per request)")
     args = parser.parse_args()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, strategies as st
 
 from gateway.audit.canonical import canonical_dumps
@@ -193,3 +194,69 @@ def test_the_request_plan_bound_and_rebound_are_the_constructed_ones() -> None:
     again = hot.rebound(bound, "r-2", ())
     assert again.__dict__ == {**plan.__dict__, "request_id": "r-2"}
     assert hot.rebound(bound, "r-3", None).individuals == ("person:5",)
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12) | st.sampled_from(['"', "\\", "\n", "\x00", "é", "'"])
+
+
+@given(st.lists(_text, min_size=1, max_size=4), st.lists(_text, min_size=1, max_size=4), _values,
+       st.lists(st.sampled_from(["person:1", "person:", "plate:AB-1", 'k"ey:x', "x"]), max_size=3),
+       st.sampled_from(["pieces", "whole", "slot"]), st.text(max_size=6))
+def test_the_spliced_request_line_is_the_built_records(received, sent, params, individuals, form, request_id):
+    """A request record spliced from its line shape (the static members and the SQL's escaped pieces
+    serialized once, the literal hashes, parameters, individuals, id and time per record) seals to
+    the very line the dict record seals to, chain members and HMAC included; its as_dict is the record."""
+    from gateway.audit.canonical import json_pieces
+    from gateway.audit.chain import ChainState
+    from gateway.audit.splice import request_members, request_shape, spliced_request
+
+    hasher = LiteralHasher(b"k" * 32)
+    values = [f"v{i}" for i in range(len(received) - 1)]  # literal values, some repeated in the sent SQL
+    slots = [values[i % len(values)] if values else f"s{i}" for i in range(len(sent) - 1)]
+    hashes = hashed_values(hasher, tuple(values))
+    sql_received = spliced(received, values, hashes, hasher)
+    sql_sent = spliced(sent, slots, hashes, hasher)
+    template = request_template(**STATIC)
+    if form == "pieces":  # a skeleton hit: the hashes between pieces escaped once
+        shape = request_shape(template, json_pieces(received), json_pieces(sent))
+        middle = [hashes[v] for v in values] + [hasher.hash_literal(v) for v in slots]
+    elif form == "whole":  # an exact hit: the hashed SQL the same in every record
+        shape = request_shape(template, (canonical_dumps(sql_received),), (canonical_dumps(sql_sent),))
+        middle = []
+    else:  # the SQL given whole per record
+        shape = request_shape(template, None, None)
+        middle = [canonical_dumps(sql_received), canonical_dumps(sql_sent)]
+    members = request_members(tuple(params), tuple(individuals), hashes, hasher)
+    record = spliced_request(shape, request_id, members[0], members[1], middle)
+    moment = record.get("time")
+    assert TIME.fullmatch(moment)
+    plain = build_request_record(hasher=hasher, request_id=request_id, sql_received=sql_received,
+                                 sql_received_hashed=True, sql_sent=sql_sent, sql_sent_hashed=True, params=params,
+                                 individuals=individuals, time=moment, **STATIC)
+    assert record.as_dict() == {k: v for k, v in plain.items() if k != "instance"}
+    assert record["request_id"] == request_id and record.get("type") == "request"
+    fast, slow = ChainState(b"c" * 32, "g\"w"), ChainState(b"c" * 32, "g\"w")
+    for _ in range(2):  # sealed again (a batch retried after an outage): the same chain
+        line = fast.seal_bytes(record)
+        assert line.decode("utf-8") == slow.seal(plain)[1]
+        assert (fast.seq, fast.prev) == (slow.seq, slow.prev)
+    assert record.as_dict() == {**plain, "instance": "g\"w", "seq": 2, "prev": record.as_dict()["prev"]}
+
+
+@given(st.integers(min_value=0, max_value=2**34))
+def test_the_time_of_a_second_is_strftimes(second):
+    import time
+
+    from gateway.audit.splice import _tick
+
+    assert _tick(second)[1] == time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+
+
+def test_request_members_with_hashing_off_keep_the_values() -> None:
+    from gateway.audit.splice import request_members
+
+    hasher = LiteralHasher(b"k" * 32, enabled=False)
+    assert request_members(("a\"b", 1, None, b"\x01"), ("person:7",), None, hasher) == \
+        (canonical_dumps(["a\"b", 1, None, "\\x01"]), '["person:7"]')
+    with pytest.raises(ValueError):  # NaN is not JSON: the record must not serialize
+        request_members((float("nan"),), (), None, hasher)

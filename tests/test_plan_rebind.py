@@ -35,7 +35,7 @@ def _ctx(gw: Gateway, purpose: str = "service_delivery") -> SessionContext:
 
 def _content(record: Any) -> dict[str, Any]:
     """A record's JSON without what differs between two requests (id and time)."""
-    data = {**record.template.static, **record.values} if hasattr(record, "template") else dict(record)
+    data = record.as_dict() if hasattr(record, "as_dict") else dict(record)
     return {k: v for k, v in data.items() if k not in ("request_id", "time")}
 
 

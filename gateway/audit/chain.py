@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.audit.canonical import PreparedRecord, Signer, seal_prepared
+from gateway.audit.canonical import PREPARED, PreparedRecord, Signer, SplicedRecord, seal_prepared, seal_spliced
 from gateway.audit.literals import derive_key
 
 GENESIS = "0" * 64
@@ -69,13 +69,13 @@ class ChainState:
         self.key = chain_key_for(self.log_key)
         self.signer = Signer(self.key)
 
-    def seal(self, record: dict[str, Any] | PreparedRecord) -> tuple[dict[str, Any], str]:
+    def seal(self, record: dict[str, Any] | PreparedRecord | SplicedRecord) -> tuple[dict[str, Any], str]:
         """Assign ``seq``/``prev``/``instance``/``hash``; return the sealed record and its line.
 
         The state moves on only through :meth:`advance` semantics built in here; a caller whose write
         then fails must call :meth:`rewind` with the values it had before (see the file sink).
         """
-        if type(record) is PreparedRecord:
+        if isinstance(record, PREPARED):
             line = self.seal_line(record)
             sealed = record.as_dict()
             sealed["hash"] = self.prev
@@ -91,14 +91,18 @@ class ChainState:
         self.prev = digest
         return sealed, body[:-1] + ',"hash":"' + digest + '"}\n'
 
-    def seal_line(self, record: PreparedRecord) -> str:
-        """:meth:`seal` for a prepared record (its template lists ``instance``, ``seq`` and ``prev`` as
-        dynamic): only the line, the static members were serialized once for the template."""
+    def seal_line(self, record: PreparedRecord | SplicedRecord) -> str:
+        """:meth:`seal` for a prepared or spliced record (its template lists ``instance``, ``seq`` and
+        ``prev`` as dynamic): only the line, the static members were serialized once for the template."""
         return self.seal_bytes(record).decode("utf-8")
 
-    def seal_bytes(self, record: PreparedRecord) -> bytes:
+    def seal_bytes(self, record: PreparedRecord | SplicedRecord) -> bytes:
         """:meth:`seal_line` as the UTF-8 bytes written (the hot path: one compiled call per record)."""
-        line, self.prev = seal_prepared(record, self.signer, self.instance, self.seq + 1, self.prev)
+        if type(record) is SplicedRecord:
+            line, self.prev = seal_spliced(record, self.signer, json.dumps(self.instance, ensure_ascii=False),
+                                           self.seq + 1, self.prev)
+        else:
+            line, self.prev = seal_prepared(record, self.signer, self.instance, self.seq + 1, self.prev)  # type: ignore[arg-type]
         self.seq += 1
         return line
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gateway.audit.canonical import PreparedRecord, seal_run
+from gateway.audit.canonical import PREPARED, PreparedRecord, SplicedRecord, seal_run
 from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.record import build_request_record, is_outcomes, outcomes_record, to_dict, utc_now
@@ -59,7 +59,7 @@ def _seal_checkpoint(chain: ChainState, checkpoint: dict[str, Any]) -> bytes:
 #: a queued record (or an outcome: a tuple, folded into the batch's ``outcomes`` record), whoever waits
 #: for it to be durable (None: nobody waits), and when it was submitted (``time.perf_counter()``; 0.0:
 #: not observed in the latency histogram)
-Entry = tuple["dict[str, Any] | PreparedRecord | tuple[Any, ...]", "DurableWaiter | None", float]
+Entry = tuple["dict[str, Any] | PreparedRecord | SplicedRecord | tuple[Any, ...]", "DurableWaiter | None", float]
 #: request ids named in one ``records_lost`` checkpoint at most (the count is always exact)
 MAX_LOST_IDS = 10_000
 #: refused request ids remembered (oldest forgotten first), and for how long after the last refusal
@@ -177,7 +177,7 @@ class GroupCommitSink:
             raise AuditUnavailable("gateway: the request log is not open, so the request is refused")
         assert self._loop is not None
         future: asyncio.Future[None] = self._loop.create_future()
-        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), FutureWaiter(future), 0.0))
+        self._queue.append((record if type(record) in PREPARED else to_dict(record), FutureWaiter(future), 0.0))
         self._urgent = True
         self._wakeup()
         await future
@@ -193,7 +193,7 @@ class GroupCommitSink:
             assert self._loop is not None
             future = self._loop.create_future()
             waiter = FutureWaiter(future)
-        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), waiter, _perf_counter()))
+        self._queue.append((record if type(record) in PREPARED else to_dict(record), waiter, _perf_counter()))
         self._urgent = True
         self._wakeup()
         return future
@@ -202,9 +202,9 @@ class GroupCommitSink:
         """Queue ``record`` (an ``outcome``, say) for the next batch without waiting; it is made
         durable with that batch, or held across an outage (see the module docstring)."""
         if not self._started or self._closing:
-            log.error("audit_record_dropped", reason="log closed", type=record.get("type") if type(record) is PreparedRecord else to_dict(record).get("type"))
+            log.error("audit_record_dropped", reason="log closed", type=record.get("type") if type(record) in PREPARED else to_dict(record).get("type"))
             return
-        self._queue.append((record if type(record) is PreparedRecord else to_dict(record), None, 0.0))
+        self._queue.append((record if type(record) in PREPARED else to_dict(record), None, 0.0))
         self._wakeup_later()
 
     def append_outcome(self, outcome: tuple[Any, ...]) -> None:
@@ -287,7 +287,7 @@ class GroupCommitSink:
                 record = records[i]
                 i += 1
                 try:
-                    if type(record) is not PreparedRecord and record.get("type") == "checkpoint":
+                    if type(record) not in PREPARED and record.get("type") == "checkpoint":
                         append(_seal_checkpoint(chain, record))
                         tip_due = True
                     else:
@@ -410,7 +410,7 @@ class GroupCommitSink:
             return
         self._lose(record)
 
-    def _lose(self, record: dict[str, Any] | PreparedRecord | tuple[Any, ...]) -> None:
+    def _lose(self, record: dict[str, Any] | PreparedRecord | SplicedRecord | tuple[Any, ...]) -> None:
         kind, request_id = _kind_and_id(record)
         self._lost += 1
         self._lost_types[kind] += 1
@@ -551,16 +551,16 @@ def _fold_outcomes(batch: list[Entry]) -> list[Entry]:
     return folded
 
 
-def _kind_and_id(record: dict[str, Any] | PreparedRecord | tuple[Any, ...]) -> tuple[str, Any]:
+def _kind_and_id(record: dict[str, Any] | PreparedRecord | SplicedRecord | tuple[Any, ...]) -> tuple[str, Any]:
     """A queued record's type and request id (an outcome's tuple: ``outcome`` and its first member)."""
     if type(record) is tuple:
         return "outcome", record[0]
     return str(record.get("type")), record.get("request_id")
 
 
-def _size_of(record: dict[str, Any] | PreparedRecord | tuple[Any, ...]) -> int:
+def _size_of(record: dict[str, Any] | PreparedRecord | SplicedRecord | tuple[Any, ...]) -> int:
     """About how many bytes a held record costs (its JSON; only computed during an outage)."""
-    data = record.as_dict() if type(record) is PreparedRecord else record  # an outcome's tuple as it is
+    data = record.as_dict() if type(record) in PREPARED else record  # an outcome's tuple as it is
     try:
         return 160 + len(json.dumps(data, default=str, separators=(",", ":")))
     except (TypeError, ValueError):

@@ -11,31 +11,74 @@ the same members, the same canonical JSON (``tests/test_audit_canonical.py``). P
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Final
 
-from gateway.audit.canonical import PreparedRecord, RecordTemplate
+from gateway.audit.canonical import (
+    LineShape, PreparedRecord, RecordTemplate, SplicedRecord, dump_value, json_pieces, line_shape,
+)
 from gateway.errors import RowLimitExceeded
 
-_SECOND: list[Any] = [-1, ""]  # the last whole second formatted (strftime is slow on the hot path)
+try:  # the C accelerator json itself uses (as canonical.py)
+    from _json import encode_basestring as _encode_str  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - CPython always has it
+    from json.encoder import py_encode_basestring as _encode_str  # type: ignore[attr-defined,no-redef]
+
+_D2: Final = tuple([f"{i:02d}" for i in range(100)])
+_D3: Final = tuple([f"{i:03d}" for i in range(1000)])
+
+
+class _Clock:
+    """The last whole second formatted, and its day (strftime once a day, not once a second)."""
+
+    def __init__(self) -> None:
+        self.second: tuple[int, str] = (-1, "")  # one tuple, swapped whole: threads read it unlocked
+        self.day: tuple[int, str] = (-1, "")
+
+
+_CLOCK: Final = _Clock()
 
 
 def utc_now() -> str:
     """The current time as ``2026-07-01T12:00:00.123456Z`` (UTC, microseconds)."""
     micros = time.time_ns() // 1000
     second = micros // 1_000_000
+    known = _CLOCK.second
+    if known[0] != second:
+        known = _tick(second)
     fraction = micros - second * 1_000_000
-    if second != _SECOND[0]:
-        _SECOND[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _SECOND[0] = second
-    return f"{_SECOND[1]}.{fraction:06d}Z"
+    ms = fraction // 1000
+    return f"{known[1]}{_D3[ms]}{_D3[fraction - ms * 1000]}Z"
+
+
+def _tick(second: int) -> tuple[int, str]:
+    """The text of ``second`` up to its fraction (``2026-07-01T12:00:00.``), kept for the next call."""
+    day = second // 86400
+    date = _CLOCK.day
+    if date[0] != day:
+        date = _CLOCK.day = (day, time.strftime("%Y-%m-%dT", time.gmtime(day * 86400)))
+    into = second - day * 86400
+    hours = into // 3600
+    minutes = (into - hours * 3600) // 60
+    known = (second, f"{date[1]}{_D2[hours]}:{_D2[minutes]}:{_D2[into - hours * 3600 - minutes * 60]}.")
+    _CLOCK.second = known
+    return known
+
+
+def literal_hash(hasher: Any, signer: Any, value: Any) -> str:
+    """``hasher.hash_literal(value)`` (``'h:'`` + 16 hex digits), with the hasher's signer called
+    here for a text (literals and text parameters), without the interpreted method."""
+    if value.__class__ is str:
+        return "h:" + signer.hexdigest(value.encode("utf-8", "surrogatepass"))[:16]
+    return hasher.hash_literal(value)  # type: ignore[no-any-return]
 
 
 def hashed_values(hasher: Any, values: tuple[str, ...]) -> dict[str, str]:
     """Each literal value's keyed hash, once per distinct value."""
     out: dict[str, str] = {}
+    signer = hasher._signer
     for value in values:
         if value not in out:
-            out[value] = hasher.hash_literal(value)
+            out[value] = literal_hash(hasher, signer, value)
     return out
 
 
@@ -86,6 +129,79 @@ def request_record(template: RecordTemplate, request_id: str, received: str | No
             hashed_individuals.append(key + ":" + hashed)
     return PreparedRecord(template, {"request_id": request_id, "time": utc_now(), "sql_received": received,
                                      "sql_sent": sent, "params": hashed_params, "individuals": hashed_individuals})
+
+
+#: the members of a request record's line shape before its SQL and after it (:func:`request_shape`)
+_REQUEST_HEAD: Final = ("individuals", "instance", "params", "prev", "request_id", "seq")
+
+
+def request_shape(template: RecordTemplate, received: tuple[str, ...] | None, sent: tuple[str, ...] | None) -> LineShape:
+    """The line shape of ``template``'s request records. ``received``/``sent``: None (one value of JSON
+    text per record), or the member's JSON text around the literal hashes each record gives
+    (:func:`gateway.audit.canonical.json_pieces`; one piece: the same text in every record)."""
+    inline: dict[str, tuple[str, ...]] = {"time": ('"', '"')}
+    if received is not None:
+        inline["sql_received"] = received
+    if sent is not None:
+        inline["sql_sent"] = sent
+    shape = line_shape(template, inline)
+    names = shape.names
+    if names[:6] != _REQUEST_HEAD or names[-1] != "time" or any(n not in ("sql_received", "sql_sent") for n in names[6:-1]):
+        raise ValueError(f"not a request record's members: {names}")
+    return shape
+
+
+def spliced_request(shape: LineShape, request_id: str, params: str, individuals: str, middle: list[str]) -> SplicedRecord:
+    """A request record of ``shape``: its parameters and individuals (JSON text), and ``middle``, the
+    values of its SQL members (the literal hashes, or JSON text: what the shape leaves to each record);
+    the time now. The chain's members stay empty until sealed."""
+    p = shape.pieces
+    if len(middle) != len(p) - 8:
+        raise ValueError(f"{len(middle)} values for a shape of {len(p) - 8}")
+    parts = [p[0], individuals, p[1], "", p[2], params, p[3], "", p[4], _encode_str(request_id), p[5], "", p[6]]
+    i = 7
+    for value in middle:
+        parts.append(value)
+        parts.append(p[i])
+        i += 1
+    parts.append(utc_now())
+    parts.append(p[i])
+    return SplicedRecord(shape, parts, request_id)
+
+
+def request_members(params: Any, individuals: Any, hashes: dict[str, str] | None, hasher: Any) -> tuple[str, str]:
+    """A request's hashed parameters and individuals as JSON text (what :func:`request_record` puts
+    in its values; an individual a literal or a text parameter names hashed once). Raises ValueError
+    or TypeError for a value JSON cannot hold (parameters kept as they are, hashing off)."""
+    enabled: bool = hasher.enabled
+    signer = hasher._signer
+    if params and enabled:
+        hashed_params: list[str] = []
+        for p in params:
+            hashed_params.append(literal_hash(hasher, signer, p))
+        params_json = '["' + '","'.join(hashed_params) + '"]'  # 'h:<hex>' or 'null': nothing to escape
+        if individuals:
+            known: dict[str, str] = {} if hashes is None else dict(hashes)
+            for p, h in zip(params, hashed_params):
+                if p.__class__ is str:
+                    known[p] = h
+            hashes = known
+    elif params:
+        params_json = dump_value(hasher.hash_params(params))
+    else:
+        params_json = "[]"
+    if not individuals:
+        return params_json, "[]"
+    if not enabled:
+        return params_json, dump_value(list(individuals))
+    out: list[str] = []
+    for individual in individuals:
+        key, _, value = individual.partition(":")
+        hashed = hashes.get(value) if hashes is not None else None
+        if hashed is None:
+            hashed = literal_hash(hasher, signer, value)
+        out.append(_encode_str(key + ":" + hashed))
+    return params_json, "[" + ",".join(out) + "]"
 
 
 #: the SQLSTATE of an answer over the requester's rows per answer (RowLimitExceeded): refused whole
