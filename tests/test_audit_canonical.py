@@ -122,3 +122,25 @@ def test_an_outcomes_record_seals_like_its_dict_and_reads_back_as_the_built_outc
                                      duration_ms=entry[4] / 1000 if entry[4] is not None else None,
                                      backend_sqlstate=sqlstate, status=status, time=outcome_time(entry[6]), instance="gw")
         assert got == {**plain, "seq": 1, **({} if affected is None else {"rows_affected": affected})}
+
+
+@given(st.one_of(_json, st.dictionaries(st.text(max_size=4), st.floats(), max_size=3), st.lists(st.floats(), max_size=3),
+                 st.tuples(st.integers(), st.none(), st.text(max_size=3))))
+def test_canonical_dumps_is_json_dumps_with_the_canonical_options(value):
+    """The cached C encoder gives json.dumps's text, and refuses what it refuses, the same way."""
+    import json
+
+    try:
+        expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        with pytest.raises(ValueError):
+            canonical_dumps(value)
+        return
+    assert canonical_dumps(value) == expected
+
+
+def test_canonical_dumps_refuses_what_json_cannot_hold():
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        canonical_dumps({"a": object()})
+    with pytest.raises(TypeError):
+        canonical_dumps({1: "x", "b": "y"})  # keys of two types cannot be sorted, as in json.dumps

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,8 +34,25 @@ except ImportError:  # pragma: no cover - CPython always has it
     from json.encoder import py_encode_basestring as _encode_str  # type: ignore[attr-defined,no-redef]
 
 
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+#: json's own C encoder with the options below, made once: ``json.dumps`` with keyword options builds a
+#: ``JSONEncoder`` and a C encoder on every call, which cost more than encoding a small record (a
+#: batch's ``outcomes``, a checkpoint). No circular check (records are trees); no shared state.
+_ENCODER: Any = None
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _make_encoder is not None:
+    _ENCODER = _make_encoder(None, _not_json, _encode_str, None, ":", ",", True, False, False)
+
+
 def canonical_dumps(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 kept, no NaN: the form the chain signs."""
+    """Sorted keys, no spaces, UTF-8 kept, no NaN: the form the chain signs, the very text of
+    ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)``
+    (TypeError for what JSON cannot hold, ValueError for NaN and infinities)."""
+    if _ENCODER is not None:
+        return "".join(_ENCODER(value, 0))
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
