@@ -22,7 +22,7 @@ from gateway.audit.record import (
     build_request_record,
     format_time,
 )
-from gateway.audit.record import OUTCOME_FIELDS, SCHEMA_VERSION
+from gateway.audit.record import SCHEMA_VERSION
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -32,7 +32,7 @@ def outcomes_dict(entries: list[list[Any]], instance: str = "gw-a") -> dict[str,
     entry's: ``entries`` are [request_id, status, rows, persons, duration_us, sqlstate, time_us]."""
     last = _EPOCH + timedelta(microseconds=entries[-1][6])
     return {"schema": SCHEMA_VERSION, "type": "outcomes", "time": format_time(last), "instance": instance,
-            "fields": list(OUTCOME_FIELDS), "outcomes": entries}
+            "outcomes": entries}
 
 STATUS = "dmv.lawful_presence.immigration_status"
 AGENCIES = {

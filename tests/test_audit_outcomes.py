@@ -93,4 +93,13 @@ def test_one_batch_outcomes_are_one_record_after_their_requests_and_none_is_lost
             assert record["request_id"] in seen
     assert sum(r["type"] == "outcome" for r in per_request(raw)) == 7
     assert verify_files([tmp_path], KEY).ok
-    assert folded[0]["fields"][:2] == ["request_id", "status"]
+
+
+def test_an_outcomes_record_that_names_its_fields_is_read_by_them() -> None:
+    record = {"type": "outcomes", "schema": 1, "instance": "gw", "time": T.format(5),
+              "fields": ["status", "request_id", "duration_us", "rows_returned", "extra"],
+              "outcomes": [["ok", "r1", 1500, 2, "x"], ["error", "r2", None, 0, "y"]]}
+    first, second = per_request([record])
+    assert (first["request_id"], first["status"], first["duration_ms"], first["rows_returned"]) == ("r1", "ok", 1.5, 2)
+    assert first["time"] == T.format(5) and first["extra"] == "x"  # no time_us: the record's time
+    assert second["duration_ms"] is None and second["type"] == "outcome"

@@ -363,10 +363,11 @@ def prepared_request(template: RecordTemplate, *, request_id: str, sql_received:
 #: The members of each entry of an ``outcomes`` record, in order: those of an ``outcome`` record, with
 #: its duration as ``duration_us`` (whole microseconds) and its time as ``time_us`` (microseconds since
 #: 1970, UTC), integers both; ``rows_affected`` only for a staff write (an entry one member shorter
-#: otherwise). The record lists them as its ``fields``.
+#: otherwise). Schema 1 fixes this order (docs/request-log.md); a record that names its own ``fields``
+#: is read by those instead (none does yet: the list would cost ~120 bytes a record).
 OUTCOME_FIELDS = ("request_id", "status", "rows_returned", "persons_returned", "duration_us", "backend_sqlstate",
                   "time_us", "rows_affected")
-_OUTCOMES = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcomes", "fields": list(OUTCOME_FIELDS)},
+_OUTCOMES = RecordTemplate({"schema": SCHEMA_VERSION, "type": "outcomes"},
                            ("time", "outcomes", "instance", "seq", "prev"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -391,7 +392,7 @@ def expand_outcomes(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The ``outcome`` records an ``outcomes`` record folds, in order: the members a per-request
     ``outcome`` record has (:func:`build_outcome_record`: ``time`` from ``time_us``, ``duration_ms``
     from ``duration_us``; ``rows_affected`` for a staff write), and the ``seq`` of the record that
-    holds them. Entries are read by the record's own ``fields``."""
+    holds them. Entries are read by :data:`OUTCOME_FIELDS` (or the record's own ``fields``)."""
     names = record.get("fields") or OUTCOME_FIELDS
     base = {"schema": record.get("schema", SCHEMA_VERSION), "type": "outcome", "instance": record.get("instance", "")}
     if "seq" in record:
