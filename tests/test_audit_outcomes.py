@@ -5,6 +5,8 @@ the per-request ``outcome`` records of older logs (a log may hold both kinds). I
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -103,3 +105,71 @@ def test_an_outcomes_record_that_names_its_fields_is_read_by_them() -> None:
     assert (first["request_id"], first["status"], first["duration_ms"], first["rows_returned"]) == ("r1", "ok", 1.5, 2)
     assert first["time"] == T.format(5) and first["extra"] == "x"  # no time_us: the record's time
     assert second["duration_ms"] is None and second["type"] == "outcome"
+
+
+def test_a_gateway_log_holding_all_three_outcome_forms_reads_and_verifies(dmv_dsn: str, tmp_path: Path) -> None:
+    """A real gateway's log (its requests' outcomes in ``outcomes`` records without ``fields``), into
+    which the gateway's own chain writer seals an older gateway's forms: a per-request ``outcome``
+    record, and an ``outcomes`` record that lists its ``fields``. per_request, search, the HTTP audit
+    views and report, the compliance write figures and ``gateway audit verify`` read all three."""
+    from http_support import Client, make_gateway
+
+    from gateway.audit.keyfile import read_key
+    from gateway.audit.record import OUTCOME_FIELDS
+    from gateway.frontdoor.http import build_app
+
+    path = tmp_path / "requests.jsonl"
+    with asyncio.Runner() as runner:
+        gw = make_gateway(dmv_dsn, path)
+        runner.run(gw.start())
+        try:
+            client = Client(runner, build_app(gw, rate_per_second=10_000, rate_burst=10_000))
+            r = client.query("dmv_clerk", {"sql": "SELECT first_name FROM dmv.persons WHERE person_id = $1",
+                                           "params": [77], "purpose": "service_delivery"})
+            assert r.status_code == 200, r.text
+            real_id = r.json()["request_id"]
+            for _ in range(400):  # the outcome is queued without waiting: it goes with the next batch or the linger
+                raw = list(iter_records([tmp_path]))
+                if any(rec["type"] == "outcomes" for rec in raw):
+                    break
+                runner.run(asyncio.sleep(0.005))
+            written = [rec for rec in raw if rec["type"] == "outcomes"]
+            assert written and all("fields" not in rec for rec in written)  # this gateway's form
+            real = next(rec for rec in raw if rec.get("request_id") == real_id)
+            base = {k: v for k, v in real.items() if k not in ("seq", "prev", "hash")}
+            now_us = int(datetime.now(timezone.utc).timestamp() * 1_000_000)
+            older = [  # sealed into the same chain by the gateway's own writer
+                {**base, "request_id": "legacy-w1", "statement_kind": "write"},
+                {**build_outcome_record(request_id="legacy-w1", rows_returned=0, persons_returned=None, duration_ms=2.0,
+                                        instance=base["instance"], time=base["time"]), "rows_affected": 3},
+                {**base, "request_id": "fielded-w2", "statement_kind": "write"},
+                {**outcomes_dict([["fielded-w2", "ok", 0, None, 1500, None, now_us, 2]], instance=base["instance"]),
+                 "fields": list(OUTCOME_FIELDS)},
+            ]
+            for record in older:
+                runner.run(gw.audit.append(record))
+            views = {rid: client.get(f"/v1/audit/requests/{rid}", "auditor").json()["record"]
+                     for rid in (real_id, "legacy-w1", "fielded-w2")}
+            quarter = f"{datetime.now(timezone.utc).year}-Q{(datetime.now(timezone.utc).month - 1) // 3 + 1}"
+            report = client.get(f"/v1/reports/{quarter}?format=json", "auditor").json()
+        finally:
+            runner.run(gw.stop())
+
+    expected = {real_id: (1, None), "legacy-w1": (0, 3), "fielded-w2": (0, 2)}
+    got = {rid: (view["outcome"]["rows_returned"], view["outcome"].get("rows_affected")) for rid, view in views.items()}
+    assert got == expected
+    assert views["fielded-w2"]["outcome"]["duration_ms"] == 1.5
+    assert report["totals"]["requests"] == 3 and report["totals"]["allow"] == 3
+    records = list(iter_records([tmp_path]))
+    outcomes = {o["request_id"]: o for o in per_request(records) if o["type"] == "outcome"}
+    assert {rid: (o["rows_returned"], o.get("rows_affected")) for rid, o in outcomes.items()} == expected
+    found = search(records, SearchQuery(), LiteralHasher(read_key(tmp_path / "audit.key")))
+    assert {r["request_id"]: r["outcome"]["rows_returned"] for r in found if r["type"] == "request"} == {
+        rid: rows for rid, (rows, _) in expected.items()}
+    quarter_start = datetime(datetime.now(timezone.utc).year, 1, 1, tzinfo=timezone.utc)
+    writes = _writes(records, quarter_start, datetime(quarter_start.year + 1, 1, 1, tzinfo=timezone.utc))
+    assert [(w["requester"], w["writes"], w["rows_affected"]) for w in writes] == [("dmv_clerk", 2, 5)]
+    assert verify_files([tmp_path], read_key(tmp_path / "audit.key")).ok
+    cli = subprocess.run([sys.executable, "-m", "gateway", "audit", "verify", str(tmp_path)], capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
