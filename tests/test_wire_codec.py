@@ -231,3 +231,28 @@ def test_error_helpers() -> None:
 
 def test_frontend_types_are_unique() -> None:
     assert len(FRONTEND_TYPES) == 14
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(60_000, 300_000), st.sampled_from([1_000, 7_919, 65_536, 131_072]), st.integers(0, 3))
+def test_long_messages_gathered_over_many_reads(size: int, chunk: int, small: int) -> None:
+    """A message longer than the gathering threshold, between small ones, read in chunks of any size:
+    the same messages come out, and nothing is left buffered."""
+    msgs = [w.Query("SELECT 1")] * small + [w.Query("SELECT '" + "x" * size + "'"), w.Sync(), w.Query("SELECT 2")]
+    assert parse_frontend(w.encode_all(*msgs), chunk) == msgs
+    assert parse_backend(w.encode_all(w.DataRow((b"y" * size,)), w.ReadyForQuery("I")), chunk) == [
+        w.DataRow((b"y" * size,)), w.ReadyForQuery("I")]
+
+
+def test_a_bad_length_in_a_gathered_message_is_a_protocol_error() -> None:
+    p = w.FrontendParser(max_message=1 << 20)
+    p.in_startup = False
+    p.feed(b"Q" + (1 << 19).to_bytes(4, "big") + b"x" * 70_000)  # long and incomplete: gathered
+    assert p.next_raw() is None and p.buffered == 70_005
+    p = w.FrontendParser(max_message=1 << 16)
+    p.in_startup = False
+    p.feed(b"Q\x00\x00\x00\x08abc\x00Q\x00")  # a whole message, then the start of the next one
+    assert p.next_raw() == (81, b"abc\x00")
+    p.feed(b"\xff\xff\xff" + b"z" * 70_000)  # its length (over max_message) arrives with a long read
+    with pytest.raises(w.RemoteProtocolError):
+        p.next_raw()

@@ -30,29 +30,68 @@ _U32 = struct.Struct("!I")
 MAX_STARTUP_PACKET = 10000
 
 
+#: a partial message longer than this is gathered in a bytearray (appended in place) instead of being
+#: copied into a new bytes object on every read
+_GATHER = 64 * 1024
+
+
 class _Parser:
     def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
         self.max_message = max_message
-        self._buf = bytearray()
+        # what is received and not yet returned: ``_buf[_pos:]``, a bytes object (the usual case: a read
+        # that holds whole messages is parsed in place, no copy), then whatever ``_big`` gathers (a long
+        # message arriving over many reads; it becomes ``_buf`` once its first message is whole)
+        self._buf = b""
         self._pos = 0
+        self._big = bytearray()
         self._broken: RemoteProtocolError | None = None
 
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
-        if self._pos > 65536 and self._pos * 2 > len(self._buf):
-            del self._buf[: self._pos]
+        big = self._big
+        if big:
+            big += data
+            self._gathered()
+            return
+        buf, pos = self._buf, self._pos
+        rest = len(buf) - pos
+        if not rest:
+            self._buf = bytes(data)  # (no copy for bytes)
+        elif rest + len(data) <= _GATHER or self.untyped():
+            self._buf = buf[pos:] + data
+        else:
+            big += buf[pos:]
+            big += data
+            self._buf = b""
+            self._gathered()
+        self._pos = 0
+
+    def _gathered(self) -> None:
+        """The gathered message is whole (or its length is invalid: next_raw raises it): parse it."""
+        big = self._big
+        try:
+            whole = frame_end(big, 0, self.max_message) >= 0
+        except RemoteProtocolError:
+            whole = True
+        if whole:
+            self._buf = bytes(big)
             self._pos = 0
-        self._buf += data
+            big.clear()
+
+    def untyped(self) -> bool:
+        """Still reading untyped packets (a startup packet): never gathered."""
+        return False
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet returned as a message."""
-        return len(self._buf) - self._pos
+        return len(self._buf) - self._pos + len(self._big)
 
     def take_buffered(self) -> bytes:
         """Hand over the bytes not parsed yet (e.g. before a TLS upgrade, where there must be none)."""
-        data = bytes(self._buf[self._pos:])
-        self._buf.clear()
+        data = self._buf[self._pos:] + bytes(self._big)
+        self._buf = b""
+        self._big.clear()
         self._pos = 0
         return data
 
@@ -69,7 +108,7 @@ class _Parser:
         if end < 0:
             return None
         self._pos = end
-        return buf[pos], bytes(buf[pos + 5:end])
+        return buf[pos], buf[pos + 5:end]
 
     def _decode(self, table: dict[int, Any], type_byte: int, body: bytes) -> Any:
         cls = table.get(type_byte)
@@ -92,6 +131,9 @@ class FrontendParser(_Parser):
         super().__init__(max_message)
         self.in_startup = True
         self.closed = False
+
+    def untyped(self) -> bool:
+        return self.in_startup
 
     def next_event(self) -> FrontendMessage | None:
         """The next whole message (a startup packet first, then typed messages), or ``None``."""
