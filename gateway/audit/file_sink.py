@@ -20,6 +20,7 @@ This is the request log's own writer, not structlog: no logging configuration ca
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import fcntl
 import os
 import stat
@@ -53,6 +54,43 @@ def _day_end(day: str) -> float:
     except ValueError:
         return 0.0
     return (start + timedelta(days=1)).timestamp()
+
+
+class _HeldStat:
+    """The moved-file check's ``stat`` of the log's path, made without releasing the GIL (libc's
+    ``statx`` through ``ctypes.PyDLL``). ``os.stat`` releases it: at load the writer thread then waits
+    for the loop to hand the GIL back (up to the switch interval) before it can start the batch's
+    write, once more per batch. The call is a path lookup of a local file (about a microsecond; on a
+    filesystem whose lookups can hang, a network mount, it would hold the loop as long). Where libc
+    has no ``statx`` (or its answer does not match ``fstat``'s), ``os.stat`` is used."""
+
+    _AT_FDCWD = -100
+    _STATX_INO = 0x100
+
+    def __init__(self) -> None:
+        self._statx = ctypes.PyDLL(None).statx  # AttributeError where libc has none
+        self._buf = ctypes.create_string_buffer(256)  # struct statx: the same layout on every architecture
+        self._words = memoryview(self._buf).cast("B").cast("Q")  # stx_ino is word 4; stx_dev_major, _minor word 17
+        self._halves = memoryview(self._buf).cast("B").cast("I")
+
+    def identity(self, path: bytes) -> tuple[int, int] | None:
+        """(inode, device) of what is at ``path`` in statx's own terms, or None if nothing is."""
+        if self._statx(self._AT_FDCWD, path, 0, self._STATX_INO, self._buf):
+            return None
+        words = self._words
+        return words[4], words[17]
+
+    def same_as(self, identity: tuple[int, int] | None, st: os.stat_result) -> bool:
+        """Whether ``identity`` (from :meth:`identity`) names the file ``st`` describes."""
+        halves = self._halves
+        return identity is not None and identity[0] == st.st_ino and os.makedev(halves[34], halves[35]) == st.st_dev
+
+
+def _held_stat() -> _HeldStat | None:
+    try:
+        return _HeldStat()
+    except (AttributeError, OSError):  # no statx in this libc (or no libc to load)
+        return None
 
 
 class _PathMoved(Exception):
@@ -91,6 +129,9 @@ class AuditLog(ThreadWriter):
         )
         self.path = Path(path)
         self._path_text = os.fspath(self.path)  # stat'ed per batch: no Path.__fspath__ call each time
+        self._path_bytes = os.fsencode(self._path_text)
+        self._statx = _held_stat()
+        self._path_id: tuple[int, int] | None = None  # the open file's identity in _HeldStat's terms, if used
         self.sync = sync  # False only for benchmarks: records are written but not fdatasync'ed
         self.key_path = key_path or key_path_for(self.path)
         self._key = key
@@ -194,12 +235,17 @@ class AuditLog(ThreadWriter):
         operator may move or remove it; one stat, the open file's identity is kept from its open).
         Raises :class:`_PathMoved` (nothing written) if it is not. The file is ``O_DSYNC`` when
         ``sync``: each write returns once its data is on disk, so no fdatasync call follows."""
-        try:
-            on_disk = os.stat(self._path_text)
-        except OSError:
-            raise _PathMoved() from None
-        if on_disk.st_ino != self._fd_id[0] or on_disk.st_dev != self._fd_id[1]:
-            raise _PathMoved()
+        statx, path_id = self._statx, self._path_id
+        if statx is not None and path_id is not None:  # the stat without a GIL release (_HeldStat)
+            if statx.identity(self._path_bytes) != path_id:
+                raise _PathMoved()
+        else:
+            try:
+                on_disk = os.stat(self._path_text)
+            except OSError:
+                raise _PathMoved() from None
+            if on_disk.st_ino != self._fd_id[0] or on_disk.st_dev != self._fd_id[1]:
+                raise _PathMoved()
         written = os.write(fd, data)
         if written < len(data):  # a short write (rare): the rest, until all of it is on disk
             view = memoryview(data)[written:]
@@ -238,6 +284,10 @@ class AuditLog(ThreadWriter):
             os.close(fd)
             raise
         self._fd, self._size, self._fd_id = fd, st.st_size, (st.st_ino, st.st_dev)
+        self._path_id = None
+        if self._statx is not None:  # the path's identity as the per-batch check reads it, if it is this file
+            identity = self._statx.identity(self._path_bytes)
+            self._path_id = identity if self._statx.same_as(identity, st) else None
         self._file_first_seq = int(ends.first["seq"]) if ends.first else None
         self._file_day = str((ends.first or {}).get("time", utc_now()))[:10]
         self._day_end = _day_end(self._file_day)
