@@ -103,7 +103,11 @@ class Relay:
         self.status = "I"
         self.in_error = False
         self.error_state: str | None = None
-        self._tail = b""
+        # the start of a message not whole yet, and the length it has when whole: a long message (a
+        # big DataRow) is gathered here until it is, not rejoined and rescanned on every chunk (that
+        # was quadratic in its size: 0.27 s of event loop for 16 MB in 64 kB chunks, 4x per doubling)
+        self._tail = bytearray()
+        self._need = 0
         self.idle_waiters: list[Callable[[], None]] = []
 
     # ---- what the session queues --------------------------------------------------------
@@ -124,8 +128,13 @@ class Relay:
     # ---- backend bytes ------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         """Called with every chunk the backend sends (the hot path)."""
-        if self._tail:
-            data = self._tail + data
+        tail = self._tail
+        if tail:
+            tail += data
+            if len(tail) < self._need:
+                return  # still short of the message's end: nothing to scan yet
+            data = bytes(tail)
+            tail.clear()
         n = len(data)
         pos = 0
         start = 0
@@ -133,6 +142,7 @@ class Relay:
         pending = self.pending
         head = pending[0] if pending else None
         max_message = self.max_message
+        need = 5  # what the message at ``pos`` lacks being whole: at least its header
         while True:
             # the frame's end (as framing.frame_end, inline: type byte, then a big-endian length)
             if n - pos < 5:
@@ -142,6 +152,7 @@ class Relay:
                 frame_end(data, pos, max_message)  # raises the protocol error
             end = pos + 1 + length
             if end > n:
+                need = 1 + length
                 break
             t = data[pos]
             if head is not None and head.hold is not None:  # a capped answer: held, counted, then released or refused
@@ -168,7 +179,9 @@ class Relay:
                     start = end
                 head = pending[0] if pending else None
             pos = end
-        self._tail = data[pos:] if pos < n else b""
+        if pos < n:
+            tail += data[pos:]
+            self._need = need
         if pieces is None:
             if pos:
                 self.write_client(data if pos == n else data[:pos])
