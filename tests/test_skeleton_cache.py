@@ -99,3 +99,22 @@ def test_a_fixed_literal_is_checked(analysis_env: Any) -> None:
     for limit in (10, 10, 10, 11, 3):
         sql = f"SELECT first_name FROM dmv.persons WHERE person_id = 7 LIMIT {limit}"
         _same(analyzer.analyze(sql, profile), cold.fresh(sql, profile).analysis)
+
+
+def test_skeletons_evicted_leave_their_shape_entry(analysis_env: Any) -> None:
+    """A shape entry lists the skeletons that lead to it; one evicted from the (bounded) skeleton cache
+    stayed in that list, so one requester sending a popular shape in ever new spellings (here: spaces)
+    grew the entry without bound (each key holds its text, up to 4 kB). The lists hold no more keys
+    than the skeleton cache does."""
+    profile = analysis_env.profile("cbi")
+    analyzer = Analyzer(analysis_env.catalog, analysis_env.analyzer.classifier, analysis_env.analyzer.search_path,
+                        cache_size=20)
+    for n in range(400):
+        sql = "SELECT zip FROM dmv.persons WHERE person_id = 7" + " " * n
+        assert analyzer.analyze(sql, profile).error is None
+    assert analyzer.cache_state["skeletons"] <= 20
+    listed = [key for entry in analyzer._shapes.values() for key in entry.skeletons]
+    assert len(listed) <= 20, f"{len(listed)} skeleton keys kept for {analyzer.cache_state['skeletons']} skeletons"
+    assert set(listed) <= set(analyzer._skeletons)
+    # a skeleton still answers after all that
+    assert analyzer.cached("SELECT zip FROM dmv.persons WHERE person_id = 8" + " " * 399, profile).cache == "skeleton"

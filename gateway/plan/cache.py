@@ -74,7 +74,9 @@ class _ShapeEntry:
     analysis: Analysis
     templates: tuple[Template | None, ...]  # per statement; None: a utility statement, its SQL is fixed
     size: int = 0  # estimated bytes held (the cache is bounded by bytes as well as entries)
-    skeletons: list[tuple] = field(default_factory=list)  # keys of the skeletons that lead here: dropped with it
+    # keys of the skeletons that lead here, dropped with it; a key leaves when its skeleton leaves the
+    # skeleton cache (a list that kept evicted keys grew without bound on ever new spellings of a shape)
+    skeletons: set[tuple] = field(default_factory=set)
 
 
 # What a cache entry holds, in bytes, as tracemalloc measures it (an analysis as it comes back from a
@@ -223,10 +225,14 @@ class Analyzer:
                 [(s.sql, s.slots) for s in spliced.statements] != [(s.sql, s.slots) for s in analysis.statements]:
             return
         skeletons = self._skeletons
+        old = skeletons.pop(skey, None)
+        if old is not None:
+            old.entry.skeletons.discard(skey)
         while len(skeletons) >= self.cache_size:
-            del skeletons[next(iter(skeletons))]
+            key = next(iter(skeletons))
+            skeletons.pop(key).entry.skeletons.discard(key)
         skeletons[skey] = skeleton
-        entry.skeletons.append(skey)
+        entry.skeletons.add(skey)
 
     def _remember_exact(self, pkey: tuple[str, str | None], sql: str, analysis: Analysis) -> None:
         if len(sql) > 8192:
