@@ -200,3 +200,61 @@ def test_a_16_mb_answer_does_not_stop_the_others(hostile_gw: WireGateway) -> Non
         state, message = _hostile(hostile_gw, "SELECT repeat('x', 16000000) AS big")
     assert (state, message) == (None, "1 rows")
     assert hostile_gw.process.poll() is None
+
+
+def _pipelined(gw: WireGateway, payload: bytes, answers: int) -> dict[int, int]:
+    """Send ``payload`` in one go on a raw session and read until ``answers`` ReadyForQuery came back:
+    the count of each message type received."""
+    from frontdoor_pg_support import raw_login
+    from gateway.wire.framing import frame_end
+
+    sock = raw_login(gw)
+    counts: dict[int, int] = {}
+    failure: list[BaseException] = []
+
+    def read() -> None:
+        buf, pos = bytearray(), 0
+        try:
+            while counts.get(ord("Z"), 0) < answers:
+                chunk = sock.recv(1 << 20)
+                assert chunk, f"the gateway closed the connection after {counts}"
+                buf += chunk
+                while (end := frame_end(buf, pos)) >= 0:
+                    counts[buf[pos]] = counts.get(buf[pos], 0) + 1
+                    pos = end
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failure.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    sock.sendall(payload)
+    reader.join(60)
+    sock.close()
+    assert not failure and not reader.is_alive(), (failure, counts)
+    return counts
+
+
+def test_a_client_pipelining_thousands_of_statements_does_not_stop_the_others(hostile_gw: WireGateway) -> None:
+    """5,000 cached point lookups in one packet: the session ran every one of them before another client
+    had a turn (others waited ~0.3 s; 1.6 s at 20,000, 5.7 s at 50,000), and its records went to the
+    writer all at once ahead of theirs. Now a session handles 64 messages per loop turn and stops
+    reading at 128 records in flight until they are durable; every statement is still answered."""
+    from gateway import wire as w
+
+    payload = b"".join(w.encode(w.Query(f"SELECT zip FROM dmv.persons WHERE person_id = {n % 900 + 1}"))
+                       for n in range(5000))
+    with Ticker(hostile_gw):
+        counts = _pipelined(hostile_gw, payload, 5000)
+    assert counts.get(ord("D")) == 5000 and counts.get(ord("C")) == 5000 and not counts.get(ord("E")), counts
+
+
+def test_a_client_pipelining_thousands_of_named_parses_does_not_stop_the_others(hostile_gw: WireGateway) -> None:
+    """10,000 named Parse messages and one Sync: each went through an await that never suspended, all
+    in one loop turn (others waited ~0.4 s); now the session gives the loop a turn every 64."""
+    from gateway import wire as w
+
+    sql = "SELECT zip FROM dmv.persons WHERE person_id = $1"
+    payload = b"".join(w.encode(w.Parse(f"p{i}", sql, ())) for i in range(10000)) + w.encode(w.Sync())
+    with Ticker(hostile_gw):
+        counts = _pipelined(hostile_gw, payload, 1)
+    assert counts.get(ord("1")) == 10000 and not counts.get(ord("E")), counts

@@ -22,7 +22,7 @@ from gateway.errors import GatewayError
 
 
 class DurableHold:
-    __slots__ = ("_write_now", "_fail", "_waiting", "_held", "_failed")
+    __slots__ = ("_write_now", "_fail", "_waiting", "_held", "_failed", "_idle")
 
     def __init__(self, write_now: Callable[[bytes], None], fail: Callable[[str], None]) -> None:
         self._write_now = write_now  # to the client's transport
@@ -30,6 +30,17 @@ class DurableHold:
         self._waiting = 0
         self._held: list[bytes] = []
         self._failed = False
+        self._idle: Callable[[], None] | None = None  # called once no record is left (or one failed)
+
+    @property
+    def records(self) -> int:
+        """Records submitted with this hold that are not durable yet."""
+        return self._waiting
+
+    def when_idle(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (once) when no record is left waiting, after the held answers are released, or
+        when one fails: a session with many records in flight stops reading its client until then."""
+        self._idle = wake
 
     @property
     def active(self) -> bool:
@@ -58,6 +69,14 @@ class DurableHold:
             data = b"".join(held) if len(held) > 1 else held[0]
             held.clear()
             self._write_now(data)
+        if not self._waiting:
+            self._wake()
+
+    def _wake(self) -> None:
+        wake = self._idle
+        if wake is not None:
+            self._idle = None
+            wake()
 
     def failed(self, exc: BaseException) -> None:
         """A record this hold waits for cannot be written: an answer whose record failed is never
@@ -67,4 +86,5 @@ class DurableHold:
             return
         self._held.clear()
         self._failed = True
+        self._wake()
         self._fail(exc.client_message() if isinstance(exc, GatewayError) else "gateway: the request log is unavailable")
