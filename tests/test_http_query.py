@@ -305,3 +305,12 @@ def test_outcome_is_logged_after_the_answer(client: Client, audit_path: Path, ru
     runner.run(asyncio.sleep(0.05))
     outcomes = [x for x in log_records(audit_path) if x.get("type") == "outcome" and x.get("request_id") == rid]
     assert len(outcomes) == 1 and outcomes[0]["rows_returned"] == 3
+
+
+def test_a_body_nested_too_deeply_is_400(client: Client) -> None:
+    """A 1 MB body of nested arrays: json's decoder raises RecursionError (it was a 500 internal_error)."""
+    content = b'{"sql": "SELECT 1", "params": ' + b"[" * 500_000 + b"]" * 500_000 + b"}"
+    r = client.request("POST", "/v1/query", content=content, headers={"Authorization": "Bearer dmv_clerk-demo-token",
+                                                                      "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_json" and "too deeply" in r.json()["error"]["message"]

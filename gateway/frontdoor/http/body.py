@@ -71,6 +71,8 @@ def parse_query_body(raw: bytes) -> QueryBody:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyError(f"the body is not valid JSON ({exc.__class__.__name__})", "invalid_json") from None
+    except RecursionError:  # e.g. 2 MB of '[': json's decoder gives up (it was a 500 internal_error)
+        raise BodyError("the body nests arrays or objects too deeply", "invalid_json") from None
     if not isinstance(data, dict):
         raise BodyError(f"the body must be a JSON object, not {_type_name(data)}", "invalid_json")
     for name in data:
