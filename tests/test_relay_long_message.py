@@ -58,10 +58,9 @@ def test_a_long_message_is_gathered_in_linear_time() -> None:
         return took
 
     cost(1 << 20)  # warm
-    small, large = min(cost(4 << 20) for _ in range(2)), min(cost(32 << 20) for _ in range(2))
-    # 8x the bytes: linear is ~8x (with copying noise); the rejoining relay took ~60x (1.7 s for 32 MB)
+    large = min(cost(32 << 20) for _ in range(2))
+    # the rejoining relay took ~1.1 s for 32 MB (4x per doubling); gathering takes a few ms
     assert large < 0.4, f"32 MB in 64 kB chunks took {large:.2f} s on the relay"
-    assert large < 20 * max(small, 0.002), (small, large)
 
 
 @settings(max_examples=300, deadline=None)
