@@ -258,3 +258,20 @@ def test_a_client_pipelining_thousands_of_named_parses_does_not_stop_the_others(
     with Ticker(hostile_gw):
         counts = _pipelined(hostile_gw, payload, 1)
     assert counts.get(ord("1")) == 10000 and not counts.get(ord("E")), counts
+
+
+def test_a_combination_of_long_value_lists_is_refused_before_it_is_built(hostile_gw: WireGateway) -> None:
+    """first_name, last_name and date_of_birth IN lists of 30 values each name 27,000 triples: the
+    analysis built them all, and every cache hit of the shape rebuilt them on the event loop (~250 ms
+    each); now such a statement is refused (54001) before any is built."""
+    def combined(tag: str) -> str:
+        names = lambda p: ", ".join(f"'{p}{i}{tag}'" for i in range(30))  # noqa: E731
+        dates = ", ".join(f"'19{50 + i}-01-0{i % 9 + 1}'" for i in range(30))
+        return (f"SELECT count(*) FROM dmv.persons WHERE first_name IN ({names('a')}) AND last_name IN "
+                f"({names('b')}) AND date_of_birth IN ({dates})")
+
+    with Ticker(hostile_gw):
+        answers = [_hostile(hostile_gw, combined(tag)) for tag in ("x", "y", "z", "w")]
+    for state, message in answers:
+        assert state == "54001" and "27000 individuals" in message, message
+    assert hostile_gw.process.poll() is None
