@@ -82,9 +82,9 @@ class DurableHold:
         """A record this hold waits for cannot be written: an answer whose record failed is never
         released; drop what is held and end the session."""
         self._waiting -= 1
+        self._wake()  # every time: after the first failure, later ones end the records still waited for
         if self._failed:
             return
         self._held.clear()
         self._failed = True
-        self._wake()
         self._fail(exc.client_message() if isinstance(exc, GatewayError) else "gateway: the request log is unavailable")
