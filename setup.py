@@ -32,6 +32,7 @@ COMPILED = [
     "gateway/backend/wire_conn.py",
     "gateway/backend/pool.py",
     "gateway/plan/hot.py",
+    "gateway/plan/hit.py",
     "gateway/audit/splice.py",
     "gateway/audit/requests.py",
     "gateway/frontdoor/pg/steady.py",

@@ -35,6 +35,7 @@ COMPILED = (
     "gateway.backend.wire_conn",
     "gateway.backend.pool",
     "gateway.plan.hot",
+    "gateway.plan.hit",
     "gateway.audit.splice",
     "gateway.audit.requests",
     "gateway.frontdoor.pg.steady",

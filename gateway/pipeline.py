@@ -46,6 +46,7 @@ from gateway.identity.requesters import Requesters, load_requesters
 from gateway.metrics import Metrics
 from gateway.audit.requests import RequestRecords, hashed_sent_sql
 from gateway.plan.cache import Analyzer, Miss
+from gateway.plan.hit import HotPlanner
 from gateway.plan.hot import RequestIds, bound, rebound, request_plan
 from gateway.plan.hot import named as named_in
 from gateway.plan.request import (
@@ -96,6 +97,8 @@ class Gateway:
 
         self.caps_store: LimitsStore | None = None  # caps, rate limits and alerts; opened on first use
         self._started = False
+        #: the cached decisions of the wire session's steady state, compiled (plan/hit.py)
+        self.hot = HotPlanner(self, Plan, _PLAN_DEFAULTS)
 
     @property
     def audit(self) -> RequestLog:
@@ -345,6 +348,7 @@ class Gateway:
         """The policy, the requesters or their certifications changed: every profile is made again."""
         self._profiles.clear()
         self._ctx_profiles.clear()
+        self.hot.forget()
 
     def profile(self, ctx: SessionContext) -> Profile:
         """The requester's profile for its current claim (raises PurposeRefused). Cached per session
@@ -391,6 +395,9 @@ class Gateway:
         """The plan when the caches (or a cheap check) answer; ``None`` when a cold analysis is needed:
         then ``await plan_cold(...)``. Written ``gw.plan_hot(...) or await gw.plan_cold(...)``, a hit
         costs no coroutine."""
+        plan = self.hot.parse(ctx, sql)  # the exact or skeleton cache, compiled (plan/hit.py)
+        if plan is not None:
+            return plan  # type: ignore[no-any-return]
         analyzer = self.analyzer
         assert analyzer is not None, "the gateway is not started"
         hit = self._ctx_profiles.get(id(ctx))  # profile(), inlined for the common case: known, not refused
@@ -482,10 +489,16 @@ class Gateway:
         Every refusal goes to the request log as the request's record (the caller logs the plan)."""
         if plan.error is not None or plan.profile is None:
             return plan
-        profile = plan.profile
         named = named_in(plan.statements, params)  # plan.named(params)
         if named or plan.individuals:
             plan = bound(plan, named)  # plan.with_individuals(named)
+        return self.admit_named(ctx, plan, named)
+
+    def admit_named(self, ctx: SessionContext, plan: Plan, named: tuple[str, ...]) -> Plan:
+        """:meth:`admit` of a plan that names ``named`` (its individuals, bound): the per-request rules.
+        The steady state's compiled admit (plan/hit.py) calls this when the profile has rules to check."""
+        profile = plan.profile
+        assert profile is not None
         naming = profile.naming
         if profile.must_name and naming is not None and plan.personal and len(named) > naming.max_values:
             return refused_plan(plan, PolicyDenied(

@@ -17,7 +17,8 @@ from gateway import _pure
 
 ROOT = Path(__file__).resolve().parents[1]
 HOT_PATH_TESTS = ["tests/test_wire_codec.py", "tests/test_audit_canonical.py", "tests/test_frontdoor_pg_relay.py",
-                  "tests/test_plan_hot.py", "tests/test_session_decode.py"]
+                  "tests/test_plan_hot.py", "tests/test_session_decode.py",
+                  "tests/test_skeleton_split.py"]
 
 
 def _modules(env: dict[str, str]) -> dict[str, bool]:

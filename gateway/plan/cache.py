@@ -27,7 +27,7 @@ from gateway.analyzer.classify import Classifier
 from gateway.catalog.model import Catalog
 from gateway.errors import SqlSyntaxError
 from gateway.analyzer.limits import AnalysisLimits
-from gateway.plan.hot import literal_values, skeleton_key, skeleton_statements, with_fields
+from gateway.plan.hot import SKELETON_CHARS, is_plain, skeleton_analysis, skeleton_key, split_literals
 from gateway.plan.fresh import SLOT_TYPES, Fresh, Template, plan_fresh, render_literal, tokenize, utility_only
 from gateway.plan.passes import PASSES, Pass, PlanEnv
 from gateway.plan.types import Analysis, NamedValue, StatementPlan, denied, resolve_named
@@ -38,25 +38,18 @@ from gateway.policy.types import Profile
 #: statements longer than this are not tokenized by :meth:`Analyzer.cached`: a worker does it
 INLINE_CHARS = 16 * 1024
 
-#: a plain string literal (no backslash: the text has none) or a plain number between non-word characters
-#: (each alternative starts with its first character, so the engine scans for ``'`` or a digit
-#: instead of trying the alternation at every position: the same splits as
-#: ``'(?:[^']|'')*'|(?<![\w.$])\d+(?:\.\d+)?(?![\w.])``, at half the cost; tests/test_skeleton_split.py).
-#: The string is the unrolled loop ``'[^']*+(?:''[^']*+)*'``: every text is matched one way, so an
-#: unterminated string costs linear time (``'(?:[^']+|'')*'`` backtracked exponentially: 1 s for
-#: ``SELECT '`` and 24 letters, on the event loop)
-_LITERAL = re.compile(r"('[^']*+(?:''[^']*+)*'|\d(?<![\w.$]\d)\d*(?:\.\d+)?(?![\w.]))")
+#: The skeleton split (:func:`gateway.plan.hot.split_literals`, by hand, compiled) is the split of
+#: ``('(?:[^']|'')*'|(?<![\w.$])\d+(?:\.\d+)?(?![\w.]))``: a plain string literal (no backslash: the text
+#: has none) or a plain number between non-word characters (tests/test_skeleton_split.py). The regular
+#: expression it replaced here, ``'(?:[^']+|'')*'...``, backtracked exponentially on an unterminated string
+#: (38 s for ``SELECT 'abab...`` of 36 characters, on the event loop, before any parse).
 #: what the skeleton cache leaves to the tokenizer: quoted identifiers, dollar quotes and parameters,
 #: backslashes, comments, NUL
 _NOT_PLAIN = re.compile(r'["$\\\x00]|--|/\*')
 
 
-def _is_plain(sql: str) -> bool:
-    """``_NOT_PLAIN.search(sql) is None``, four times faster."""
-    return not ('"' in sql or "$" in sql or "\\" in sql or "\x00" in sql or "--" in sql or "/*" in sql)
-
-
-_SKELETON_CHARS = 4096  # longer texts are not worth a skeleton entry
+_is_plain = is_plain  # ``_NOT_PLAIN.search(sql) is None``, four times faster
+_SKELETON_CHARS = SKELETON_CHARS
 
 
 @dataclass(frozen=True)
@@ -149,7 +142,7 @@ class Analyzer:
             return hit
         plain = len(sql) <= _SKELETON_CHARS and _is_plain(sql)
         if plain:
-            parts = _LITERAL.split(sql)
+            parts = split_literals(sql)  # _LITERAL.split(sql), by hand (compiled)
             skey, literals = skeleton_key(pkey, parts)
             skeleton = self._skeletons.get(skey)
             if skeleton is not None:
@@ -331,14 +324,7 @@ class _Skeleton:
 
     def analysis(self, parts: list[str], literals: list[str]) -> Analysis | None:
         """The analysis of the text split into ``parts`` (its ``literals`` at the odd places)."""
-        values = literal_values(literals)
-        for k, text in self.fixed:
-            if values[k] != text:
-                return None
-        base = self.entry.analysis
-        return with_fields(Analysis, base.__dict__, {
-            "statements": skeleton_statements(self.statements, StatementPlan, NamedValue, literals, values),
-            "cache": "skeleton", "tokens": None, "literals": (parts[0::2], tuple(values)), "origin": base})
+        return skeleton_analysis(self, Analysis, StatementPlan, NamedValue, parts, literals)  # type: ignore[no-any-return]
 
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.plan.keys import canonical
+
 _new = object.__new__
 
 
@@ -77,6 +79,103 @@ def skeleton_statements(statements: tuple[Any, ...], statement_cls: Any, named_c
     return tuple(out)
 
 
+#: longer texts have no skeleton entry (not worth one)
+SKELETON_CHARS = 4096
+
+
+def is_plain(sql: str) -> bool:
+    """No quoted identifier, dollar sign, backslash, comment or NUL: what the skeleton cache leaves to
+    the tokenizer (``plan.cache._NOT_PLAIN.search(sql) is None``, four times faster)."""
+    return not ('"' in sql or "$" in sql or "\\" in sql or "\x00" in sql or "--" in sql or "/*" in sql)
+
+
+def split_literals(sql: str) -> list[str]:
+    """``cache._LITERAL.split(sql)`` by hand: the text between the plain literals and the literals, at
+    the odd places. A literal is a string ``'...'`` (``''`` inside it is a quote; unterminated, it ends
+    at the first quote of its last ``''``, or it is no literal and its quote is text) or a number
+    ``d+(.d+)?`` that no word character, ``.`` or ``$`` comes right before and no word character or ``.``
+    right after (``d``, word: as Python's ``re`` reads ``\\d`` and ``\\w``, Unicode included). The same
+    splits as the regular expression (tests/test_skeleton_split.py, random texts and hypothesis), at a
+    fraction of its cost once compiled."""
+    out: list[str] = []
+    n = len(sql)
+    start = 0  # where the current text part began
+    i = 0
+    while i < n:
+        c = ord(sql[i])
+        if c == 39:  # a quote
+            end = _string_end(sql, i, n)
+            if end < 0:
+                i += 1
+                continue
+        elif 48 <= c <= 57 or (c > 127 and sql[i].isdecimal()):
+            if i > 0 and _word_dot_dollar(sql, i - 1):
+                i += 1
+                continue
+            end = _number_end(sql, i, n)
+            if end < 0:
+                i += 1
+                continue
+        else:
+            i += 1
+            continue
+        out.append(sql[start:i])
+        out.append(sql[i:end])
+        start = i = end
+    out.append(sql[start:])
+    return out
+
+
+def _string_end(sql: str, i: int, n: int) -> int:
+    """The end of the string literal whose quote is at ``i``, or -1 when there is none."""
+    j = i + 1
+    last_pair = -1  # the first quote of the last '' taken: an unterminated string ends there
+    while j < n:
+        if ord(sql[j]) == 39:
+            if j + 1 < n and ord(sql[j + 1]) == 39:
+                last_pair = j
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    return last_pair + 1 if last_pair >= 0 else -1
+
+
+def _number_end(sql: str, i: int, n: int) -> int:
+    """The end of the number whose first digit is at ``i``, or -1 when what follows it makes it none."""
+    j = i + 1
+    while j < n and _digit(sql, j):
+        j += 1
+    if j + 1 < n and ord(sql[j]) == 46 and _digit(sql, j + 1):
+        j += 2
+        while j < n and _digit(sql, j):
+            j += 1
+    if j < n and (ord(sql[j]) == 46 or _word(sql, j)):
+        return -1
+    return j
+
+
+def _digit(sql: str, i: int) -> bool:
+    """``re``'s ``\\d`` at ``i``: a Unicode decimal digit."""
+    c = ord(sql[i])
+    if c < 128:
+        return 48 <= c <= 57
+    return sql[i].isdecimal()
+
+
+def _word(sql: str, i: int) -> bool:
+    """``re``'s ``\\w`` at ``i``: a Unicode letter or digit, or ``_``."""
+    c = ord(sql[i])
+    if c < 128:
+        return 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c == 95
+    return sql[i].isalnum()
+
+
+def _word_dot_dollar(sql: str, i: int) -> bool:
+    c = ord(sql[i])
+    return c == 46 or c == 36 or _word(sql, i)
+
+
 def skeleton_key(pkey: Any, parts: list[str]) -> tuple[Any, list[str]]:
     """The skeleton cache's key of a text split into ``parts`` (the text between the literals, which
     literals are strings) and the literals."""
@@ -93,6 +192,26 @@ def literal_values(literals: list[str]) -> list[str]:
     for lit in literals:
         out.append(lit[1:-1].replace("''", "'") if lit[0] == "'" else lit)
     return out
+
+
+def skeleton_analysis(skeleton: Any, analysis_cls: Any, statement_cls: Any, named_cls: Any, parts: list[str],
+                      literals: list[str]) -> Any:
+    """``_Skeleton.analysis``: the analysis of the text split into ``parts`` (its ``literals`` at the odd
+    places) from the skeleton's shape entry, or None when a literal the plan depends on differs."""
+    values = literal_values(literals)
+    for k, text in skeleton.fixed:
+        if values[k] != text:
+            return None
+    base = skeleton.entry.analysis
+    analysis = _new(analysis_cls)
+    fields: dict[str, Any] = analysis.__dict__
+    fields.update(base.__dict__)
+    fields["statements"] = skeleton_statements(skeleton.statements, statement_cls, named_cls, literals, values)
+    fields["cache"] = "skeleton"
+    fields["tokens"] = None
+    fields["literals"] = (parts[0::2], tuple(values))
+    fields["origin"] = base
+    return analysis
 
 
 def with_fields(cls: Any, base: dict[str, Any], changes: dict[str, Any]) -> Any:
@@ -130,10 +249,56 @@ def named(statements: tuple[Any, ...], params: Any) -> tuple[str, ...]:
     found: list[str] = []
     for st in statements:
         for value in st.individuals:
-            found.extend(value.resolve(params))
+            found.extend(resolve_value(value, params))
     if len(found) < 2:
         return tuple(found)
     return tuple(dict.fromkeys(found))
+
+
+def resolve_value(value: Any, params: Any) -> list[str]:
+    """``NamedValue.resolve``: ``key:value`` texts of the individuals ``value`` names, with ``params``
+    bound; a parameter that is missing or NULL names nobody. An array parameter's elements are left to
+    ``value.resolve_array``; the common canonical forms are taken here, the others from
+    :func:`gateway.plan.keys.canonical`."""
+    parts: tuple[Any, ...] = value.parts
+    if value.array and len(parts) == 1:
+        return value.resolve_array(params)  # type: ignore[no-any-return]
+    kinds: tuple[str, ...] = value.kinds
+    out: list[str] = []
+    i = 0
+    for part in parts:
+        if isinstance(part, int):
+            if not params or part > len(params) or params[part - 1] is None:
+                return []
+            item: object = params[part - 1]
+        else:
+            item = part
+        if i < len(kinds):
+            out.append(_canonical(item, kinds[i]))
+        elif isinstance(item, str):
+            out.append(item)
+        else:
+            out.append(text_of(item))
+        i += 1
+    return [value.key + ":" + (out[0] if len(out) == 1 else "|".join(out))]
+
+
+def _canonical(item: object, kind: str) -> str:
+    """``keys.canonical(item, kind)``, its common cases inline: a text for an exact key, a plain
+    integer's digits for an integer key."""
+    if isinstance(item, str):
+        if not kind:
+            return item
+        if kind == "int" and item.isdigit() and item.isascii() and (item[0] != "0" or len(item) == 1):
+            return item
+    return canonical(item, kind)
+
+
+def text_of(value: object) -> str:
+    """A value's text where its key has no canonical form: bytes decoded (invalid UTF-8 replaced)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
 
 
 def rebound(plan: Any, request_id: str, individuals: tuple[str, ...] | None) -> Any:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from gateway.analyzer.arrays import array_elements, binary_array_elements
 from gateway.catalog.model import Catalog
 from gateway.errors import GatewayError
+from gateway.plan.hot import resolve_value, text_of
 from gateway.plan.keys import canonical, key_kind
 from gateway.policy.naming import Named
 from gateway.policy.types import Access, Decision
@@ -63,31 +64,17 @@ class NamedValue:
         """``key:value`` texts of the individuals, with parameters bound (a combination's parts
         joined by ``|``); a parameter that is missing or NULL names nobody. Each value in the
         canonical form of its key column's type (``09``, ``'9'`` and ``9.0`` of an integer key: ``9``)."""
-        kinds = self.kinds
-        if self.array and len(self.parts) == 1:  # ``= ANY(x)``: each element of the array names one
-            part = self.parts[0]
-            if isinstance(part, int):
-                if not params or part > len(params) or params[part - 1] is None:
-                    return []
-                part = params[part - 1]  # type: ignore[assignment]
-            kind = kinds[0] if kinds else ""
-            return [f"{self.key}:{canonical(v, kind)}" for v in _elements(part) if v is not None]
-        values: list[str] = []
-        for i, part in enumerate(self.parts):
-            if isinstance(part, int):
-                if not params or part > len(params) or params[part - 1] is None:
-                    return []
-                value: object = params[part - 1]
-            else:
-                value = part
-            values.append(canonical(value, kinds[i]) if i < len(kinds) else _text(value))
-        return [f"{self.key}:{'|'.join(values)}"]
+        return resolve_value(self, params)  # gateway.plan.hot (compiled)
 
-
-def _text(value: object) -> str:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value)
+    def resolve_array(self, params: tuple[object, ...] | list[object] | None) -> list[str]:
+        """:meth:`resolve` of ``= ANY(x)``, one array part: each element of the array names one."""
+        part = self.parts[0]
+        if isinstance(part, int):
+            if not params or part > len(params) or params[part - 1] is None:
+                return []
+            part = params[part - 1]  # type: ignore[assignment]
+        kind = self.kinds[0] if self.kinds else ""
+        return [f"{self.key}:{canonical(v, kind)}" for v in _elements(part) if v is not None]
 
 
 def _elements(value: object) -> list[object]:
@@ -98,7 +85,7 @@ def _elements(value: object) -> list[object]:
         elements = binary_array_elements(bytes(value))
         if elements is not None:
             return list(elements)
-    return array_elements(_text(value))  # PostgreSQL's reading: [1:60]={...}, {{..},{..}}, "quoted"
+    return array_elements(text_of(value))  # PostgreSQL's reading: [1:60]={...}, {{..},{..}}, "quoted"
 
 
 def with_kinds(named: tuple[Named, ...], catalog: Catalog) -> tuple[Named, ...]:

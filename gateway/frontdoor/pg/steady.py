@@ -25,6 +25,7 @@ from gateway.frontdoor.pg.pooling import renamed_bind, startup_sql
 from gateway.frontdoor.pg.relay import EXEC, EXT, QUERY, SYNC, Pending, Relay
 from gateway.audit.params import bind_params
 from gateway.audit.splice import plan_outcome
+from gateway.plan.hit import HotPlanner
 from gateway.wire import Bind, Execute, Parse, Query, encode
 from gateway.wire.buffer import Reader, cstr, frame
 from gateway.wire.parser import FrontendParser
@@ -79,6 +80,7 @@ class SessionCore:
     def __init__(self, owner: Any, gw: Any, channel: Any, backend: Any, ctx: Any, pool: Any) -> None:
         self.owner = owner  # the PgSession: the rare paths
         self.gw = gw
+        self.hot: HotPlanner = gw.hot  # the cached decisions (plan/hit.py)
         self.ctx = ctx
         self.channel = channel
         self.parser: FrontendParser = channel.parser
@@ -328,24 +330,25 @@ class SessionCore:
             return None
         sql = query_text(body)
         gw = self.gw
-        plan = gw.plan_hot(self.ctx, sql)
+        plan = self.hot.query(self.ctx, sql)  # the common case: one read the caches know, admitted (plan/hit.py)
         if plan is None:
-            return self.owner._query_cold(sql)
-        statements = plan.statements
-        if plan.error is None and len(statements) == 1 and statements[0].kind == "select":
-            # the common case: one read, planned from the caches
+            plan = gw.plan_hot(self.ctx, sql)
+            if plan is None:
+                return self.owner._query_cold(sql)
+            statements = plan.statements
+            if plan.error is not None or len(statements) != 1 or statements[0].kind != "select":
+                return self.owner._query_planned(plan)
             plan = gw.admit(self.ctx, plan)  # caps and rate limits (SPEC 9)
-            if plan.error is None:
-                problem = self.submit(plan, ())
-                if problem is None:
-                    self.notice_redactions(plan)
-                    self.send(query_message(statements[0].sql), Pending(QUERY, plan, cap=row_cap(plan)))
-                    return None
-                if problem is not WAIT:
-                    self.owner._refuse_query(problem.sqlstate, problem.client_message(plan.request_id))
-                    return None
-            return self.owner._query_admitted(plan)
-        return self.owner._query_planned(plan)
+        if plan.error is None:
+            problem = self.submit(plan, ())
+            if problem is None:
+                self.notice_redactions(plan)
+                self.send(query_message(plan.statements[0].sql), Pending(QUERY, plan, cap=row_cap(plan)))
+                return None
+            if problem is not WAIT:
+                self.owner._refuse_query(problem.sqlstate, problem.client_message(plan.request_id))
+                return None
+        return self.owner._query_admitted(plan)
 
     # ---- extended protocol --------------------------------------------------------------
     def parse(self, body: bytes) -> Any:
@@ -358,7 +361,9 @@ class SessionCore:
         else:
             msg = Parse.decode(Reader(body))
             self.last_parse = (body, msg)
-        plan = self.gw.plan_hot(self.ctx, msg.sql, msg.param_types)
+        plan = self.hot.parse(self.ctx, msg.sql)  # the caches (plan/hit.py), else the Gateway's plan_hot
+        if plan is None:
+            plan = self.gw.plan_hot(self.ctx, msg.sql, msg.param_types)
         if plan is None:
             return self.owner._parse_cold(body, msg)
         if plan.error is None and not msg.name:
@@ -404,14 +409,22 @@ class SessionCore:
         held = stmt.fresh_plan
         # the held plan (the Parse-time one, then the last Bind's) again while nothing it was decided
         # under changed (Gateway.rebind: claim, catalog, policy, requesters, the day's profile)
-        plan = self.gw.rebind(self.ctx, held) if held is not None and stmt.claim_version == self.claim_version else None
-        if plan is None:
+        if held is None or stmt.claim_version != self.claim_version:
             return self.owner._bind_plan(body, msg, stmt)  # planned again
-        return self.bind_planned(body, msg, stmt, plan)
+        params = bind_params(msg.params, msg.param_formats, stmt.param_types)  # for the request log
+        plan = self.hot.bind(self.ctx, held, params)  # rebind and admit in one copy (plan/hit.py)
+        if plan is None:
+            plan = self.gw.rebind(self.ctx, held)
+            if plan is None:
+                return self.owner._bind_plan(body, msg, stmt)  # planned again
+            plan = self.gw.admit(self.ctx, plan, params)  # caps and rate limits (SPEC 9)
+        return self.bind_admitted(body, msg, stmt, plan, params)
 
     def bind_planned(self, body: bytes, msg: Bind, stmt: Statement, plan: Any) -> Any:
         params = bind_params(msg.params, msg.param_formats, stmt.param_types)  # for the request log
-        plan = self.gw.admit(self.ctx, plan, params)  # caps and rate limits (SPEC 9)
+        return self.bind_admitted(body, msg, stmt, self.gw.admit(self.ctx, plan, params), params)
+
+    def bind_admitted(self, body: bytes, msg: Bind, stmt: Statement, plan: Any, params: tuple[object, ...]) -> Any:
         if plan.error is not None:
             return self.owner._log_refuse_ext(plan, params)
         problem = self.submit(plan, params)
