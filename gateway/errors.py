@@ -138,7 +138,8 @@ class StatementTooLarge(GatewayError):
 
 
 class StatementTooComplex(GatewayError):
-    """The statement nests too deeply, or its analysis ran past its deadline or ended its worker."""
+    """The statement nests too deeply, names more individuals by combined value lists than the gateway
+    expands (``policy.naming.MAX_COMBINATIONS``), or its analysis ran past its deadline or ended its worker."""
 
     sqlstate = "54001"
     http_status = 400
