@@ -27,7 +27,7 @@ from __future__ import annotations
 from time import time
 from typing import Any
 
-from gateway.plan.hot import SKELETON_CHARS, RequestIds, is_plain, named, skeleton_analysis, split_literals
+from gateway.plan.hot import SKELETON_CHARS, RequestIds, is_plain, named, request_plan, skeleton_analysis, split_literals
 from gateway.plan.types import Analysis, NamedValue, StatementPlan
 from gateway.policy.types import Profile
 
@@ -160,23 +160,7 @@ class HotPlanner:
     def plan(self, hot: HotContext, sql: str, analysis: Any, individuals: tuple[str, ...]) -> Any:
         """``Gateway._finish`` of a cached analysis without an error, naming ``individuals``."""
         ids: RequestIds = self.gw._ids
-        fields: dict[str, Any] = dict(self.defaults)
-        fields["request_id"] = ids.next()
-        fields["sql"] = sql
-        fields["statements"] = analysis.statements
-        fields["decision"] = analysis.decision
-        fields["error"] = None
-        fields["profile"] = hot.profile
-        fields["cache"] = analysis.cache
-        fields["tokens"] = analysis.tokens
-        fields["literals"] = analysis.literals
-        origin = analysis.origin
-        fields["origin"] = origin if origin is not None else analysis
-        fields["basis"] = hot.basis
-        fields["individuals"] = individuals
-        plan = _new(self.plan_cls)
-        plan.__dict__.update(fields)
-        return plan
+        return request_plan(self.plan_cls, self.defaults, ids.next(), sql, analysis, hot.profile, hot.basis, individuals)
 
     def admitted(self, hot: HotContext, ctx: Any, plan: Any, individuals: tuple[str, ...]) -> Any:
         """``Gateway.admit`` past the binding: the per-request rules, when the profile has any."""

@@ -224,8 +224,9 @@ def with_fields(cls: Any, base: dict[str, Any], changes: dict[str, Any]) -> Any:
 
 
 def request_plan(plan_cls: Any, defaults: dict[str, Any], request_id: str, sql: str, analysis: Any, profile: Any,
-                 basis: Any) -> Any:
-    """The request's Plan from its analysis (``Gateway._finish`` on the path without a refusal)."""
+                 basis: Any, individuals: tuple[str, ...] = ()) -> Any:
+    """The request's Plan from its analysis (``Gateway._finish`` on the path without a refusal; the
+    cached decision of plan/hit.py, which knows the individuals named)."""
     fields: dict[str, Any] = dict(defaults)
     fields["request_id"] = request_id
     fields["sql"] = sql
@@ -239,6 +240,7 @@ def request_plan(plan_cls: Any, defaults: dict[str, Any], request_id: str, sql: 
     origin = analysis.origin
     fields["origin"] = origin if origin is not None else analysis
     fields["basis"] = basis
+    fields["individuals"] = individuals
     plan = _new(plan_cls)
     plan.__dict__.update(fields)
     return plan
