@@ -62,7 +62,14 @@ class HotContext:
 
     def analysis(self, sql: str) -> Any:
         """The cached analysis of ``sql`` (``Analyzer.cached``: the exact cache, then the skeleton
-        cache), or None (the shape cache and a fresh plan are the Gateway's)."""
+        cache) when it plans without a refusal, else None (the shape cache, a fresh plan and every
+        refusal are the Gateway's)."""
+        found = self._cached(sql)
+        if found is None or found.error is not None or found.refused_individuals or found.refused_accesses:
+            return None
+        return found
+
+    def _cached(self, sql: str) -> Any:
         pkey = self.pkey
         found = self.exact.get((pkey, sql))
         if found is not None:
@@ -119,7 +126,7 @@ class HotPlanner:
         if hot is None:
             return None
         analysis = hot.analysis(sql)
-        if analysis is None or analysis.error is not None or analysis.refused_individuals or analysis.refused_accesses:
+        if analysis is None:
             return None
         statements: tuple[Any, ...] = analysis.statements
         if len(statements) != 1 or statements[0].kind != "select":
@@ -133,7 +140,7 @@ class HotPlanner:
         if hot is None:
             return None
         analysis = hot.analysis(sql)
-        if analysis is None or analysis.error is not None or analysis.refused_individuals or analysis.refused_accesses:
+        if analysis is None:
             return None
         return self.plan(hot, sql, analysis, ())
 
