@@ -94,6 +94,8 @@ class Settings(BaseModel):
     wire_pool_wait_ms: int = Field(10_000, ge=0)  # how long a statement waits for a free connection (then 53400)
     wire_pool_queue: int = Field(1_000, ge=0)  # statements waiting for a connection; more are refused at once (53400)
     wire_max_prepared_statements: int = Field(200, ge=1, le=100_000)  # per backend connection (LRU closed first)
+    # named prepared statements one client session may hold, and named portals (each): one more is refused (54000)
+    wire_max_session_statements: int = Field(1_000, ge=1, le=1_000_000)
     shutdown_timeout_ms: int = Field(30_000, ge=0)  # SIGTERM: how long in-flight requests may finish
     fd_headroom: int = Field(64, ge=8)  # file descriptors kept free for the log, backends, workers
     # -- more than one core (gateway serve --workers N) --

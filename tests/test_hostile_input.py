@@ -30,8 +30,10 @@ def nested(depth: int) -> str:
 @pytest.fixture(scope="module")
 def hostile_gw(dmv_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireGateway]:
     # a deep-but-allowed nesting limit and a short deadline, so that the slow path is reachable
+    # (and room for the named-Parse flood's 10,000 statements: the default cap is 1,000 a session)
     yield from start_gateway(dmv_dsn, Path(tmp_path_factory.mktemp("hostile-audit")),
-                             GATEWAY_MAX_NESTING_DEPTH="4000", GATEWAY_ANALYSIS_TIMEOUT_MS="2000")
+                             GATEWAY_MAX_NESTING_DEPTH="4000", GATEWAY_ANALYSIS_TIMEOUT_MS="2000",
+                             GATEWAY_WIRE_MAX_SESSION_STATEMENTS="10000")
 
 
 class Ticker:

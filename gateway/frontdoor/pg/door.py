@@ -35,12 +35,14 @@ class DoorLimits:
     max_per_address: int = 500
     max_per_requester: int = 500
     fd_headroom: int = 64
+    max_session_statements: int = 1000  # named prepared statements (and named portals) per session
 
     @classmethod
     def from_settings(cls, s: Any) -> DoorLimits:
         return cls(s.max_message_bytes_before_login, s.max_message_bytes, s.startup_timeout_ms / 1000,
                    s.auth_timeout_ms / 1000, s.idle_session_timeout_ms / 1000, s.idle_in_transaction_timeout_ms / 1000,
-                   s.max_connections, s.max_connections_per_address, s.max_connections_per_requester, s.fd_headroom)
+                   s.max_connections, s.max_connections_per_address, s.max_connections_per_requester, s.fd_headroom,
+                   s.wire_max_session_statements)
 
 
 def fit_file_descriptors(limits: DoorLimits, backend_connections: int) -> DoorLimits:

@@ -309,7 +309,8 @@ class PgServer:
                 lost.set_result(None)
 
         session = PgSession(gw, channel, backend, ctx, self.pool if pooled else None, on_lost,
-                            startup_sets=startup_sets if pooled else None)
+                            startup_sets=startup_sets if pooled else None,
+                            max_named=self.door.limits.max_session_statements)
         held.clear()  # the session holds its connection now (none at times, when pooled)
         self.sessions[pid] = (secret, session)
         backend.attach(session.relay.feed, on_lost)

@@ -117,8 +117,9 @@ class PgSession(Pooling):
     methods below (the rare paths)."""
 
     def __init__(self, gw: Any, channel: Any, backend: Any, ctx: Any, pool: Any = None,
-                 on_lost: Any = None, *, startup_sets: dict[str, str] | None = None) -> None:
+                 on_lost: Any = None, *, startup_sets: dict[str, str] | None = None, max_named: int = 1000) -> None:
         self.core = SessionCore(self, gw, channel, backend, ctx, pool)  # the hold and the relay too
+        self.core.max_named = max_named  # named statements, and named portals, it may hold (each)
         self.on_lost = on_lost
         # backend settings of a pooled session (name -> SQL value): from the startup packet, then its own
         # SETs outside transactions; set on whichever connection it gets, where that one differs
@@ -221,6 +222,13 @@ class PgSession(Pooling):
         """Fail the current extended-protocol batch with an error; skip client messages until Sync."""
         self._send(encode(Parse("", MARKER_SQL)), Pending(EXT, data=responses.error(sqlstate, message)))
         self.skipping = True
+
+    def _refuse_held(self, what: str) -> None:
+        """A Parse of one more named statement (or a Bind of one more named portal) than the session
+        may hold: refused like PostgreSQL's own limits (54000), the batch skipped to its Sync."""
+        verb = "preparing" if what == "prepared statements" else "binding"
+        self._refuse_ext("54000", f"gateway: this session already holds {self.core.max_named} named {what}, the "
+                                  f"most one session may (wire_max_session_statements); close one before {verb} another")
 
     def _refuse_cursor(self, plan: Any) -> None:
         error = self.gw.refuse_cursor(self.ctx, plan)  # continuing a portal is a cursor

@@ -102,6 +102,9 @@ class SessionCore:
         self.idle_since = 0.0  # monotonic time since which the session waits for its client; 0: it does not
         self.statements: dict[str, Statement] = {}
         self.portals: dict[str, Portal] = {}
+        #: named statements, and named portals, the session may hold (``wire_max_session_statements``): a
+        #: client could otherwise make the gateway keep millions (and their plans) for it
+        self.max_named = 1000
         self.clearing: Any = None  # (plan, sql) of a RESET ALL / DISCARD ALL in flight
         self.last_parse: Any = None  # (body, Parse) of the last Parse: a repeated body is not decoded again
         self.parse_memo: Any = None  # (sql, types, bytes) of the last rewritten unnamed Parse, encoded
@@ -361,6 +364,10 @@ class SessionCore:
         else:
             msg = Parse.decode(Reader(body))
             self.last_parse = (body, msg)
+        name = msg.name
+        if name and name not in self.statements and named(self.statements) >= self.max_named:
+            self.owner._refuse_held("prepared statements")  # (a name held already: 42P05, as before)
+            return None
         plan = self.hot.parse(self.ctx, msg.sql)  # the caches (plan/hit.py), else the Gateway's plan_hot
         if plan is None:
             plan = self.gw.plan_hot(self.ctx, msg.sql, msg.param_types)
@@ -403,6 +410,10 @@ class SessionCore:
             # statement may be another client's
             self.owner._refuse_ext("26000", f'prepared statement "{msg.statement}" does not exist' if msg.statement
                                    else "unnamed prepared statement does not exist")
+            return None
+        portal = msg.portal
+        if portal and portal not in self.portals and named(self.portals) >= self.max_named:
+            self.owner._refuse_held("portals")
             return None
         if stmt.local is not None or not self.take_now():
             return self.owner._bind_later(body, msg, stmt)
@@ -498,6 +509,11 @@ class SessionCore:
             self.relay.feed(self.owner._ready_idle())
             return
         self.send(_SYNC if not body else frame(b"S", body), Pending(SYNC))
+
+
+def named(held: dict[str, Any]) -> int:
+    """How many of a session's statements (or portals) are named: all but the unnamed one."""
+    return len(held) - 1 if "" in held else len(held)
 
 
 def row_cap(plan: Any) -> int:
