@@ -62,7 +62,8 @@ def spin(micros: float) -> None:
 
 
 async def run(args: argparse.Namespace, folder: Path) -> None:
-    log = AuditLog(folder / "requests.jsonl", instance="bench", key=b"k" * 32, sync=not args.no_sync)
+    log = AuditLog(folder / "requests.jsonl", instance="bench", key=b"k" * 32, sync=not args.no_sync,
+                   journal_bytes=args.journal_mb * 1024 * 1024)
     await log.start()
     template = request_template(**STATIC)
     waits: list[float] = []
@@ -139,7 +140,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     await log.close()
     ticks = 1e6 / os.sysconf("SC_CLK_TCK")
     main = os.getpid()
-    print(f"clients {args.clients} requests {n} sync {not args.no_sync} waiter {args.waiter} work {args.work_us} µs: "
+    print(f"clients {args.clients} requests {n} sync {not args.no_sync} journal {args.journal_mb} MB waiter {args.waiter} work {args.work_us} µs: "
           f"{n / wall:.0f} req/s, {records / max(1, batches):.1f} records per write, "
           f"{batches / n:.2f} writes per request")
     total = 0.0
@@ -167,6 +168,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--work-us", type=float, default=100.0, help="Python on the loop per request (default 100)")
     parser.add_argument("--no-sync", action="store_true", help="write without O_DSYNC (not durable)")
+    parser.add_argument("--journal-mb", type=int, default=16,
+                        help="the durability journal's size (gateway/audit/journal.py; 0: append O_DSYNC; default 16)")
     parser.add_argument("--prepared", action="store_true",
                         help="request records as template + values rendered at seal (before the spliced records)")
     parser.add_argument("--waiter", action="store_true",

@@ -64,6 +64,9 @@ class Settings(BaseModel):
     audit_rotate_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     audit_hash_literals: bool = True  # keep literal values and parameters as keyed hashes only
     audit_sync: bool = True  # False: write records without fdatasync. Benchmarks only: NOT durable
+    # batches made durable in a preallocated journal of this size beside the log (gateway/audit/journal.py:
+    # an overwrite changes no file metadata, so it is faster than a durable append); 0: append O_DSYNC
+    audit_journal_mb: int = Field(8, ge=0, le=4096)
     # outcome (and alert) records kept in memory while the log cannot be written, written once it is back;
     # past this many bytes the rest are lost, and a records_lost checkpoint says how many and which requests
     audit_outage_buffer_bytes: int = Field(8 * 1024 * 1024, ge=0)

@@ -773,7 +773,8 @@ def open_request_log(settings: Settings) -> RequestLog:
     return AuditLog(Path(settings.audit_path), instance=settings.instance_name, key_path=key_path,
                     fsync_interval_ms=settings.audit_fsync_interval_ms, hash_literals=settings.audit_hash_literals,
                     retention_days=settings.audit_retention_days, rotate_bytes=settings.audit_rotate_bytes,
-                    sync=settings.audit_sync, outage_buffer_bytes=settings.audit_outage_buffer_bytes)
+                    sync=settings.audit_sync, outage_buffer_bytes=settings.audit_outage_buffer_bytes,
+                    journal_bytes=settings.audit_journal_mb * 1024 * 1024)
 
 
 __all__ = ["CATALOG_SCHEMAS", "Gateway", "Plan", "PlannedStatement", "SessionContext", "__version__", "hashed_sent_sql",

@@ -35,6 +35,7 @@ from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.tips import tip_path, write_tip
 from gateway.audit.files import read_ends, rotated_files, rotated_name
 from gateway.audit.group_commit import SinkError, describe
+from gateway.audit.journal import DEFAULT_BYTES, Journal, journal_path
 from gateway.audit.keyfile import key_path_for, load_or_create_key
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.writer_thread import ThreadWriter
@@ -117,6 +118,7 @@ class AuditLog(ThreadWriter):
         max_batch: int = 1024,
         sync: bool = True,
         outage_buffer_bytes: int = 8 * 1024 * 1024,
+        journal_bytes: int = DEFAULT_BYTES,
     ) -> None:
         super().__init__(
             instance=instance,
@@ -139,6 +141,10 @@ class AuditLog(ThreadWriter):
         self.rotate_daily = rotate_daily
         self.retention_days = retention_days
         self._fd: int | None = None
+        # batches made durable in a preallocated journal (gateway.audit.journal) instead of by appending
+        # to the log file O_DSYNC; None: off (sync off, journal_bytes 0)
+        self._journal = Journal(journal_path(self.path), journal_bytes) if sync and journal_bytes > 0 else None
+        self._journaled = False  # the open file is written through the journal (else O_DSYNC, when sync)
         self._fd_id: tuple[int, int] = (0, 0)  # (inode, device) of the open file
         self._size = 0
         self._file_first_seq: int | None = None
@@ -187,7 +193,9 @@ class AuditLog(ThreadWriter):
         await self._stop_writer()
         if self._chain is not None:
             log.info("audit_closed", path=str(self.path), last_seq=self._chain.seq, last_hash=self._chain.prev)
-        self._drop_fd()
+        self._drop_fd()  # with the journal: the file fdatasync'ed and the journal cleared
+        if self._journal is not None:
+            self._journal.close()
 
     def _flush_sync(self, records: list[dict[str, Any]], retry: bool = True) -> list[Exception | None]:
         """On the writer thread: seal ``records`` and write them durably in one system call. On an
@@ -204,7 +212,7 @@ class AuditLog(ThreadWriter):
             self._chain.rewind(mark)  # nothing was written: the chain must not move
             raise
         try:
-            self._write_data(self._fd, data)
+            self._write_data(self._fd, data, offset)
         except _PathMoved:  # nothing written: seal the batch again, into a fresh file at the path
             self._chain.rewind(mark)
             self._drop_fd()
@@ -230,11 +238,14 @@ class AuditLog(ThreadWriter):
 
     # -- blocking work, on the writer thread ------------------------------------------------------
 
-    def _write_data(self, fd: int, data: bytes) -> None:
+    def _write_data(self, fd: int, data: bytes, offset: int) -> None:
         """Write one batch durably, first checking that ``fd`` is still the file at the log's path (an
         operator may move or remove it; one stat, the open file's identity is kept from its open).
         Raises :class:`_PathMoved` (nothing written) if it is not. The file is ``O_DSYNC`` when
-        ``sync``: each write returns once its data is on disk, so no fdatasync call follows."""
+        ``sync`` and no journal is in use: each write returns once its data is on disk, so no fdatasync
+        call follows. With the journal (:mod:`gateway.audit.journal`), the write to the file is a plain
+        one and the batch is made durable by its frame in the journal (or, when the journal is full, by
+        an fdatasync of the file, after which the journal starts over)."""
         statx, path_id = self._statx, self._path_id
         if statx is not None and path_id is not None:  # the stat without a GIL release (_HeldStat)
             if statx.identity(self._path_bytes) != path_id:
@@ -251,11 +262,21 @@ class AuditLog(ThreadWriter):
             view = memoryview(data)[written:]
             while view:
                 view = view[os.write(fd, view) :]
+        if self._journaled:
+            journal = self._journal
+            assert journal is not None
+            if journal.fits(len(data)):
+                journal.write(self._fd_id[0], offset, data)
+                journal.started_writeback(fd, offset + len(data), len(data))
+            else:  # full: the file itself made durable (this batch with it), then the journal starts over
+                os.fdatasync(fd)
+                journal.reset()
 
     def _ensure_open(self) -> None:
         assert self._chain is not None
         if self._fd is not None:
             return  # whether it is still the file at the path is checked by the writer thread, per write
+        journaled = self._open_journal()  # first: what a crash took from the files is written back
         ends = read_ends(self.path)
         if ends.torn:
             first = ends.first["seq"] if ends.first else self._chain.seq + 1
@@ -272,7 +293,7 @@ class AuditLog(ThreadWriter):
         elif self._chain.seq == 0:
             self._resume_from_rotated()
         created = not self.path.exists()
-        fd = os.open(self.path, _OPEN_FLAGS | (_DSYNC if self.sync else 0), 0o640)
+        fd = os.open(self.path, _OPEN_FLAGS | (_DSYNC if self.sync and not journaled else 0), 0o640)
         try:
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode):
@@ -284,6 +305,12 @@ class AuditLog(ThreadWriter):
             os.close(fd)
             raise
         self._fd, self._size, self._fd_id = fd, st.st_size, (st.st_ino, st.st_dev)
+        self._journaled = journaled and stat.S_ISREG(st.st_mode)
+        if journaled and not self._journaled:  # not a regular file (/dev/full, a pipe): written O_DSYNC
+            os.close(fd)
+            self._fd = None
+            fd = os.open(self.path, _OPEN_FLAGS | _DSYNC, 0o640)
+            self._fd = fd
         self._path_id = None
         if self._statx is not None:  # the path's identity as the per-batch check reads it, if it is this file
             identity = self._statx.identity(self._path_bytes)
@@ -294,6 +321,26 @@ class AuditLog(ThreadWriter):
         if created:
             self._fsync_dir()
             self._apply_retention()
+
+    def _open_journal(self) -> bool:
+        """Before the log file is opened: open the journal (created on first use) and write back what
+        it holds that the log files lack (a crash of the machine). False when it cannot be used (off,
+        or no space for it): the file is then appended to O_DSYNC, as without a journal."""
+        journal = self._journal
+        if journal is None:
+            return False
+        if not journal.is_open:
+            try:
+                is_regular = not self.path.exists() or stat.S_ISREG(os.stat(self.path).st_mode)
+                if not is_regular:
+                    return False
+                journal.open()
+            except OSError as exc:
+                log.warning("audit_journal_unavailable", path=str(journal.path), error=describe(exc),
+                            message="batches are appended to the log file O_DSYNC instead")
+                return False
+        journal.recover(self.path, rotated_files(self.path))
+        return True
 
     def _resume_from_rotated(self) -> None:
         assert self._chain is not None
@@ -349,8 +396,17 @@ class AuditLog(ThreadWriter):
                 os.ftruncate(self._fd, truncate_to)
             except OSError:
                 pass  # a torn tail left behind is set aside when the file is next opened
+        if self._journaled:  # what the journal holds for this file, made durable in the file itself
+            journal = self._journal
+            assert journal is not None
+            try:
+                os.fdatasync(self._fd)
+                journal.reset()
+            except OSError as exc:  # the frames stay: the next start writes them back (by inode)
+                log.error("audit_log_not_synced", path=str(self.path), error=describe(exc))
         os.close(self._fd)
         self._fd = None
+        self._journaled = False
 
     def _fsync_dir(self) -> None:
         try:
