@@ -168,8 +168,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--work-us", type=float, default=100.0, help="Python on the loop per request (default 100)")
     parser.add_argument("--no-sync", action="store_true", help="write without O_DSYNC (not durable)")
-    parser.add_argument("--journal-mb", type=int, default=16,
-                        help="the durability journal's size (gateway/audit/journal.py; 0: append O_DSYNC; default 16)")
+    parser.add_argument("--journal-mb", type=int, default=8,
+                        help="the durability journal's size (gateway/audit/journal.py; 0: append O_DSYNC; default 8)")
     parser.add_argument("--prepared", action="store_true",
                         help="request records as template + values rendered at seal (before the spliced records)")
     parser.add_argument("--waiter", action="store_true",
