@@ -201,7 +201,8 @@ WRITER = textwrap.dedent(
     from gateway.audit.file_sink import AuditLog
 
     async def main():
-        log = AuditLog(Path(sys.argv[1]), instance="gw1", key=bytes(range(32)), fsync_interval_ms=0)
+        journal = {"journal_bytes": int(sys.argv[2])} if len(sys.argv) > 2 else {}  # else the default
+        log = AuditLog(Path(sys.argv[1]), instance="gw1", key=bytes(range(32)), fsync_interval_ms=0, **journal)
         await log.start()
         i = 0
         while True:

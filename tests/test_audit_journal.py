@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -20,31 +19,9 @@ import pytest
 from gateway.audit.file_sink import AuditLog
 from gateway.audit.journal import HEADER_SIZE, Frame, Journal, encode_frame, journal_path, read_frames
 from gateway.audit.verify import iter_records, verify_files
+from test_audit_file_sink import WRITER  # appends batches of 16 records, printing the last acknowledged
 
 KEY = bytes(range(32))
-
-WRITER = textwrap.dedent(
-    """
-    import asyncio, sys
-    from pathlib import Path
-    from gateway.audit.file_sink import AuditLog
-
-    async def main():
-        log = AuditLog(Path(sys.argv[1]), instance="gw1", key=bytes(range(32)), fsync_interval_ms=0,
-                       journal_bytes=int(sys.argv[2]))
-        await log.start()
-        i = 0
-        while True:
-            batch = [log.append({"type": "request", "request_id": f"r{i + k}", "pad": "x" * 300})
-                     for k in range(8)]
-            await asyncio.gather(*batch)
-            print(i + 7, flush=True)  # acknowledged: a result could be released now
-            i += 8
-
-    asyncio.run(main())
-    """
-)
-
 
 def _write_then_kill(path: Path, journal_bytes: int, at_least: int) -> int:
     """A writer process appending until ``at_least`` records are acknowledged, then SIGKILLed; returns
@@ -135,7 +112,7 @@ def test_a_full_journal_starts_over_once_the_log_file_is_durable(tmp_path: Path)
     """A 64 KB journal wraps many times; after a crash only what the last wrap's fdatasync did not
     cover (from the journal's first frame on) can be lost from the file, and it is written back."""
     path = tmp_path / "requests.jsonl"
-    acked = _write_then_kill(path, 64 * 1024, 3000)  # past WRITEBACK_BYTES: writeback started too
+    acked = _write_then_kill(path, 64 * 1024, 800)  # past WRITEBACK_BYTES: writeback started too
     frames = read_frames(journal_path(path))
     assert frames and frames[0].offset > 0  # it wrapped: older batches are durable in the file itself
     assert sum(len(f.data) + HEADER_SIZE for f in frames) <= 64 * 1024

@@ -33,7 +33,7 @@ import structlog
 
 from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.tips import tip_path, write_tip
-from gateway.audit.files import read_ends, rotated_files, rotated_name
+from gateway.audit.files import fsync_dir, read_ends, rotated_files, rotated_name
 from gateway.audit.group_commit import SinkError, describe
 from gateway.audit.journal import DEFAULT_BYTES, Journal, journal_path
 from gateway.audit.keyfile import key_path_for, load_or_create_key
@@ -284,7 +284,7 @@ class AuditLog(ThreadWriter):
             os.rename(self.path, moved)
             log.warning("audit_torn_line", path=str(moved), message="the log ended in a torn line (crash); rotated")
             self._pending.append(checkpoint_record("rotate", time=utc_now(), previous_file=moved.name, torn=True))
-            self._fsync_dir()
+            fsync_dir(self.path.parent)
             ends = read_ends(self.path)
         if ends.last is not None:
             if ends.last.get("instance") != self.instance:
@@ -319,7 +319,7 @@ class AuditLog(ThreadWriter):
         self._file_day = str((ends.first or {}).get("time", utc_now()))[:10]
         self._day_end = _day_end(self._file_day)
         if created:
-            self._fsync_dir()
+            fsync_dir(self.path.parent)
             self._apply_retention()
 
     def _open_journal(self) -> bool:
@@ -407,13 +407,3 @@ class AuditLog(ThreadWriter):
         os.close(self._fd)
         self._fd = None
         self._journaled = False
-
-    def _fsync_dir(self) -> None:
-        try:
-            fd = os.open(self.path.parent, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

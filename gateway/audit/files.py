@@ -27,6 +27,18 @@ class FileEnds:
     size: int
 
 
+def fsync_dir(folder: Path) -> None:
+    """Make a folder's entries durable (a file created or renamed in it); best effort."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def rotated_name(active: Path, first_seq: int) -> Path:
     """Where the active file goes when rotated (a suffix is added if that name is taken)."""
     candidate = active.with_name(f"{active.stem}.{first_seq:012d}{active.suffix}")

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import structlog
 
+from gateway.audit.files import fsync_dir
+
 log = structlog.get_logger("gateway.audit")
 
 _MAGIC = b"\xffGWJ"
@@ -144,7 +146,7 @@ class Journal:
                 while pos < self.size:
                     pos += os.pwrite(fd, chunk[: self.size - pos], pos)
                 os.fsync(fd)
-                self._fsync_dir()
+                fsync_dir(self.path.parent)
             else:
                 self.size = have
             frames = read_frames(self.path)
@@ -222,15 +224,6 @@ class Journal:
             os.close(self._fd)
             self._fd = None
 
-    def _fsync_dir(self) -> None:
-        try:
-            fd = os.open(self.path.parent, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _restore(path: Path, frames: list[Frame]) -> int:

@@ -53,13 +53,9 @@ static int should_fail(size_t count) {
     return n > 0 && ++writes % n == 0 && count > 1;
 }
 
-ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
-    if (!real_write)
-        real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-    if (!real_pwrite)
-        real_pwrite = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-    if (!is_dsync(fd))
-        return real_pwrite(fd, buf, count, offset);
+/* Before a write of count bytes to an O_DSYNC file: 0 to write it all, -1 to fail it (ENOSPC), or the
+ * shorter count to write instead (SLOWSYNC_FAIL_EVERY's short write, the ENOSPC following it). */
+static ssize_t injected(size_t count) {
     if (fail_next) {
         fail_next = 0;
         errno = ENOSPC;
@@ -67,8 +63,21 @@ ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
     }
     if (should_fail(count)) {
         fail_next = 1;
-        return real_pwrite(fd, buf, count / 2, offset);
+        return (ssize_t)(count / 2);
     }
+    return 0;
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
+    if (!real_write)
+        real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (!real_pwrite)
+        real_pwrite = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+    if (!is_dsync(fd))
+        return real_pwrite(fd, buf, count, offset);
+    ssize_t cut = injected(count);
+    if (cut != 0)
+        return cut < 0 ? -1 : real_pwrite(fd, buf, (size_t)cut, offset);
     ssize_t done = real_pwrite(fd, buf, count, offset);
     delay();
     /* a journal frame: magic \xffGWJ, generation u32, inode u64, offset u64, length u32, crc u32 */
@@ -95,15 +104,9 @@ ssize_t write(int fd, const void *buf, size_t count) {
         real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
     if (!is_dsync(fd))
         return real_write(fd, buf, count);
-    if (fail_next) {
-        fail_next = 0;
-        errno = ENOSPC;
-        return -1;
-    }
-    if (should_fail(count)) {
-        fail_next = 1;
-        return real_write(fd, buf, count / 2);
-    }
+    ssize_t cut = injected(count);
+    if (cut != 0)
+        return cut < 0 ? -1 : real_write(fd, buf, (size_t)cut);
     ssize_t done = real_write(fd, buf, count);
     delay();
     struct stat st;
