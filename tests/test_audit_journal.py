@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -191,3 +192,45 @@ def test_journal_off_and_sync_off_append_as_before(tmp_path: Path) -> None:
         asyncio.run(go())
         assert not journal_path(path).exists()
         assert _request_ids(folder) == ["r1"]
+
+
+FULL = textwrap.dedent(
+    """
+    import asyncio, resource, signal, sys
+    from pathlib import Path
+    from gateway.audit.file_sink import AuditLog
+    from gateway.errors import AuditUnavailable
+
+    async def main():
+        path = Path(sys.argv[1])
+        log = AuditLog(path, instance="gw1", key=bytes(range(32)))
+        await log.start()
+        for i in range(3):
+            await log.append({"type": "request", "request_id": f"r{i}"})
+        assert log._journaled
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        limit = path.stat().st_size + 40  # the next batch fits only in part: a short write, then EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+        try:
+            await log.append({"type": "request", "request_id": "refused", "pad": "x" * 500})
+        except AuditUnavailable as exc:
+            print("refused:", exc.detail)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        await log.append({"type": "request", "request_id": "r3"})
+        await log.close()
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_failed_append_to_the_log_file_refuses_the_batch_and_cuts_it_off(tmp_path: Path) -> None:
+    """The journaled sink's plain append fails for real (RLIMIT_FSIZE: a short write, then EFBIG): the
+    batch is refused, its partial bytes cut off, and the log resumes in the same chain."""
+    path = tmp_path / "requests.jsonl"
+    done = subprocess.run([sys.executable, "-c", FULL, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused:" in done.stdout and "File too large" in done.stdout, done.stdout
+    assert _request_ids(tmp_path) == ["r0", "r1", "r2", "r3"]
+    result = verify_files([tmp_path], KEY)
+    assert result.ok, result.findings

@@ -94,6 +94,23 @@ def _held_stat() -> _HeldStat | None:
         return None
 
 
+def _held_write() -> Any:
+    """A ``write(fd, data)`` that keeps the GIL (libc's ``write`` through ``ctypes.PyDLL``), for the
+    journal's plain append to the log file: a page-cache write of a few kilobytes. ``os.write``
+    releases the GIL, and the writer thread then waits for the loop to hand it back (up to the switch
+    interval at load) before it can start the batch's durable write. None where libc has none."""
+    try:
+        func = ctypes.PyDLL(None, use_errno=True).write
+    except (AttributeError, OSError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+    func.restype = ctypes.c_ssize_t
+    return func
+
+
+_WRITE_HELD = _held_write()
+
+
 class _PathMoved(Exception):
     """The open file is no longer the one at the log's path."""
 
@@ -257,7 +274,13 @@ class AuditLog(ThreadWriter):
                 raise _PathMoved() from None
             if on_disk.st_ino != self._fd_id[0] or on_disk.st_dev != self._fd_id[1]:
                 raise _PathMoved()
-        written = os.write(fd, data)
+        if self._journaled and _WRITE_HELD is not None:  # a plain append: the GIL kept (_held_write)
+            written = _WRITE_HELD(fd, data, len(data))
+            if written < 0:
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code), self._path_text)
+        else:
+            written = os.write(fd, data)
         if written < len(data):  # a short write (rare): the rest, until all of it is on disk
             view = memoryview(data)[written:]
             while view:
