@@ -234,3 +234,25 @@ def test_a_failed_append_to_the_log_file_refuses_the_batch_and_cuts_it_off(tmp_p
     assert _request_ids(tmp_path) == ["r0", "r1", "r2", "r3"]
     result = verify_files([tmp_path], KEY)
     assert result.ok, result.findings
+
+
+def test_a_second_process_on_the_same_log_touches_neither_the_journal_nor_the_file(tmp_path: Path) -> None:
+    """The journal is locked before anything is recovered from it: a second gateway on the same path
+    (here, a second sink in this process: flock locks are per open file) is refused at once."""
+    path = tmp_path / "requests.jsonl"
+
+    async def go() -> None:
+        first = AuditLog(path, instance="gw1", key=KEY)
+        await first.start()
+        await first.append({"type": "request", "request_id": "r1"})
+        before = (path.read_bytes(), journal_path(path).read_bytes())
+        second = AuditLog(path, instance="gw1", key=KEY)
+        await second.start()
+        assert not second.available and second._fd is None
+        assert (path.read_bytes(), journal_path(path).read_bytes()) == before
+        await second.close()
+        await first.append({"type": "request", "request_id": "r2"})
+        await first.close()
+
+    asyncio.run(go())
+    assert _request_ids(tmp_path) == ["r1", "r2"] and verify_files([tmp_path], KEY).ok

@@ -35,7 +35,7 @@ from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.tips import tip_path, write_tip
 from gateway.audit.files import fsync_dir, read_ends, rotated_files, rotated_name
 from gateway.audit.group_commit import SinkError, describe
-from gateway.audit.journal import DEFAULT_BYTES, Journal, journal_path
+from gateway.audit.journal import DEFAULT_BYTES, Journal, JournalBusy, journal_path
 from gateway.audit.keyfile import key_path_for, load_or_create_key
 from gateway.audit.literals import LiteralHasher
 from gateway.audit.writer_thread import ThreadWriter
@@ -358,6 +358,8 @@ class AuditLog(ThreadWriter):
                 if not is_regular:
                     return False
                 journal.open()
+            except JournalBusy:
+                raise SinkError(f"another gateway process is writing {self.path}") from None
             except OSError as exc:
                 log.warning("audit_journal_unavailable", path=str(journal.path), error=describe(exc),
                             message="batches are appended to the log file O_DSYNC instead")

@@ -28,6 +28,7 @@ batch from it on is written again, and the file is fdatasync'ed. Then the journa
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import struct
 import zlib
@@ -117,6 +118,10 @@ def read_frames(path: Path) -> list[Frame]:
     return frames
 
 
+class JournalBusy(Exception):
+    """Another process holds the journal (and so writes its log)."""
+
+
 class Journal:
     """One log file's journal (see the module docstring); used by the file sink's writer thread only."""
 
@@ -124,6 +129,7 @@ class Journal:
         self.path = path
         self.size = max(size, 64 * 1024)
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self._pos = 0
         self._unwritten = 0  # bytes of the log file written since its writeback was last started
         self._generation = int.from_bytes(os.urandom(4), "little") or 1
@@ -134,11 +140,16 @@ class Journal:
 
     def open(self) -> None:
         """Open the journal, creating (and filling with zeros, durably) a missing or short one. Raises
-        OSError (no space for it, say): the sink then appends to the log file ``O_DSYNC`` instead."""
+        OSError (no space for it, say): the sink then appends to the log file ``O_DSYNC`` instead; and
+        :class:`JournalBusy` when another process holds it (an exclusive ``flock`` while open)."""
         if self._fd is not None:
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o640)
         try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # before anything is written or recovered
+            except BlockingIOError:
+                raise JournalBusy(str(self.path)) from None
             have = os.fstat(fd).st_size
             if have < self.size:  # written, not just allocated: an overwrite must change no metadata
                 chunk = bytes(min(_FILL_CHUNK, self.size))
@@ -152,12 +163,11 @@ class Journal:
             frames = read_frames(self.path)
             if frames:
                 self._generation = frames[0].generation
-            os.close(fd)
-            fd = os.open(self.path, os.O_WRONLY | os.O_DSYNC | getattr(os, "O_CLOEXEC", 0))
+            durable = os.open(self.path, os.O_WRONLY | os.O_DSYNC | getattr(os, "O_CLOEXEC", 0))
         except BaseException:
             os.close(fd)
             raise
-        self._fd = fd
+        self._fd, self._lock_fd = durable, fd  # the lock is held by the first descriptor, kept open
 
     def recover(self, active: Path, rotated: list[Path]) -> int:
         """Write back into the log files every batch the journal holds that they lack (after a crash of
@@ -220,9 +230,10 @@ class Journal:
         self._unwritten = 0
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._lock_fd = None
 
 
 
