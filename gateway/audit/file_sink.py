@@ -245,13 +245,18 @@ class AuditLog(ThreadWriter):
             self._file_first_seq = mark[0] + 1
         self._size += len(data)
         self._flushed(len(records))
+        return errors
+
+    def _after_batch(self) -> None:
+        """After a batch was handed back: the tip file, when the batch set one (a checkpoint, or once a
+        second). Its rewrite (a read, a temporary file, an fsync, a rename: a dozen system calls that
+        each give the GIL up) no longer delays the answers of the batch it anchors."""
         if self._tip is not None:
             tip, self._tip = self._tip, None
             try:
                 write_tip(tip_path(self.path), tip)
             except OSError as exc:  # the log itself is durable; the anchor is late until the next checkpoint
                 log.warning("audit_tip_not_written", path=str(tip_path(self.path)), error=describe(exc))
-        return errors
 
     # -- blocking work, on the writer thread ------------------------------------------------------
 

@@ -81,6 +81,10 @@ class ThreadWriter(GroupCommitSink):
         """Seal ``records`` into the chain and make them durable (blocking; on the writer thread)."""
         raise NotImplementedError
 
+    def _after_batch(self) -> None:
+        """On the writer thread, after a batch that was made durable was handed back: work that need
+        not delay its answers (the file sink's tip file)."""
+
     # -- on the loop -------------------------------------------------------------------------------
 
     def _start_writer(self) -> None:
@@ -221,6 +225,7 @@ class ThreadWriter(GroupCommitSink):
                 else:
                     self._batch_done(batch, errors)
                     back(batch, errors, None)
+                    self._after_batch()
         except BaseException:  # a bug here must not leave the waiters and close() hanging
             log.exception("audit_writer_thread_died", instance=self.instance)
             self._failing = cause = self._failing or "the writer thread stopped"
