@@ -1,9 +1,11 @@
 """The file sink: the request log in a local file, ``append`` returning once the line is on disk.
 
 Group commit on a dedicated writer thread (:mod:`gateway.audit.writer_thread`): the loop only queues;
-the thread seals whatever is queued and writes it with one ``write`` on a file opened ``O_DSYNC``
-(the write returns once the data is on disk: a write and an fdatasync in one system call, one GIL
-release), then hands the batch back to the loop once. Batches grow by themselves under load (the loop
+the thread seals whatever is queued, appends it to the log file with a plain ``write`` (the GIL kept)
+and makes it durable with one ``O_DSYNC`` write of a frame into the journal beside it
+(:mod:`gateway.audit.journal`: an overwrite of preallocated blocks, no metadata to commit), then hands
+the batch back to the loop once. Without the journal (``journal_bytes=0``, or no room for it) the log
+file itself is opened ``O_DSYNC`` and the one write makes the batch durable. Batches grow by themselves under load (the loop
 keeps queueing while the disk works); a lone client never waits for a timer. Rotation, the
 moved-file check, retention and the tip file all run on that thread too, never on the loop.
 
