@@ -146,3 +146,17 @@ def test_a_tail_cut_while_the_gateway_runs_is_seen_within_a_second(dmv_dsn: str,
         _cut(log, 6)
         cut = _gateway("audit", "verify", str(tmp_path))
         assert cut.returncode == 1 and "cut off the end" in cut.stderr, cut.stderr
+
+
+def test_the_tip_file_keeps_other_instances_and_is_replaced_whole(tmp_path: Path) -> None:
+    """write_tip reads the file once, then rewrites it from what it returned: another instance's entry
+    found there stays, and no temporary file is left beside it."""
+    from gateway.audit.tips import read_tip_instances, write_tip
+
+    path = tmp_path / "requests.tip.json"
+    path.write_text(json.dumps({"version": 1, "instances": {"other": {"seq": 7, "hash": "h7", "time": "t"}}}))
+    known = write_tip(path, {"instance": "gw1", "seq": 1, "hash": "a", "time": "t1"})
+    known = write_tip(path, {"instance": "gw1", "seq": 2, "hash": "b", "time": "t2"}, known)
+    assert read_tip_instances(path) == {"other": {"seq": 7, "hash": "h7", "time": "t"},
+                                        "gw1": {"seq": 2, "hash": "b", "time": "t2"}}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["requests.tip.json"]

@@ -164,6 +164,7 @@ class AuditLog(ThreadWriter):
         # to the log file O_DSYNC; None: off (sync off, journal_bytes 0)
         self._journal = Journal(journal_path(self.path), journal_bytes) if sync and journal_bytes > 0 else None
         self._journaled = False  # the open file is written through the journal (else O_DSYNC, when sync)
+        self._tip_instances: dict[str, Any] | None = None  # what the tip file holds, once it was read
         self._fd_id: tuple[int, int] = (0, 0)  # (inode, device) of the open file
         self._size = 0
         self._file_first_seq: int | None = None
@@ -256,8 +257,9 @@ class AuditLog(ThreadWriter):
         if self._tip is not None:
             tip, self._tip = self._tip, None
             try:
-                write_tip(tip_path(self.path), tip)
+                self._tip_instances = write_tip(tip_path(self.path), tip, self._tip_instances)
             except OSError as exc:  # the log itself is durable; the anchor is late until the next checkpoint
+                self._tip_instances = None  # read the file afresh next time
                 log.warning("audit_tip_not_written", path=str(tip_path(self.path)), error=describe(exc))
 
     # -- blocking work, on the writer thread ------------------------------------------------------
