@@ -154,19 +154,26 @@ def test_skeleton_statements_are_the_constructed_ones() -> None:
     """A cached statement with another text's literals spliced in, and the individuals it names made
     from their recipes, equals the statement built by its constructor with those values."""
     cached = _statement(individuals=(NamedValue("person", ("1",)),))
-    recipes = (({"key": "person", "array": False, "kinds": ()}, ((True, 0),)),
-               ({"key": "combination", "array": False, "kinds": ()}, ((True, 1), (False, "x"), (False, 2))))
+    recipes = (({"key": "person", "array": False, "kinds": ("int",)}, ((True, 0),), "person", False, ("int",), True),
+               ({"key": "combination", "array": False, "kinds": ()}, ((True, 1), (False, "x"), (False, 2)),
+                "combination", False, (), False))
     fixed = _statement(kind="transaction", sql="BEGIN", parts=None, slots=())
-    entries = ((fixed, None, (), ()), (cached, cached.parts, (0, 1), recipes))
-    literals, values = ["42", "'it''s'"], hot.literal_values(["42", "'it''s'"])
-    assert values == ["42", "it's"]
-    out = hot.skeleton_statements(entries, StatementPlan, NamedValue, literals, values)
+    base = hot.statement_base(cached, cached.parts)
+    entries = ((fixed, None, (), (), None), (cached, cached.parts, (0, 1), recipes, base))
+    literals, values = ["042", "'it''s'"], hot.literal_values(["042", "'it''s'"])
+    assert values == ["042", "it's"]
+    found: list[str] = []
+    out = hot.skeleton_statements(entries, StatementPlan, NamedValue, literals, values, found)
     assert out[0] is fixed
-    expected = _statement(sql="SELECT a FROM t WHERE x = 42 AND y = 'it''s'", slots=("42", "it's"),
-                          individuals=(NamedValue("person", ("42",)), NamedValue("combination", ("it's", "x", 2))))
+    expected = _statement(sql="SELECT a FROM t WHERE x = 042 AND y = 'it''s'", slots=("042", "it's"),
+                          individuals=(NamedValue("person", ("042",), kinds=("int",)),
+                                       NamedValue("combination", ("it's", "x", 2))))
     assert out[1] == expected and out[1].parts is cached.parts
     assert out[1].individuals[1].resolve(["p1", "p2"]) == ["combination:it's|x|p2"]
     assert out[1].__dict__ == expected.__dict__  # every field, compared or not
+    assert found == ["person:42"] == [i for v in out[1].individuals for i in v.resolve(None)]  # $2 unbound: nobody
+    assert base["individuals"] == () and base["parts"] is cached.parts and cached.individuals  # the base, untouched
+    assert hot.skeleton_statements(entries, StatementPlan, NamedValue, literals, values) == out  # found is optional
 
 
 def test_skeleton_key_and_literals() -> None:

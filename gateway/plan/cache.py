@@ -27,7 +27,7 @@ from gateway.analyzer.classify import Classifier
 from gateway.catalog.model import Catalog
 from gateway.errors import SqlSyntaxError
 from gateway.analyzer.limits import AnalysisLimits
-from gateway.plan.hot import SKELETON_CHARS, is_plain, skeleton_analysis, skeleton_key, split_literals
+from gateway.plan.hot import SKELETON_CHARS, is_plain, skeleton_analysis, skeleton_key, split_literals, statement_base
 from gateway.plan.fresh import SLOT_TYPES, Fresh, Template, plan_fresh, render_literal, tokenize, utility_only
 from gateway.plan.passes import PASSES, Pass, PlanEnv
 from gateway.plan.types import Analysis, NamedValue, StatementPlan, denied, resolve_named
@@ -70,6 +70,9 @@ class _ShapeEntry:
     # keys of the skeletons that lead here, dropped with it; a key leaves when its skeleton leaves the
     # skeleton cache (a list that kept evicted keys grew without bound on ever new spellings of a shape)
     skeletons: set[tuple] = field(default_factory=set)
+    # per statement, what a skeleton hit's copy of it shares (hot.statement_base; None: a fixed
+    # statement): made with the entry's first skeleton, its bytes added to ``size``
+    bases: tuple[dict[str, Any] | None, ...] | None = None
 
 
 # What a cache entry holds, in bytes, as tracemalloc measures it (an analysis as it comes back from a
@@ -80,6 +83,7 @@ _SHAPE_BASE = 2500  # the entry, its Analysis, StatementPlan and template object
 _SHAPE_PER_TOKEN = 200  # the key: a (type, text) pair per token
 _SHAPE_PER_SQL_CHAR = 10  # the printed SQL, its template parts, the analysis strings
 _SHAPE_PER_ACCESS = 1000  # an access: column, tags, usages
+_SHAPE_PER_BASE = 700  # a templated statement's fields as one dict (_ShapeEntry.bases), once a skeleton leads there
 _EXACT_BASE = 256  # key, dict slot; the analysis is the shape entry's (a fresh plan)
 _EXACT_PER_CHAR = 3
 _EXACT_HIT_BASE = 800  # a shape hit's own Analysis and StatementPlan objects
@@ -209,7 +213,12 @@ class Analyzer:
                         tokens: list[Token], analysis: Analysis) -> None:
         """Keep ``skey`` when the tokenizer saw exactly the literals the expression split out (see the
         module docstring), and splicing them reproduces the shape hit just made."""
+        had_bases = entry.bases is not None
         skeleton = _Skeleton.learn(parts, entry, tokens)
+        if not had_bases and entry.bases is not None:  # made now: the entry (in the shape cache) holds more
+            grown = _SHAPE_PER_BASE * sum(base is not None for base in entry.bases)
+            entry.size += grown
+            self._shape_bytes += grown
         if skeleton is None:
             return
         spliced = skeleton.analysis(parts, parts[1::2])
@@ -269,9 +278,12 @@ _PLAIN_TOKENS = {TokenType.STRING: True, TokenType.NUMBER: False}
 
 class _Skeleton:
     """A shape entry reachable without the tokenizer: the token index of each literal of the split
-    text, the texts of the other tokens (for named individuals), the literal texts that must match."""
+    text, the texts of the other tokens (for named individuals), the literal texts that must match.
+    ``hot``: what the compiled cached decision (plan/hit.py) reads of it, in one tuple: the
+    statements, the fixed literals, the entry's analysis, whether it plans without a refusal (no
+    error, no refused individuals or accesses) and whether it is one read (one ``select``)."""
 
-    __slots__ = ("entry", "texts", "token_of", "fixed", "statements")
+    __slots__ = ("entry", "texts", "token_of", "fixed", "statements", "hot")
 
     def __init__(self, entry: _ShapeEntry, texts: list[str], token_of: tuple[int, ...]) -> None:
         self.entry = entry
@@ -279,18 +291,27 @@ class _Skeleton:
         self.token_of = token_of
         literal_of = {t: k for k, t in enumerate(token_of)}
         fixed: list[tuple[int, str]] = []
+        bases = entry.bases
+        if bases is None:  # shared by every skeleton of the entry
+            bases = entry.bases = tuple(None if template is None else statement_base(plan, template.parts)
+                                        for plan, template in zip(entry.analysis.statements, entry.templates))
         # per statement (hot.skeleton_statements): the cached plan, its template parts (None: a fixed
-        # statement), the literal number of each slot, the recipes of the individuals it names
-        statements: list[tuple[StatementPlan, tuple[str, ...] | None, tuple[int, ...], tuple[Any, ...]]] = []
-        for plan, template in zip(entry.analysis.statements, entry.templates):
+        # statement), the literal number of each slot, the recipes of the individuals it names, its base
+        statements: list[tuple[StatementPlan, tuple[str, ...] | None, tuple[int, ...], tuple[Any, ...],
+                               dict[str, Any] | None]] = []
+        for plan, template, base in zip(entry.analysis.statements, entry.templates, bases):
             if template is None:
-                statements.append((plan, None, (), ()))
+                statements.append((plan, None, (), (), None))
                 continue
             fixed.extend((literal_of[i], text) for i, text in template.fixed.items())
             statements.append((plan, template.parts, tuple(literal_of[i] for i in template.slots),
-                               _named_recipes(plan, texts, literal_of)))
+                               _named_recipes(plan, texts, literal_of), base))
         self.fixed = tuple(fixed)
         self.statements = tuple(statements)
+        analysis = entry.analysis
+        plannable = analysis.error is None and not analysis.refused_individuals and not analysis.refused_accesses
+        one_read = len(analysis.statements) == 1 and analysis.statements[0].kind == "select"
+        self.hot = (self.statements, self.fixed, analysis, plannable, one_read)
 
     @classmethod
     def learn(cls, parts: list[str], entry: _ShapeEntry, tokens: list[Token]) -> _Skeleton | None:
@@ -332,7 +353,8 @@ class _Skeleton:
 def _named_recipes(plan: StatementPlan, texts: list[str], literal_of: dict[int, int]) -> tuple[Any, ...]:
     """How :func:`resolve_named_texts` builds each individual ``plan`` names from a skeleton hit's
     literal values: (the NamedValue fields every individual of it shares, ((True, literal number) or
-    (False, the part as is), ...))."""
+    (False, the part as is), ...), its key, array and kinds, whether every part is a text: what
+    ``hot.skeleton_statements`` resolves it with)."""
     recipes = []
     for item in plan.named:
         recipe: list[tuple[bool, Any]] = []
@@ -344,7 +366,9 @@ def _named_recipes(plan: StatementPlan, texts: list[str], literal_of: dict[int, 
                 recipe.append((True, k) if k is not None else (False, texts[value.pos]))
             else:
                 recipe.append((False, value.text))
-        recipes.append(({"key": item.key, "array": item.array, "kinds": item.kinds}, tuple(recipe)))  # shared, parts
+        texts_only = all(is_literal or isinstance(x, str) for is_literal, x in recipe)
+        recipes.append(({"key": item.key, "array": item.array, "kinds": item.kinds}, tuple(recipe),  # shared, parts
+                        item.key, item.array, item.kinds, texts_only))
     return tuple(recipes)
 
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 from time import time
 from typing import Any
 
-from gateway.plan.hot import SKELETON_CHARS, RequestIds, is_plain, named, request_plan, skeleton_analysis, split_literals
-from gateway.plan.types import Analysis, NamedValue, StatementPlan
+from gateway.plan.hot import SKELETON_CHARS, RequestIds, is_plain, literal_values, named, skeleton_statements, split_literals
+from gateway.plan.types import NamedValue, StatementPlan
 from gateway.policy.types import Profile
 
 _new = object.__new__
@@ -37,7 +37,7 @@ _new = object.__new__
 class HotContext:
     """What a session context's cached decisions share (see the module docstring)."""
 
-    def __init__(self, gw: Any, ctx: Any, hit: tuple[Any, ...]) -> None:
+    def __init__(self, gw: Any, ctx: Any, hit: tuple[Any, ...], defaults: dict[str, Any]) -> None:
         self.ctx = ctx
         self.hit = hit  # the Gateway's profile entry this was made from: (ctx, day, profile)
         profile: Any = hit[2]
@@ -55,25 +55,43 @@ class HotContext:
         self.max_values: int = naming.max_values if naming is not None else 0
         caps = profile.caps
         self.limited = caps.requests_per_minute is not None or caps.individuals_per_day is not None
+        # every Plan field a cached decision of this context gives the same value (``request_plan``:
+        # the defaults, the profile, the basis, no error), as one plain dict: a plan is a copy of it
+        # with the request's own fields put in
+        base: dict[str, Any] = {"request_id": "", "sql": "", "statements": (), "decision": None, "error": None,
+                                "profile": profile}
+        base.update(defaults)
+        base["basis"] = self.basis
+        self.plan_base = base
 
     def current(self, gw: Any, hit: tuple[Any, ...]) -> bool:
         return (self.hit is hit and self.analyzer is gw.analyzer and self.policy is gw.policy
                 and self.requesters is gw.requesters)
 
-    def analysis(self, sql: str) -> Any:
-        """The cached analysis of ``sql`` (``Analyzer.cached``: the exact cache, then the skeleton
-        cache) when it plans without a refusal, else None (the shape cache, a fresh plan and every
-        refusal are the Gateway's)."""
-        found = self._cached(sql)
-        if found is None or found.error is not None or found.refused_individuals or found.refused_accesses:
-            return None
-        return found
+    def new_plan(self, plan_cls: Any, request_id: str, sql: str, statements: tuple[Any, ...], decision: Any,
+                 cache: str, tokens: Any, literals: Any, origin: Any, individuals: tuple[str, ...]) -> Any:
+        """``request_plan`` of this context's profile and basis: the Plan of a cached analysis."""
+        plan = _new(plan_cls)
+        fields: dict[str, Any] = plan.__dict__
+        fields.update(self.plan_base)  # a plain dict into an empty one: one copy of its table
+        fields["request_id"] = request_id
+        fields["sql"] = sql
+        fields["statements"] = statements
+        fields["decision"] = decision
+        fields["cache"] = cache
+        fields["tokens"] = tokens
+        fields["literals"] = literals
+        fields["origin"] = origin
+        fields["individuals"] = individuals
+        return plan
 
-    def _cached(self, sql: str) -> Any:
-        pkey = self.pkey
-        found = self.exact.get((pkey, sql))
-        if found is not None:
-            return found
+    def exact_hit(self, sql: str) -> Any:
+        """The exact cache's analysis of ``sql`` (``Analyzer.cached``'s first look), or None."""
+        return self.exact.get((self.pkey, sql))
+
+    def skeleton_hit(self, sql: str) -> tuple[Any, list[str], list[str]] | None:
+        """The skeleton cache's entry of ``sql`` (``Analyzer.cached`` after an exact miss) and the
+        text's split (parts, literals), when ``sql`` is plain and its skeleton known; else None."""
         if len(sql) > SKELETON_CHARS or not is_plain(sql):
             return None
         parts = split_literals(sql)
@@ -81,10 +99,16 @@ class HotContext:
         kinds: list[bool] = []
         for lit in literals:
             kinds.append(ord(lit[0]) == 39)
-        skeleton = self.skeletons.get((pkey, "\x00".join(parts[0::2]), tuple(kinds)))
+        skeleton = self.skeletons.get((self.pkey, "\x00".join(parts[0::2]), tuple(kinds)))
         if skeleton is None:
             return None
-        return skeleton_analysis(skeleton, Analysis, StatementPlan, NamedValue, parts, literals)
+        return skeleton, parts, literals
+
+
+def _plannable(analysis: Any) -> bool:
+    """A cached analysis the cached decision plans: no error, no refused individuals or accesses (the
+    refusals are the Gateway's)."""
+    return analysis.error is None and not analysis.refused_individuals and not analysis.refused_accesses
 
 
 class HotPlanner:
@@ -94,6 +118,7 @@ class HotPlanner:
         self.gw = gw
         self.plan_cls = plan_cls
         self.defaults = plan_defaults
+        self.ids: RequestIds = gw._ids  # the Gateway's request ids (made before this, never replaced)
         self.contexts: dict[int, HotContext] = {}
 
     def context(self, ctx: Any) -> HotContext | None:
@@ -109,7 +134,7 @@ class HotPlanner:
             return found
         if gw.analyzer is None:
             return None
-        made = HotContext(gw, ctx, hit)
+        made = HotContext(gw, ctx, hit, self.defaults)
         contexts = self.contexts
         if len(contexts) > 10000:
             contexts.clear()
@@ -125,24 +150,28 @@ class HotPlanner:
         hot = self.context(ctx)
         if hot is None:
             return None
-        analysis = hot.analysis(sql)
-        if analysis is None:
+        found = hot.exact_hit(sql)
+        if found is None:
+            return self.skeleton_plan(hot, ctx, sql, True)
+        if not _plannable(found):
             return None
-        statements: tuple[Any, ...] = analysis.statements
+        statements: tuple[Any, ...] = found.statements
         if len(statements) != 1 or statements[0].kind != "select":
             return None
         individuals = named(statements, None)
-        return self.admitted(hot, ctx, self.plan(hot, sql, analysis, individuals), individuals)
+        return self.admitted(hot, ctx, self.exact_plan(hot, sql, found, individuals), individuals)
 
     def parse(self, ctx: Any, sql: str) -> Any:
         """A Parse's plan when the caches know the statement (``plan_hot(ctx, sql)``); else None."""
         hot = self.context(ctx)
         if hot is None:
             return None
-        analysis = hot.analysis(sql)
-        if analysis is None:
+        found = hot.exact_hit(sql)
+        if found is None:
+            return self.skeleton_plan(hot, ctx, sql, False)
+        if not _plannable(found):
             return None
-        return self.plan(hot, sql, analysis, ())
+        return self.exact_plan(hot, sql, found, ())
 
     def bind(self, ctx: Any, held: Any, params: Any) -> Any:
         """``admit(ctx, rebind(ctx, held), params)`` in one copy of ``held``, when it still holds (see
@@ -160,14 +189,46 @@ class HotPlanner:
         plan = _new(held.__class__)
         fields: dict[str, Any] = plan.__dict__
         fields.update(held.__dict__)
-        fields["request_id"] = self.gw._ids.next()
+        fields["request_id"] = self.ids.next()
         fields["individuals"] = individuals
         return self.admitted(hot, ctx, plan, individuals)
 
-    def plan(self, hot: HotContext, sql: str, analysis: Any, individuals: tuple[str, ...]) -> Any:
-        """``Gateway._finish`` of a cached analysis without an error, naming ``individuals``."""
-        ids: RequestIds = self.gw._ids
-        return request_plan(self.plan_cls, self.defaults, ids.next(), sql, analysis, hot.profile, hot.basis, individuals)
+    def exact_plan(self, hot: HotContext, sql: str, analysis: Any, individuals: tuple[str, ...]) -> Any:
+        """``Gateway._finish`` of an exact hit without an error, naming ``individuals``."""
+        origin = analysis.origin
+        return hot.new_plan(self.plan_cls, self.ids.next(), sql, analysis.statements, analysis.decision,
+                            analysis.cache, analysis.tokens, analysis.literals,
+                            origin if origin is not None else analysis, individuals)
+
+    def skeleton_plan(self, hot: HotContext, ctx: Any, sql: str, query: bool) -> Any:
+        """A skeleton hit's plan (``Gateway._finish`` of ``_Skeleton.analysis``, without that analysis:
+        the Plan is made from the skeleton's entry directly); ``query``: only one read, admitted,
+        its individuals named (``admit``). None where the Gateway decides."""
+        split = hot.skeleton_hit(sql)
+        if split is None:
+            return None
+        skeleton, parts, literals = split
+        spec: tuple[Any, ...] = skeleton.hot  # (statements, fixed, analysis, plannable, one read)
+        plannable: bool = spec[3]
+        one_read: bool = spec[4]
+        if not plannable or (query and not one_read):
+            return None
+        values = literal_values(literals)
+        fixed: tuple[Any, ...] = spec[1]
+        for k, text in fixed:
+            if values[k] != text:
+                return None
+        base = spec[2]  # the shape entry's analysis: the statements' origin
+        found: list[str] | None = [] if query else None
+        statements = skeleton_statements(spec[0], StatementPlan, NamedValue, literals, values, found)
+        individuals: tuple[str, ...] = ()
+        if found is not None:
+            individuals = tuple(found) if len(found) < 2 else tuple(dict.fromkeys(found))
+        plan = hot.new_plan(self.plan_cls, self.ids.next(), sql, statements, base.decision, "skeleton", None,
+                            (parts[0::2], tuple(values)), base, individuals)
+        if not query:
+            return plan
+        return self.admitted(hot, ctx, plan, individuals)
 
     def admitted(self, hot: HotContext, ctx: Any, plan: Any, individuals: tuple[str, ...]) -> Any:
         """``Gateway.admit`` past the binding: the per-request rules, when the profile has any."""

@@ -11,42 +11,63 @@ only assembles. Pure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from gateway.plan.keys import canonical
 
 _new = object.__new__
 
 
+#: "000" to "999": the last three digits of a request id
+_D3: Final = tuple([f"{i:03d}" for i in range(1000)])
+
+
 class RequestIds:
     """Request ids ``<6 hex>-<7 digits>``: one prefix per process start, a counter after it (a native
-    class when compiled: the increment runs without the interpreter, so threads never share a number)."""
+    class when compiled: the increment runs without the interpreter, so threads never share a number).
+    The text before the last three digits is formatted once per thousand ids (the f-string with its
+    format spec was ~5,000 instructions an id; this is a concatenation)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.count = 0
+        self.block: tuple[int, str] = (-1, "")  # (id // 1000, its text): one tuple, swapped whole
 
     def next(self) -> str:
-        self.count += 1
-        return f"{self.prefix}-{self.count:07d}"
+        n = self.count + 1
+        self.count = n
+        high = n // 1000
+        block = self.block
+        if block[0] != high:
+            block = (high, f"{self.prefix}-{high:04d}")  # f"{n:07d}" is f"{high:04d}" and three digits
+            self.block = block
+        return block[1] + _D3[n - high * 1000]
 
 
 def skeleton_statements(statements: tuple[Any, ...], statement_cls: Any, named_cls: Any, literals: list[str],
-                        values: list[str]) -> tuple[Any, ...]:
+                        values: list[str], found: list[str] | None = None) -> tuple[Any, ...]:
     """A skeleton hit's statements: each cached statement with this text's literals spliced into its
     template (``literals``: their texts as written, ``values``: their values). ``statements`` holds,
     per statement, (cached plan, template parts or None for a fixed statement, the literal number of
-    each slot, the recipes of the individuals it names). A recipe is (the fields every individual
-    of it shares, ((True, literal number) or (False, the part as is), ...))."""
+    each slot, the recipes of the individuals it names, the plan's fields as one dict with the
+    template parts and no individuals: what every text of the shape shares, made once per shape
+    entry). A recipe is (the fields every individual of it shares, ((True, literal number) or (False,
+    the part as is), ...), its key, whether it is an array, its kinds, whether every part is a text).
+    ``found``: given, the ``key:value`` texts of the individuals named are appended to it (what
+    :func:`named` of the statements without parameters gives, before its dedup)."""
     out: list[Any] = []
     for entry in statements:
         plan = entry[0]
         pieces = entry[1]
         if pieces is None:
             out.append(plan)
+            if found is not None:
+                for value in plan.individuals:
+                    found.extend(resolve_value(value, None))
             continue
         slots: tuple[int, ...] = entry[2]
         recipes: tuple[Any, ...] = entry[3]
+        base: dict[str, Any] = entry[4]
         text = [pieces[0]]
         slot_values: list[str] = []
         i = 1
@@ -55,9 +76,10 @@ def skeleton_statements(statements: tuple[Any, ...], statement_cls: Any, named_c
             text.append(pieces[i])
             slot_values.append(values[k])
             i += 1
-        fields: dict[str, Any] = plan.__dict__.copy()
+        statement = _new(statement_cls)
+        fields: dict[str, Any] = statement.__dict__
+        fields.update(base)  # a plain dict into an empty one: one copy of its table
         fields["sql"] = "".join(text)
-        fields["parts"] = pieces
         fields["slots"] = tuple(slot_values)
         if recipes:
             individuals: list[Any] = []
@@ -66,17 +88,39 @@ def skeleton_statements(statements: tuple[Any, ...], statement_cls: Any, named_c
                 for is_literal, x in recipe[1]:
                     parts.append(values[x] if is_literal else x)
                 value = _new(named_cls)
-                named: dict[str, Any] = value.__dict__
-                named.update(recipe[0])
-                named["parts"] = tuple(parts)
+                named_fields: dict[str, Any] = value.__dict__
+                named_fields.update(recipe[0])
+                named_fields["parts"] = tuple(parts)
                 individuals.append(value)
+                if found is not None:
+                    if recipe[3] or not recipe[5]:  # an array, or a parameter among the parts: as resolve does
+                        found.extend(resolve_value(value, None))
+                    else:
+                        found.append(_resolved(recipe[2], parts, recipe[4]))
             fields["individuals"] = tuple(individuals)
-        else:
-            fields["individuals"] = ()
-        statement = _new(statement_cls)
-        statement.__dict__.update(fields)
         out.append(statement)
     return tuple(out)
+
+
+def _resolved(key: str, parts: list[Any], kinds: tuple[str, ...]) -> str:
+    """:func:`resolve_value` of a value that is no array and whose parts are all texts (no parameter)."""
+    out: list[str] = []
+    i = 0
+    n = len(kinds)
+    for part in parts:
+        item: str = part
+        out.append(_canonical(item, kinds[i]) if i < n else item)
+        i += 1
+    return key + ":" + (out[0] if len(out) == 1 else "|".join(out))
+
+
+def statement_base(plan: Any, pieces: tuple[str, ...]) -> dict[str, Any]:
+    """What :func:`skeleton_statements` copies of a cached statement: its fields as one plain dict,
+    its template parts in, no individuals (a spliced statement's own are put in)."""
+    fields: dict[str, Any] = dict(plan.__dict__)
+    fields["parts"] = pieces
+    fields["individuals"] = ()
+    return fields
 
 
 #: longer texts have no skeleton entry (not worth one)
