@@ -117,8 +117,9 @@ def _resolved(key: str, parts: list[Any], kinds: tuple[str, ...]) -> str:
 def statement_base(plan: Any, pieces: tuple[str, ...]) -> dict[str, Any]:
     """What :func:`skeleton_statements` copies of a cached statement: its fields as one plain dict,
     its template parts in, no individuals (a spliced statement's own are put in)."""
-    fields: dict[str, Any] = dict(plan.__dict__)
-    fields["parts"] = pieces
+    fields: dict[str, Any] = {}
+    fields.update(plan.__dict__)  # a combined table (dict() of an instance's dict, compiled, shares its keys:
+    fields["parts"] = pieces      # a copy of such a dict inserts key by key)
     fields["individuals"] = ()
     return fields
 
