@@ -256,3 +256,25 @@ def test_a_second_process_on_the_same_log_touches_neither_the_journal_nor_the_fi
 
     asyncio.run(go())
     assert _request_ids(tmp_path) == ["r1", "r2"] and verify_files([tmp_path], KEY).ok
+
+
+def test_after_a_start_the_journal_holds_only_new_frames(tmp_path: Path) -> None:
+    """A start after a killed writer makes the files durable and resets the journal: the frames it
+    writes then are the only ones a walk finds, none left over from before the start after them."""
+    path = tmp_path / "requests.jsonl"
+    _write_then_kill(path, 16 * 1024 * 1024, 200)
+    before = read_frames(journal_path(path))
+    size = path.stat().st_size
+    assert len(before) > 3
+
+    async def go() -> None:
+        log = AuditLog(path, instance="gw1", key=KEY)
+        await log.start()
+        await log.append({"type": "request", "request_id": "after-restart"})
+        frames = read_frames(journal_path(path))
+        assert frames and all(f.offset >= size for f in frames), [f.offset for f in frames]
+        assert frames[0].generation != before[0].generation
+        await log.close()
+
+    asyncio.run(go())
+    assert verify_files([tmp_path], KEY).ok

@@ -171,7 +171,10 @@ class Journal:
 
     def recover(self, active: Path, rotated: list[Path]) -> int:
         """Write back into the log files every batch the journal holds that they lack (after a crash of
-        the machine); returns how many batches were written. Call before the log file is opened."""
+        the machine), make every file it names durable (after a killed process, what it wrote may be in
+        the page cache only), and, when the journal is open and every file was found, reset it: new
+        frames never follow stale ones of the same generation. Returns how many batches were written.
+        Call before the log file is opened."""
         frames = read_frames(self.path)
         if not frames:
             return 0
@@ -181,15 +184,18 @@ class Journal:
                 files[os.stat(candidate).st_ino] = candidate
             except OSError:
                 continue
-        restored = 0
+        restored, complete = 0, True
         for inode in dict.fromkeys(frame.inode for frame in frames):
             mine = [frame for frame in frames if frame.inode == inode]
             target = files.get(inode)
             if target is None:
                 log.error("audit_journal_file_missing", journal=str(self.path), inode=inode,
                           batches=len(mine), message="batches of a log file that is no longer there")
+                complete = False
                 continue
             restored += _restore(target, mine)
+        if complete and self._fd is not None:  # everything it held is durable in the files now
+            self.reset()
         return restored
 
     def write(self, inode: int, offset: int, data: bytes) -> None:
@@ -239,7 +245,8 @@ class Journal:
 
 def _restore(path: Path, frames: list[Frame]) -> int:
     """Make ``path`` hold every frame's batch at its offset: from the first that is not there, cut the
-    file there and write that batch and all after it; fdatasync. Returns the batches written."""
+    file there and write that batch and all after it; fdatasync (also when nothing was missing).
+    Returns the batches written."""
     with open(path, "r+b") as fh:
         size = os.fstat(fh.fileno()).st_size
         first = None
@@ -252,6 +259,7 @@ def _restore(path: Path, frames: list[Frame]) -> int:
                 first = i
                 break
         if first is None:
+            os.fdatasync(fh.fileno())
             return 0
         start = frames[first].offset
         if start > size:  # the file lost more than the journal holds: append (the chain shows the gap)
