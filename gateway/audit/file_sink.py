@@ -35,7 +35,7 @@ import structlog
 
 from gateway.audit.chain import ChainState, checkpoint_record
 from gateway.audit.tips import tip_path, write_tip
-from gateway.audit.files import fsync_dir, read_ends, rotated_files, rotated_name
+from gateway.audit.files import fsync_dir, read_ends, rotated_files, rotated_name, write_all
 from gateway.audit.group_commit import SinkError, describe
 from gateway.audit.journal import DEFAULT_BYTES, Journal, JournalBusy, journal_path
 from gateway.audit.keyfile import key_path_for, load_or_create_key
@@ -291,9 +291,7 @@ class AuditLog(ThreadWriter):
         else:
             written = os.write(fd, data)
         if written < len(data):  # a short write (rare): the rest, until all of it is on disk
-            view = memoryview(data)[written:]
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, memoryview(data)[written:])
         if self._journaled:
             journal = self._journal
             assert journal is not None

@@ -27,6 +27,13 @@ class FileEnds:
     size: int
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """``os.write`` until all of ``data`` is written (a short write is rare, but allowed)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a folder's entries durable (a file created or renamed in it); best effort."""
     try:

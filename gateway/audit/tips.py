@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.audit.files import write_all
+
 SUFFIX = ".tip.json"
 
 
@@ -60,9 +62,7 @@ def write_tip(path: Path, tip: dict[str, Any], instances: dict[str, Any] | None 
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
