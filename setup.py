@@ -4,7 +4,9 @@ The modules in :data:`COMPILED` (wire framing, codec helpers and message classes
 the request record's canonical JSON) are compiled into C extensions beside their ``.py`` sources, which stay in
 the package: a module whose extension is missing (or that ``GATEWAY_PURE_PYTHON=1`` forces, see
 ``gateway/_pure.py``) is imported from its source. ``GATEWAY_NO_COMPILE=1`` skips the build; a build
-that fails (no compiler, no Python headers, mypyc missing) warns and installs pure Python.
+that fails (no compiler, no Python headers, mypyc missing) warns and installs pure Python. Beside
+them, one plain C extension (:data:`DISK`, no mypyc): the request log's disk thread; without it the
+log's writer thread makes every write, as before.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 #: The compiled hot path (the same list is in gateway/_pure.py, which can force the sources).
@@ -60,6 +62,10 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
+            if ext.name == DISK.name:  # plain C, not mypyc: the request log then writes from its Python thread
+                print(f"warning: dmv-gateway: {ext.name} did not build ({exc}); the request log's writes "
+                      "stay on its Python thread", file=sys.stderr)
+                return
             _forget_sources()  # an older extension may still sit beside its source: never trust it
             _warn(f"{ext.name} did not build ({exc})")
 
@@ -80,10 +86,19 @@ def _forget_sources() -> None:
     Path("gateway/_hotpath_sources.txt").unlink(missing_ok=True)
 
 
+#: The request log's disk thread (plain C, no mypyc): durable writes made without the GIL
+#: (gateway/audit/_disk.c); without it the log's writer thread makes them, as before.
+DISK = Extension("gateway.audit._disk", ["gateway/audit/_disk.c"], extra_compile_args=["-O2"])
+
+
 def ext_modules() -> list[object]:
     if os.environ.get("GATEWAY_NO_COMPILE", "").lower() in ("1", "true", "yes"):
         _forget_sources()
         return []
+    return [DISK, *_mypyc_modules()]
+
+
+def _mypyc_modules() -> list[object]:
     try:
         from mypyc.build import mypycify
     except ImportError:

@@ -4,7 +4,9 @@ Group commit on a dedicated writer thread (:mod:`gateway.audit.writer_thread`): 
 the thread seals whatever is queued, appends it to the log file with a plain ``write`` (the GIL kept)
 and makes it durable with one ``O_DSYNC`` write of a frame into the journal beside it
 (:mod:`gateway.audit.journal`: an overwrite of preallocated blocks, no metadata to commit), then hands
-the batch back to the loop once. Without the journal (``journal_bytes=0``, or no room for it) the log
+the batch back to the loop once. Where the C disk thread is built, the usual batch is sealed and
+appended on the loop instead and only its journal frame is written off it (the loop lane, see
+:mod:`gateway.audit.writer_thread`). Without the journal (``journal_bytes=0``, or no room for it) the log
 file itself is opened ``O_DSYNC`` and the one write makes the batch durable. Batches grow by themselves under load (the loop
 keeps queueing while the disk works); a lone client never waits for a timer. Rotation, the
 moved-file check, retention and the tip file all run on that thread too, never on the loop.
@@ -138,8 +140,10 @@ class AuditLog(ThreadWriter):
         sync: bool = True,
         outage_buffer_bytes: int = 8 * 1024 * 1024,
         journal_bytes: int = DEFAULT_BYTES,
+        lane: bool = True,
     ) -> None:
         super().__init__(
+            lane=lane,
             instance=instance,
             fsync_interval_ms=fsync_interval_ms,
             hash_literals=hash_literals,
@@ -164,6 +168,7 @@ class AuditLog(ThreadWriter):
         # to the log file O_DSYNC; None: off (sync off, journal_bytes 0)
         self._journal = Journal(journal_path(self.path), journal_bytes) if sync and journal_bytes > 0 else None
         self._journaled = False  # the open file is written through the journal (else O_DSYNC, when sync)
+        self._truncate_to: int | None = None  # a failed lane batch's offset: the thread cuts the file there
         self._tip_instances: dict[str, Any] | None = None  # what the tip file holds, once it was read
         self._fd_id: tuple[int, int] = (0, 0)  # (inode, device) of the open file
         self._size = 0
@@ -250,17 +255,73 @@ class AuditLog(ThreadWriter):
         self._flushed(len(records))
         return errors
 
-    def _after_batch(self) -> None:
-        """After a batch was handed back: the tip file, when the batch set one (a checkpoint, or once a
-        second). Its rewrite (a read, a temporary file, an fsync, a rename: a dozen system calls that
-        each give the GIL up) no longer delays the answers of the batch it anchors."""
-        if self._tip is not None:
-            tip, self._tip = self._tip, None
-            try:
-                self._tip_instances = write_tip(tip_path(self.path), tip, self._tip_instances)
-            except OSError as exc:  # the log itself is durable; the anchor is late until the next checkpoint
-                self._tip_instances = None  # read the file afresh next time
-                log.warning("audit_tip_not_written", path=str(tip_path(self.path)), error=describe(exc))
+    # -- the loop lane: a batch sealed and appended on the loop, its journal frame written by the C disk
+    # thread (gateway/audit/_disk.c), when nothing unusual is due; everything else goes to the thread
+
+    def _lane_ready(self) -> bool:
+        return (self._journaled and self._fd is not None and self._failing is None and not self._held
+                and self._truncate_to is None and self._size < self.rotate_bytes
+                and not (self.rotate_daily and time.time() >= self._day_end) and self._same_file())
+
+    def _lane_write(self, records: list[Any]) -> tuple[list[Exception | None], Any, tuple[int, bytes, int, int]]:
+        chain, fd, journal = self._chain, self._fd, self._journal
+        assert chain is not None and fd is not None and journal is not None
+        mark, offset = chain.mark(), self._size
+        try:
+            lines, errors = self._seal_batch(records)
+            data = b"".join(lines)
+        except Exception:
+            chain.rewind(mark)  # nothing was written: the chain must not move
+            raise
+        try:
+            self._append(fd, data)
+        except OSError:
+            chain.rewind(mark)
+            self._truncate_to = offset  # the thread cuts what part of it was written (_repair)
+            raise
+        self._size = offset + len(data)
+        if journal.fits(len(data)):
+            at, frame = journal.place(self._fd_id[0], offset, data)
+            journal.started_writeback(fd, offset + len(data), len(data))
+            return errors, (mark, offset, len(records), len(frame)), (journal.fd, frame, at, -1)
+        # full: the file itself made durable (this batch with it), then frame 0 cleared
+        return errors, (mark, offset, len(records), -1), (journal.fd, journal.restart_frame(), 0, fd)
+
+    def _lane_written(self, state: Any, err: int) -> Exception | None:
+        mark, offset, records, frame_length = state
+        journal = self._journal
+        assert journal is not None and self._chain is not None
+        if err:
+            self._chain.rewind(mark)
+            self._size = offset
+            self._truncate_to = offset  # the batch is in the file but not durable: the thread cuts it
+            return OSError(err, os.strerror(err), str(journal.path))
+        if frame_length < 0:
+            journal.restarted()
+        else:
+            journal.placed(frame_length)
+        if self._file_first_seq is None:
+            self._file_first_seq = mark[0] + 1
+        self._flushed(records)
+        return None
+
+    def _repair(self) -> None:
+        """A lane batch that failed left its bytes (or part of them) at the file's end: cut them and
+        close the file (the next batch reopens it)."""
+        offset = self._truncate_to
+        if offset is not None:
+            self._truncate_to = None
+            self._drop_fd(truncate_to=offset)
+
+    def _store_tip(self, tip: dict[str, Any]) -> None:
+        """The tip file, when a batch set one (a checkpoint, or once a second), after that batch was
+        handed back. Its rewrite (a read, a temporary file, an fsync, a rename: a dozen system calls
+        that each give the GIL up) never delays the answers of the batch it anchors."""
+        try:
+            self._tip_instances = write_tip(tip_path(self.path), tip, self._tip_instances)
+        except OSError as exc:  # the log itself is durable; the anchor is late until the next checkpoint
+            self._tip_instances = None  # read the file afresh next time
+            log.warning("audit_tip_not_written", path=str(tip_path(self.path)), error=describe(exc))
 
     # -- blocking work, on the writer thread ------------------------------------------------------
 
@@ -272,26 +333,9 @@ class AuditLog(ThreadWriter):
         call follows. With the journal (:mod:`gateway.audit.journal`), the write to the file is a plain
         one and the batch is made durable by its frame in the journal (or, when the journal is full, by
         an fdatasync of the file, after which the journal starts over)."""
-        statx, path_id = self._statx, self._path_id
-        if statx is not None and path_id is not None:  # the stat without a GIL release (_HeldStat)
-            if statx.identity(self._path_bytes) != path_id:
-                raise _PathMoved()
-        else:
-            try:
-                on_disk = os.stat(self._path_text)
-            except OSError:
-                raise _PathMoved() from None
-            if on_disk.st_ino != self._fd_id[0] or on_disk.st_dev != self._fd_id[1]:
-                raise _PathMoved()
-        if self._journaled and _WRITE_HELD is not None:  # a plain append: the GIL kept (_held_write)
-            written = _WRITE_HELD(fd, data, len(data))
-            if written < 0:
-                code = ctypes.get_errno()
-                raise OSError(code, os.strerror(code), self._path_text)
-        else:
-            written = os.write(fd, data)
-        if written < len(data):  # a short write (rare): the rest, until all of it is on disk
-            write_all(fd, memoryview(data)[written:])
+        if not self._same_file():
+            raise _PathMoved()
+        self._append(fd, data)
         if self._journaled:
             journal = self._journal
             assert journal is not None
@@ -301,6 +345,31 @@ class AuditLog(ThreadWriter):
             else:  # full: the file itself made durable (this batch with it), then the journal starts over
                 os.fdatasync(fd)
                 journal.reset()
+
+    def _same_file(self) -> bool:
+        """Whether the open file is still the one at the log's path (an operator may move or remove
+        it): one stat, the open file's identity is kept from its open."""
+        statx, path_id = self._statx, self._path_id
+        if statx is not None and path_id is not None:  # the stat without a GIL release (_HeldStat)
+            return statx.identity(self._path_bytes) == path_id
+        try:
+            on_disk = os.stat(self._path_text)
+        except OSError:
+            return False
+        return on_disk.st_ino == self._fd_id[0] and on_disk.st_dev == self._fd_id[1]
+
+    def _append(self, fd: int, data: bytes) -> None:
+        """All of ``data`` at the file's end: with the journal a plain write (durable by its frame,
+        the GIL kept: _held_write), else the one ``O_DSYNC`` write that makes it durable."""
+        if self._journaled and _WRITE_HELD is not None:
+            written = _WRITE_HELD(fd, data, len(data))
+            if written < 0:
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code), self._path_text)
+        else:
+            written = os.write(fd, data)
+        if written < len(data):  # a short write (rare): the rest, until all of it is on disk
+            write_all(fd, memoryview(data)[written:])
 
     def _ensure_open(self) -> None:
         assert self._chain is not None

@@ -198,20 +198,41 @@ class Journal:
             self.reset()
         return restored
 
+    @property
+    def fd(self) -> int:
+        """The journal's ``O_DSYNC`` descriptor (for a write made elsewhere: :meth:`place`)."""
+        assert self._fd is not None
+        return self._fd
+
     def write(self, inode: int, offset: int, data: bytes) -> None:
         """Make one batch durable (it is already in the log file's page cache at ``offset``). The caller
         checks :meth:`fits` first and, when it does not, makes the log file durable and calls
         :meth:`reset`. On an OSError the frame is not written (the next write goes to the same place)."""
         assert self._fd is not None
-        frame = encode_frame(self._generation, inode, offset, data)
-        done = os.pwrite(self._fd, frame, self._pos)
+        at, frame = self.place(inode, offset, data)
+        done = os.pwrite(self._fd, frame, at)
         if done < len(frame):  # a short write (rare): the rest, until all of it is on disk
             view = memoryview(frame)[done:]
-            at = self._pos + done
+            at += done
             while view:
                 step = os.pwrite(self._fd, view, at)
                 view, at = view[step:], at + step
-        self._pos += len(frame)
+        self.placed(len(frame))
+
+    def place(self, inode: int, offset: int, data: bytes) -> tuple[int, bytes]:
+        """Where the frame of a batch goes in the journal, and the frame, for a caller that writes it
+        itself (the C disk thread) to :attr:`fd`; then :meth:`placed` once it is durable (a frame that
+        failed is not placed: the next goes to the same place)."""
+        return self._pos, encode_frame(self._generation, inode, offset, data)
+
+    def placed(self, length: int) -> None:
+        self._pos += length
+
+    @staticmethod
+    def restart_frame() -> bytes:
+        """What :meth:`reset` writes at offset 0 (a cleared frame 0), for a caller that writes it itself
+        after making the log file durable; then :meth:`restarted`."""
+        return _ZEROS
 
     def started_writeback(self, log_fd: int, end: int, length: int) -> bool:
         """Note ``length`` more bytes of the log file (it now ends at ``end``); every
@@ -231,6 +252,10 @@ class Journal:
         Frame 0 is cleared first (durably), so that a start after this finds nothing to compare."""
         assert self._fd is not None
         os.pwrite(self._fd, _ZEROS, 0)
+        self.restarted()
+
+    def restarted(self) -> None:
+        """Frame 0 was cleared (:meth:`reset`): the next frame starts a new generation at offset 0."""
         self._generation = (self._generation + 1) & 0xFFFFFFFF or 1
         self._pos = 0
         self._unwritten = 0
