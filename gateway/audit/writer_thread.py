@@ -375,6 +375,7 @@ class ThreadWriter(GroupCommitSink):
                 continue
             self._idle = False
             self._slow = False
+            self._repair()  # again, holding the claim: a lane batch may have failed since the first
             if not queue and (self._closing or not self._held):  # at close, what is held is given up
                 self._claim.release()
                 if self._closing:
